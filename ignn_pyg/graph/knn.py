@@ -1,0 +1,175 @@
+"""Windowed k-nearest-neighbour search between two patch sets.
+
+Every backend returns, for each query patch, the indices of its ``k`` nearest source
+patches (squared Euclidean distance) inside its search block, nearest first:
+
+* ``"dense"`` -- blocked search for any device.  Query patches are taken in tiles
+  of ``tile x tile`` grid cells; a tile's windows overlap, so the tile shares one
+  candidate block (the union of its windows).  Distances come from one GEMM per tile,
+  ``|q|^2 - 2 q c^T + |c|^2``; candidates outside a query's own window are masked to
+  ``+inf`` before ``topk``.  Memory is ``O(tile^2 (tile/s + w)^2)``, never ``M x N``.
+* ``"cluster"`` -- :func:`torch_cluster.knn` (brute force on CUDA, a KD-tree on CPU).
+  Queries that share a window form one ``torch_cluster`` batch whose points are a copy
+  of that window.  Its CUDA kernel starts from a best distance of ``1e10`` and
+  silently returns fewer than ``k`` neighbours beyond it; the count is checked.
+* ``"auto"`` -- ``"cluster"`` on CUDA, ``"dense"`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ignn_pyg.graph.windows import SearchWindows
+
+BACKENDS = ("auto", "dense", "cluster")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The concrete backend ``"auto"`` stands for on ``device``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "cluster" if device.type == "cuda" else "dense"
+    return backend
+
+
+def _sq_norms(x: Tensor) -> Tensor:
+    return (x * x).sum(-1)
+
+
+def _block_distances(query: Tensor, cand: Tensor) -> Tensor:
+    """``[B, Q, D] x [B, N, D] -> [B, Q, N]`` squared distances by GEMM."""
+    d = torch.baddbmm(_sq_norms(cand)[:, None, :], query, cand.transpose(1, 2), alpha=-2.0)
+    return d.add_(_sq_norms(query)[:, :, None])
+
+
+def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
+              source_grid: tuple[int, int], windows: SearchWindows | None, k: int,
+              tile: int = 16, global_chunk: int = 512) -> Tensor:
+    """Blocked windowed k-NN.
+
+    Args:
+        query: ``[B, M, D]`` query patches, ``M = m1 * m2`` (row-major grid).
+        source: ``[B, N, D]`` source patches, ``N = n1 * n2``.
+        query_grid, source_grid: ``(m1, m2)`` and ``(n1, n2)``.
+        windows: per-query search blocks, or ``None`` for global search.
+        k: neighbours per query.
+        tile: query tile side (grid cells) of the windowed search.
+        global_chunk: queries per GEMM in global search.
+
+    Returns:
+        ``[B, M, k]`` source indices in ``[0, N)``, nearest first.
+    """
+    b, m, _ = query.shape
+    if windows is None:
+        out = query.new_empty(b, m, k, dtype=torch.long)
+        for q0 in range(0, m, global_chunk):
+            d = _block_distances(query[:, q0:q0 + global_chunk], source)
+            out[:, q0:q0 + global_chunk] = d.topk(k, dim=-1, largest=False, sorted=True).indices
+        return out
+
+    (m1, m2), (n1, n2) = query_grid, source_grid
+    dev = query.device
+    query = query.reshape(b, m1, m2, -1)
+    source = source.reshape(b, n1, n2, -1)
+    out = query.new_empty(b, m1, m2, k, dtype=torch.long)
+    row_origin = windows.row_origin.tolist()
+    col_origin = windows.col_origin.tolist()
+    for i0 in range(0, m1, tile):
+        i1 = min(i0 + tile, m1)
+        r0, r1 = row_origin[i0], row_origin[i1 - 1] + windows.rows
+        ro = windows.row_origin[i0:i1].to(dev)[:, None]
+        cand_r = torch.arange(r0, r1, device=dev)[None, :]
+        rows_ok = (cand_r >= ro) & (cand_r < ro + windows.rows)  # [ti, R]
+        for j0 in range(0, m2, tile):
+            j1 = min(j0 + tile, m2)
+            c0, c1 = col_origin[j0], col_origin[j1 - 1] + windows.cols
+            co = windows.col_origin[j0:j1].to(dev)[:, None]
+            cand_c = torch.arange(c0, c1, device=dev)[None, :]
+            cols_ok = (cand_c >= co) & (cand_c < co + windows.cols)  # [tj, C]
+            q = query[:, i0:i1, j0:j1].reshape(b, (i1 - i0) * (j1 - j0), -1)
+            cand = source[:, r0:r1, c0:c1].reshape(b, (r1 - r0) * (c1 - c0), -1)
+            d = _block_distances(q, cand)
+            inside = (rows_ok[:, None, :, None] & cols_ok[None, :, None, :]).reshape(q.shape[1], -1)
+            d.masked_fill_(~inside, float("inf"))
+            local = d.topk(k, dim=-1, largest=False, sorted=True).indices
+            width = c1 - c0
+            global_idx = (r0 + local // width) * n2 + (c0 + local % width)
+            out[:, i0:i1, j0:j1] = global_idx.reshape(b, i1 - i0, j1 - j0, k)
+    return out.reshape(b, m, k)
+
+
+def _window_groups(windows: SearchWindows, query_grid: tuple[int, int],
+                   source_grid: tuple[int, int], device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Group queries by identical search block.
+
+    Returns ``(group_of_query [M], group_candidates [G, w_r*w_c], order [M])`` where
+    ``order`` lists query indices sorted by group.
+    """
+    m1, m2 = query_grid
+    n2 = source_grid[1]
+    ro_u, row_group = torch.unique(windows.row_origin, return_inverse=True)
+    co_u, col_group = torch.unique(windows.col_origin, return_inverse=True)
+    group = (row_group[:, None] * co_u.numel() + col_group[None, :]).reshape(-1)
+    dr = torch.arange(windows.rows)
+    dc = torch.arange(windows.cols)
+    r = ro_u[:, None, None, None] + dr[None, None, :, None]
+    c = co_u[None, :, None, None] + dc[None, None, None, :]
+    cands = (r * n2 + c).reshape(ro_u.numel() * co_u.numel(), -1)
+    order = torch.argsort(group, stable=True)
+    return group.to(device), cands.to(device), order.to(device)
+
+
+def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
+                source_grid: tuple[int, int], windows: SearchWindows | None, k: int,
+                max_points: int = 1 << 22) -> Tensor:
+    """Windowed k-NN through :func:`torch_cluster.knn`; same contract as :func:`dense_knn`.
+
+    ``max_points`` bounds the copied candidate points per call (memory ``max_points * D``).
+    """
+    from torch_cluster import knn as cluster_knn_op
+
+    b, m, d = query.shape
+    n = source.shape[1]
+    dev = query.device
+    out = query.new_empty(b, m, k, dtype=torch.long)
+    if windows is None:
+        groups = [(torch.arange(m, device=dev), torch.arange(n, device=dev)[None, :],
+                   torch.zeros(m, dtype=torch.long, device=dev))]
+    else:
+        group, cands, order = _window_groups(windows, query_grid, source_grid, dev)
+        per_call = max(1, max_points // cands.shape[1])
+        groups = []
+        for g0 in range(0, cands.shape[0], per_call):
+            sel = order[(group[order] >= g0) & (group[order] < g0 + per_call)]
+            groups.append((sel, cands[g0:g0 + per_call], group[sel] - g0))
+    for img in range(b):
+        for queries, cand, qgroup in groups:
+            g, w = cand.shape
+            points = source[img][cand.reshape(-1)]
+            point_batch = torch.arange(g, device=dev).repeat_interleave(w)
+            assign = cluster_knn_op(points, query[img][queries], k, point_batch, qgroup)
+            y_idx, x_idx = assign[0], assign[1]
+            counts = torch.bincount(y_idx, minlength=queries.numel())
+            if assign.shape[1] != queries.numel() * k or bool((counts != k).any()):
+                raise RuntimeError(
+                    f"torch_cluster.knn returned {assign.shape[1]} neighbours for "
+                    f"{queries.numel()} queries x k={k}; its CUDA kernel drops neighbours farther "
+                    "than sqrt(1e10) -- rescale the embedding or use backend='dense'")
+            src = cand.reshape(-1)[x_idx]
+            dist = _sq_norms(points[x_idx] - query[img][queries][y_idx])
+            # group by query, then by distance (stable sorts: secondary key first)
+            by_dist = torch.argsort(dist, stable=True)
+            by_query = by_dist[torch.argsort(y_idx[by_dist], stable=True)]
+            out[img, queries] = src[by_query].reshape(-1, k)
+    return out
+
+
+def windowed_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
+                 source_grid: tuple[int, int], windows: SearchWindows | None, k: int,
+                 backend: str = "auto") -> Tensor:
+    """Dispatch to a backend (see module docstring); returns ``[B, M, k]`` indices."""
+    backend = resolve_backend(backend, query.device)
+    search = dense_knn if backend == "dense" else cluster_knn
+    return search(query, source, query_grid, source_grid, windows, k)

@@ -1,0 +1,197 @@
+"""Overlapping patches of a feature map as graph nodes, and the adjoint fold.
+
+A map ``[B, C, H, W]`` is cut into ``p x p`` patches taken every ``t`` pixels
+(``p = patch_size``, ``t = stride``).  Before cutting, the map is zero-padded with
+the smallest padding that makes the patches tile it exactly:
+
+.. math::
+    \\text{pad}_H = (-(H - p)) \\bmod t, \\quad
+    \\text{top} = \\lfloor \\text{pad}_H / 2 \\rfloor, \\quad
+    \\text{bottom} = \\lceil \\text{pad}_H / 2 \\rceil
+
+and likewise for the width (the authors' rule: with ``p = 3, t = 2`` this is at most
+one zero row at the bottom and one zero column at the right).  The padding is
+computed from each tensor's own size.
+
+Patch ``(r, c)`` of the padded map has its top-left pixel at ``(r t - top, c t - left)``
+in the unpadded map; nodes are numbered row-major, ``m = r * cols + c``.  A node's
+feature vector is the patch flattened in ``(channel, row, column)`` order.
+
+:func:`fold_patches` is the adjoint of :func:`extract_patches` followed by a division
+by the coverage count, i.e. it puts patch values back into an image and averages
+where patches overlap.  The network uses it at high resolution with patch ``p s``
+and stride ``t s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """Geometry of the patch nodes of one map.
+
+    Attributes:
+        height, width: size of the unpadded map.
+        patch_size, stride: ``p`` and ``t``.
+        rows, cols: patch grid size; the map has ``rows * cols`` nodes.
+        pad_top, pad_bottom, pad_left, pad_right: zero padding added before cutting.
+    """
+
+    height: int
+    width: int
+    patch_size: int
+    stride: int
+    rows: int
+    cols: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+
+    @classmethod
+    def of(cls, height: int, width: int, patch_size: int, stride: int) -> "PatchGrid":
+        """Grid of ``patch_size`` patches every ``stride`` pixels over a ``height x width`` map."""
+        if patch_size < 1 or stride < 1:
+            raise ValueError(f"patch_size and stride must be >= 1, got {patch_size} and {stride}")
+        if stride > patch_size:
+            raise ValueError(
+                f"stride {stride} > patch_size {patch_size} leaves pixels in no patch; "
+                "fold_patches could not average them")
+        if height < patch_size or width < patch_size:
+            raise ValueError(
+                f"map of size {height}x{width} is smaller than a {patch_size}x{patch_size} patch")
+        pad_h = (-(height - patch_size)) % stride
+        pad_w = (-(width - patch_size)) % stride
+        rows = (height + pad_h - patch_size) // stride + 1
+        cols = (width + pad_w - patch_size) // stride + 1
+        return cls(height, width, patch_size, stride, rows, cols,
+                   pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2)
+
+    @property
+    def num_patches(self) -> int:
+        """Number of patch nodes ``rows * cols`` of one map."""
+        return self.rows * self.cols
+
+    @property
+    def padding(self) -> tuple[int, int, int, int]:
+        """``(top, bottom, left, right)`` zero padding."""
+        return self.pad_top, self.pad_bottom, self.pad_left, self.pad_right
+
+    def scaled(self, factor: int) -> "PatchGrid":
+        """The same grid at ``factor`` times the resolution: patch ``p f``, stride ``t f``,
+        map ``H f x W f`` and padding times ``f``.  Patch ``(r, c)`` of the result covers
+        exactly the pixels that patch ``(r, c)`` of ``self`` maps to."""
+        f = factor
+        return PatchGrid(self.height * f, self.width * f, self.patch_size * f, self.stride * f,
+                         self.rows, self.cols, self.pad_top * f, self.pad_bottom * f,
+                         self.pad_left * f, self.pad_right * f)
+
+    def positions(self, device: torch.device | None = None) -> Tensor:
+        """Top-left pixel ``(row, col)`` of every patch in the unpadded map, ``[rows*cols, 2]``
+        (may be negative for a padded top/left border)."""
+        r = torch.arange(self.rows, device=device) * self.stride - self.pad_top
+        c = torch.arange(self.cols, device=device) * self.stride - self.pad_left
+        return torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1).reshape(-1, 2)
+
+    def coverage(self, device: torch.device | None = None,
+                 dtype: torch.dtype = torch.float32) -> Tensor:
+        """How many patches cover each pixel of the padded map, ``[1, 1, H_pad, W_pad]``."""
+        ones = torch.ones(1, 1, self.rows, self.cols, device=device, dtype=dtype)
+        return _spread(ones, self)
+
+
+def _spread(grid_values: Tensor, grid: PatchGrid) -> Tensor:
+    """Sum of patch-constant values over the padded map.
+
+    ``grid_values [N, 1, rows, cols]`` holds one value per patch; the result
+    ``[N, 1, H_pad, W_pad]`` is, at each pixel, the sum over the patches covering it.
+    A transposed convolution with an all-ones ``p x p`` kernel and stride ``t``.
+    """
+    kernel = grid_values.new_ones(1, 1, grid.patch_size, grid.patch_size)
+    return F.conv_transpose2d(grid_values, kernel, stride=grid.stride)
+
+
+def _crop_padding(x: Tensor, grid: PatchGrid) -> Tensor:
+    """Remove ``grid``'s padding from a padded map ``[..., H_pad, W_pad]``."""
+    return x[..., grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width]
+
+
+def extract_patches(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor, PatchGrid]:
+    """Cut a map into overlapping patches.
+
+    Args:
+        x: feature map ``[B, C, H, W]``.
+        patch_size: ``p``.
+        stride: ``t``.
+
+    Returns:
+        ``(patches, grid)`` with ``patches [B, M, C*p*p]`` (``M = rows*cols``, row-major
+        nodes, features in ``(c, dy, dx)`` order) and the :class:`PatchGrid`.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"expected a map [B, C, H, W], got shape {tuple(x.shape)}")
+    grid = PatchGrid.of(x.shape[-2], x.shape[-1], patch_size, stride)
+    padded = F.pad(x, (grid.pad_left, grid.pad_right, grid.pad_top, grid.pad_bottom))
+    cols = F.unfold(padded, patch_size, stride=stride)  # [B, C*p*p, M]
+    return cols.transpose(1, 2), grid
+
+
+def fold_patches(patches: Tensor, grid: PatchGrid) -> Tensor:
+    """Put patches back into an image, averaging overlaps (adjoint of
+    :func:`extract_patches`, normalised by coverage).
+
+    .. math::
+        y(u) = \\frac{1}{|\\{m : u \\in P_m\\}|} \\sum_{m : u \\in P_m} x_m(u - o_m)
+
+    where ``P_m`` is the pixel set of patch ``m`` and ``o_m`` its top-left pixel.
+
+    Args:
+        patches: ``[B, M, C*q*q]`` with ``q = grid.patch_size`` and ``M = grid.num_patches``.
+        grid: the geometry, e.g. ``extract_patches(...)[1].scaled(s)``.
+
+    Returns:
+        ``[B, C, grid.height, grid.width]``.
+    """
+    if patches.dim() != 3 or patches.shape[1] != grid.num_patches:
+        raise ValueError(
+            f"expected patches [B, {grid.num_patches}, C*{grid.patch_size}^2], "
+            f"got shape {tuple(patches.shape)}")
+    return fold_patch_columns(patches.transpose(1, 2), grid)
+
+
+def fold_patch_columns(columns: Tensor, grid: PatchGrid) -> Tensor:
+    """:func:`fold_patches` for patches laid out as columns ``[B, C*q*q, M]`` (the layout
+    of :func:`torch.nn.functional.fold`), which saves a transpose when the caller has it."""
+    q = grid.patch_size
+    padded_size = ((grid.rows - 1) * grid.stride + q, (grid.cols - 1) * grid.stride + q)
+    summed = F.fold(columns, padded_size, q, stride=grid.stride)
+    averaged = summed / grid.coverage(columns.device, columns.dtype)
+    return _crop_padding(averaged, grid)
+
+
+def fold_patch_constants(values: Tensor, grid: PatchGrid) -> Tensor:
+    """Fold patches whose pixels all hold the same value, without materialising them.
+
+    Equal to ``fold_patches`` of ``values`` repeated over the ``q x q`` pixels of each
+    patch, at the cost of a single-channel transposed convolution.
+
+    Args:
+        values: ``[B, M, D]``, one ``D``-vector per patch.
+        grid: the (high-resolution) geometry to fold into.
+
+    Returns:
+        ``[B, D, grid.height, grid.width]``.
+    """
+    b, m, d = values.shape
+    if m != grid.num_patches:
+        raise ValueError(f"expected {grid.num_patches} patches, got {m}")
+    per_channel = values.transpose(1, 2).reshape(b * d, 1, grid.rows, grid.cols)
+    summed = _spread(per_channel, grid)
+    averaged = summed / grid.coverage(values.device, values.dtype)
+    return _crop_padding(averaged, grid).reshape(b, d, grid.height, grid.width)

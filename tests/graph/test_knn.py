@@ -1,0 +1,79 @@
+"""Every k-NN backend against brute force over the window's candidates (float64)."""
+
+import pytest
+import torch
+
+from ignn_pyg.graph.knn import cluster_knn, dense_knn
+from ignn_pyg.graph.patches import extract_patches
+from ignn_pyg.graph.windows import search_windows, window_candidates
+
+BACKENDS = {"dense": dense_knn, "cluster": cluster_knn}
+
+
+def brute_force(query, source, windows, source_grid, k):
+    """Sorted k smallest float64 distances and the candidate lists, per query."""
+    b, m, _ = query.shape
+    cands = (torch.arange(source.shape[1]).expand(m, -1) if windows is None
+             else window_candidates(windows, source_grid))
+    q, s = query.double(), source.double()
+    d = ((q[:, :, None, :] - s[:, cands]) ** 2).sum(-1)  # [B, M, O]
+    return d.sort(-1).values, cands, d
+
+
+def assert_same_neighbours(idx, query, source, windows, source_grid, k):
+    """Returned neighbours lie in the window and have the brute-force k smallest
+    distances; sets are equal wherever the k-th and (k+1)-th distance are not a near-tie."""
+    sorted_d, cands, full_d = brute_force(query, source, windows, source_grid, k)
+    b, m, _ = query.shape
+    got = ((query.double()[:, :, None, :] - source.double()[torch.arange(b)[:, None, None], idx]) ** 2).sum(-1)
+    in_window = (idx[..., None] == cands[None, :, None, :]).any(-1)
+    assert bool(in_window.all()), "a neighbour lies outside its search window"
+    assert bool((got[..., 1:] >= got[..., :-1] - 1e-4 * got[..., 1:].abs()).all()), "not nearest first"
+    torch.testing.assert_close(got, sorted_d[..., :k], rtol=1e-5, atol=1e-4)
+    if sorted_d.shape[-1] > k:
+        gap = sorted_d[..., k] - sorted_d[..., k - 1]
+        clear = gap > 1e-4 * sorted_d[..., k].abs().clamp_min(1)
+        ref_sets = full_d.topk(k, -1, largest=False).indices
+        ref_ids = cands[torch.arange(m)[None, :, None], ref_sets] if windows is not None else ref_sets
+        same = (idx.sort(-1).values == ref_ids.sort(-1).values).all(-1)
+        assert bool(same[clear].all())
+        assert float(clear.float().mean()) > 0.9
+
+
+CASES = [
+    # (B, C, H, W, scale, window, indexing)
+    (1, 3, 24, 24, 2, 4, "reference"),
+    (2, 4, 21, 17, 2, 3, "reference"),      # batch > 1, odd and non-square
+    (1, 2, 30, 19, 3, 3, "reference"),      # x3 off-centre windows
+    (1, 3, 26, 33, 2, 5, "centered"),
+    (2, 2, 18, 14, 2, 50, "reference"),     # window larger than the grid: global
+    (1, 2, 40, 12, 2, 6, "reference"),      # window > one side only
+]
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("case", CASES)
+def test_backend_matches_brute_force_random(backend, case):
+    if backend == "cluster":
+        pytest.importorskip("torch_cluster")
+    b, c, h, w, s, window, indexing = case
+    torch.manual_seed(0)
+    lr = torch.randn(b, c, h, w)
+    down = torch.randn(b, c, h // s, w // s)
+    query, tg = extract_patches(lr, 3, 2)
+    source, sg = extract_patches(down, 3, 2)
+    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), window, s, indexing)
+    k = 4
+    idx = BACKENDS[backend](query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, k)
+    assert idx.shape == (b, tg.num_patches, k)
+    assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), k)
+
+
+def test_dense_tiles_do_not_change_result():
+    torch.manual_seed(1)
+    query, tg = extract_patches(torch.randn(1, 3, 45, 38), 3, 2)
+    source, sg = extract_patches(torch.randn(1, 3, 22, 19), 3, 2)
+    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 5, 2)
+    a = dense_knn(query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 3, tile=16)
+    b = dense_knn(query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 3, tile=3)
+    assert torch.equal(a.sort(-1).values, b.sort(-1).values)
