@@ -1,0 +1,51 @@
+"""Images in and out, the MATLAB-bicubic degradation, and SR datasets.
+
+``image_io``  read/write RGB images, numpy <-> tensor, 8-bit rounding
+``resize``    MATLAB ``imresize`` (bicubic), ``modcrop``, the bicubic LR degradation
+``datasets``  paired (HR + LR folders, DIV2K, benchmarks) and HR-only SR datasets
+``photos``    real photographs installed by pip and Debian packages, hash-checked
+"""
+
+from .datasets import (
+    HRFolderDataset,
+    PairedFolderDataset,
+    benchmark_dataset,
+    div2k_dataset,
+    make_sr_pair,
+)
+from .image_io import image_to_tensor, quantize, read_image, tensor_to_image, write_image
+from .photos import (
+    PhotoChecksumError,
+    PhotoDataset,
+    PhotoNotInstalledError,
+    downscale_photo,
+    list_photos,
+    load_photo,
+    load_training_photo,
+    photo_path,
+)
+from .resize import bicubic_downsample, imresize, modcrop
+
+__all__ = [
+    "read_image",
+    "write_image",
+    "image_to_tensor",
+    "tensor_to_image",
+    "quantize",
+    "imresize",
+    "modcrop",
+    "bicubic_downsample",
+    "PairedFolderDataset",
+    "HRFolderDataset",
+    "div2k_dataset",
+    "benchmark_dataset",
+    "make_sr_pair",
+    "list_photos",
+    "photo_path",
+    "load_photo",
+    "load_training_photo",
+    "downscale_photo",
+    "PhotoDataset",
+    "PhotoNotInstalledError",
+    "PhotoChecksumError",
+]

@@ -1,0 +1,190 @@
+"""Super-resolution datasets: pairs of HR images and their bicubic LR versions.
+
+Every dataset here yields ``{"name": str, "lr": [3, h, w], "hr": [3, h * scale, w * scale]}``
+with float32 tensors in [0, 255].  The HR image is modcropped to a multiple of ``scale``.
+
+* :class:`PairedFolderDataset` reads LR images from disk (the benchmark protocol);
+  :func:`div2k_dataset` and :func:`benchmark_dataset` point it at the usual layouts.
+* :class:`HRFolderDataset` makes the LR image on the fly with
+  :func:`~ignn_pyg.data.resize.bicubic_downsample`, which reproduces MATLAB's LR files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .image_io import image_to_tensor, read_image
+from .resize import _check_integer_scale, bicubic_downsample, modcrop
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "PairedFolderDataset",
+    "HRFolderDataset",
+    "div2k_dataset",
+    "benchmark_dataset",
+    "make_sr_pair",
+]
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"})
+
+
+def _list_images(folder: str | Path) -> list[Path]:
+    """The image files directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"image folder not found: {folder}")
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return files
+
+
+def make_sr_pair(name: str, hr: np.ndarray, scale: int) -> dict[str, str | Tensor]:
+    """Build one synthetic sample from an HR image.
+
+    Args:
+        name: the sample's name.
+        hr: ``[H, W, 3]`` HR image (``uint8``, or float in [0, 255]).
+        scale: the integer SR factor.
+
+    Returns:
+        ``{"name", "lr": [3, H // scale, W // scale], "hr": [3, H', W']}`` float32 in
+        [0, 255], where ``H' = H - H % scale`` (modcrop) and ``lr`` is
+        :func:`~ignn_pyg.data.resize.bicubic_downsample` of it (uint8-rounded values).
+    """
+    hr_tensor = image_to_tensor(modcrop(hr, scale))[0]
+    return {"name": name, "lr": bicubic_downsample(hr_tensor, scale), "hr": hr_tensor}
+
+
+class PairedFolderDataset(Dataset):
+    """HR images and their LR partners from two folders, matched by file stem.
+
+    An LR file matches an HR file ``{stem}.*`` when its stem is ``{stem}`` or
+    ``{stem}x{scale}`` (DIV2K and benchmark naming: ``0001.png`` <-> ``0001x2.png``).
+    LR files without an HR partner are ignored.
+
+    Args:
+        hr_dir: folder of HR images.
+        lr_dir: folder of LR images for ``scale``.
+        scale: integer SR factor; each HR image, modcropped to a multiple of ``scale``,
+            must be exactly ``scale`` times its LR image.
+
+    Raises:
+        ValueError: a folder is missing or holds no images, or an HR image has no LR
+            partner (at construction); HR and LR sizes disagree (when the item is read).
+
+    Items:
+        ``{"name": stem, "lr": [3, h, w], "hr": [3, h * scale, w * scale]}``, float32 in [0, 255].
+    """
+
+    def __init__(self, hr_dir: str | Path, lr_dir: str | Path, scale: int) -> None:
+        self.scale = _check_integer_scale(scale)
+        self.hr_dir, self.lr_dir = Path(hr_dir), Path(lr_dir)
+        hr_paths = _list_images(self.hr_dir)
+        lr_by_stem = {p.stem: p for p in _list_images(self.lr_dir)}
+        self.pairs: list[tuple[str, Path, Path]] = []
+        for hr_path in hr_paths:
+            stem = hr_path.stem
+            lr_path = lr_by_stem.get(stem) or lr_by_stem.get(f"{stem}x{scale}")
+            if lr_path is None:
+                raise ValueError(
+                    f"HR image {hr_path} has no LR partner {stem}.* or {stem}x{scale}.* "
+                    f"in {self.lr_dir}"
+                )
+            self.pairs.append((stem, hr_path, lr_path))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, str | Tensor]:
+        name, hr_path, lr_path = self.pairs[index]
+        hr = modcrop(read_image(hr_path), self.scale)
+        lr = read_image(lr_path)
+        expected = (lr.shape[0] * self.scale, lr.shape[1] * self.scale)
+        if hr.shape[:2] != expected:
+            raise ValueError(
+                f"size mismatch for scale {self.scale}: "
+                f"HR {hr_path} is {hr.shape[0]}x{hr.shape[1]} "
+                f"after modcrop, LR {lr_path} is {lr.shape[0]}x{lr.shape[1]} "
+                f"(expected HR {expected[0]}x{expected[1]})"
+            )
+        return {"name": name, "lr": image_to_tensor(lr)[0], "hr": image_to_tensor(hr)[0]}
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(hr_dir='{self.hr_dir}', lr_dir='{self.lr_dir}', "
+            f"scale={self.scale}, size={len(self)})"
+        )
+
+
+class HRFolderDataset(Dataset):
+    """HR images from one folder, with LR images made on the fly.
+
+    The LR image is MATLAB's ``imresize(hr, 1/scale, 'bicubic')`` of the modcropped HR,
+    computed on [0, 1], multiplied by 255 and rounded to uint8 values, i.e. the pixels a
+    saved LR PNG would hold (see :func:`make_sr_pair`).
+
+    Args:
+        hr_dir: folder of HR images.
+        scale: integer SR factor.
+
+    Raises:
+        ValueError: the folder is missing or holds no images.
+
+    Items:
+        ``{"name": stem, "lr": [3, h, w], "hr": [3, h * scale, w * scale]}``, float32 in [0, 255].
+    """
+
+    def __init__(self, hr_dir: str | Path, scale: int) -> None:
+        self.scale = _check_integer_scale(scale)
+        self.hr_dir = Path(hr_dir)
+        self.hr_paths = _list_images(self.hr_dir)
+
+    def __len__(self) -> int:
+        return len(self.hr_paths)
+
+    def __getitem__(self, index: int) -> dict[str, str | Tensor]:
+        hr_path = self.hr_paths[index]
+        return make_sr_pair(hr_path.stem, read_image(hr_path), self.scale)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(hr_dir='{self.hr_dir}', scale={self.scale}, size={len(self)})"
+        )
+
+
+def div2k_dataset(root: str | Path, split: str, scale: int) -> PairedFolderDataset:
+    """DIV2K with MATLAB-bicubic LR images.
+
+    Layout: ``root/DIV2K_{split}_HR/0001.png`` and
+    ``root/DIV2K_{split}_LR_bicubic/X{scale}/0001x{scale}.png``.
+
+    Args:
+        root: the folder holding the DIV2K folders.
+        split: ``"train"`` (images 0001-0800) or ``"valid"`` (0801-0900).
+        scale: 2, 3 or 4 in the official release.
+    """
+    if split not in ("train", "valid"):
+        raise ValueError(f"DIV2K split must be 'train' or 'valid', got {split!r}")
+    root = Path(root)
+    return PairedFolderDataset(
+        root / f"DIV2K_{split}_HR", root / f"DIV2K_{split}_LR_bicubic" / f"X{scale}", scale
+    )
+
+
+def benchmark_dataset(root: str | Path, scale: int) -> PairedFolderDataset:
+    """A benchmark set (Set5, Set14, B100, Urban100, Manga109) in the common layout
+    ``root/HR/baby.png`` and ``root/LR_bicubic/X{scale}/babyx{scale}.png``.
+
+    Args:
+        root: the set's folder, e.g. ``benchmark/Set5``.
+        scale: integer SR factor.
+    """
+    root = Path(root)
+    return PairedFolderDataset(root / "HR", root / "LR_bicubic" / f"X{scale}", scale)
