@@ -1,0 +1,197 @@
+"""Checkpoints: ours (config beside weights, written atomically) and the authors'.
+
+The authors' released ``IGNN_x{2,3,4}.pth`` hold ``{"net_state_dict": ...}`` saved
+from ``torch.nn.DataParallel`` (keys prefixed ``module.``), with their module names;
+the frozen VGG slice appears twice, under ``vggnet.`` and ``graph.embedcnn.``.
+:func:`reference_key_map` gives, for every parameter of our :class:`~ignn_pyg.models.IGNN`,
+the authors' name for it, so their weights load into our structure unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ignn_pyg.models import EDSR, IGNN
+
+FORMAT = "ignn_pyg.checkpoint/1"
+ARCHITECTURES: dict[str, type[nn.Module]] = {"ignn": IGNN, "edsr": EDSR}
+_AUTHORS_EMBEDDING_COPY = ("vggnet.", "graph.embedcnn.")
+
+
+def _halve(m: re.Match) -> str:
+    return str(int(m.group(1)) // 2)
+
+
+def _rules(model: IGNN) -> list[tuple[str, Callable[[re.Match], str] | str]]:
+    """(our-name regex, authors' name) pairs; the first match wins."""
+    last_tail = len(model.tail) - 1
+    last_body = len(model.body_post) - 1
+    return [
+        (r"input_shift\.(.*)", r"sub_mean.\1"),
+        (r"output_shift\.(.*)", r"add_mean.\1"),
+        (r"embedding\.normalize\.(.*)", r"vggnet.sub_mean.\1"),
+        (r"embedding\.conv1\.(.*)", r"vggnet.model.0.\1"),
+        (r"embedding\.conv2\.(.*)", r"vggnet.model.2.\1"),
+        (r"head\.(.*)", r"head.0.\1"),
+        (r"body_pre\.(\d+)\.conv1\.(.*)", r"body1.\1.body.0.\2"),
+        (r"body_pre\.(\d+)\.conv2\.(.*)", r"body1.\1.body.2.\2"),
+        (r"body_post\.(\d+)\.conv1\.(.*)", r"body2.\1.body.0.\2"),
+        (r"body_post\.(\d+)\.conv2\.(.*)", r"body2.\1.body.2.\2"),
+        (rf"body_post\.({last_body})\.(.*)", r"body2.\1.0.\2"),
+        (r"aggregation\.downsample\.(\d+)\.(.*)", lambda m: f"gcn.knn_downsample.{_halve(m)}.0.{m.group(2)}"),
+        (r"aggregation\.(lr|hr)_weight_net\.0\.(.*)", r"gcn.weightnet_\1.0.0.\2"),
+        (r"aggregation\.(lr|hr)_weight_net\.1\.conv1\.(.*)", r"gcn.weightnet_\1.1.body.0.\2"),
+        (r"aggregation\.(lr|hr)_weight_net\.1\.conv2\.(.*)", r"gcn.weightnet_\1.1.body.2.\2"),
+        (r"aggregation\.(lr|hr)_weight_net\.2\.(.*)", r"gcn.weightnet_\1.2.0.\2"),
+        (r"fuse_lr\.(\d+)\.(.*)", lambda m: f"fuse_b.{_halve(m)}.0.{m.group(2)}"),
+        (r"fuse_hr\.(\d+)\.(.*)", lambda m: f"fuse_up.{_halve(m)}.0.{m.group(2)}"),
+        (r"upsample\.(.*)", r"upsample.\1"),
+        (rf"tail\.({last_tail})\.(weight|bias)", r"tail.\1.0.\2"),
+        (r"tail\.(\d+)\.(\d+)\.(.*)", r"tail.\1.\2.\3"),
+    ]
+
+
+def reference_key_map(model: IGNN) -> dict[str, str]:
+    """Our state-dict key -> the authors' key, for every entry of ``model.state_dict()``."""
+    rules = [(re.compile(pattern), repl) for pattern, repl in _rules(model)]
+    mapping = {}
+    for key in model.state_dict():
+        for pattern, repl in rules:
+            match = pattern.fullmatch(key)
+            if match:
+                mapping[key] = repl(match) if callable(repl) else match.expand(repl)
+                break
+        else:
+            raise KeyError(f"no authors' name for parameter {key!r}")
+    return mapping
+
+
+def to_reference_state_dict(model: IGNN) -> dict[str, Tensor]:
+    """``model``'s weights under the authors' names (VGG slice under both prefixes)."""
+    state = model.state_dict()
+    out = {theirs: state[ours] for ours, theirs in reference_key_map(model).items()}
+    for key in [k for k in out if k.startswith(_AUTHORS_EMBEDDING_COPY[0])]:
+        out[_AUTHORS_EMBEDDING_COPY[1] + key[len(_AUTHORS_EMBEDDING_COPY[0]):]] = out[key]
+    return out
+
+
+def _read(path: str | os.PathLike) -> Any:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {os.fspath(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt archives raise several exception types
+        raise ValueError(f"cannot read checkpoint {os.fspath(path)!r}: {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}") from err
+
+
+def _mismatch_report(model: nn.Module, state: Mapping[str, Tensor], names: Mapping[str, str]) -> str:
+    """Missing, unexpected and wrongly shaped entries, in the checkpoint's own names."""
+    expected = model.state_dict()
+    theirs_to_ours = {v: k for k, v in names.items()}
+    missing = [names[k] for k in expected if names[k] not in state]
+    unexpected = [k for k in state if k not in theirs_to_ours]
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[theirs_to_ours[k]].shape)}"
+              for k in state if k in theirs_to_ours
+              and tuple(state[k].shape) != tuple(expected[theirs_to_ours[k]].shape)]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+        if items:
+            parts.append(f"{label} ({len(items)}): {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}")
+    return "; ".join(parts)
+
+
+def load_reference_checkpoint(path_or_state_dict: str | os.PathLike | Mapping[str, Any], scale: int,
+                              **arch: Any) -> IGNN:
+    """Load the authors' ``IGNN_x{scale}.pth`` into an :class:`IGNN` in eval mode.
+
+    Args:
+        path_or_state_dict: the ``.pth`` file, its loaded dict, or a bare state dict
+            (with or without the ``module.`` prefix).
+        scale: 2, 3 or 4.
+        **arch: further :class:`IGNN` arguments (defaults are the authors': 256
+            features, 32 blocks, k = 5, window 30, ``fusion="reference"``).
+
+    Raises:
+        ValueError: the file is unreadable, or its weights do not fit the architecture
+            (the message lists missing and unexpected keys and mismatched shapes).
+    """
+    raw = path_or_state_dict if isinstance(path_or_state_dict, Mapping) else _read(path_or_state_dict)
+    if not isinstance(raw, Mapping):
+        raise ValueError("reference checkpoint is not a dict")
+    state = raw.get("net_state_dict", raw)
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    copy_prefix, vgg_prefix = _AUTHORS_EMBEDDING_COPY[1], _AUTHORS_EMBEDDING_COPY[0]
+    for key in [k for k in state if k.startswith(copy_prefix)]:
+        twin = vgg_prefix + key[len(copy_prefix):]
+        if twin in state and not torch.equal(state[twin], state.pop(key)):
+            raise ValueError(f"checkpoint holds different weights under {key!r} and {twin!r}")
+    model = IGNN(scale, **arch)
+    names = reference_key_map(model)
+    report = _mismatch_report(model, state, names)
+    if report:
+        raise ValueError(f"checkpoint does not fit IGNN(scale={scale}, {arch}): {report}")
+    model.load_state_dict({ours: state[theirs] for ours, theirs in names.items()})
+    return model.eval()
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> None:
+    """Write ``model`` (its config and weights) plus ``extra`` entries atomically:
+    a temporary file in the same folder, fsync, then rename over ``path``."""
+    payload = {"format": FORMAT, "config": model.config_dict(), "state_dict": model.state_dict(), **extra}
+    path = os.fspath(path)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as handle:
+        torch.save(payload, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def build_model(config: Mapping[str, Any]) -> nn.Module:
+    """The model a checkpoint's ``config`` describes (``{"arch": "ignn"|"edsr", ...}``)."""
+    config = dict(config)
+    arch = config.pop("arch", None)
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](**config)
+
+
+def _model_from_payload(payload: Mapping[str, Any], path: str | os.PathLike) -> nn.Module:
+    model = build_model(payload["config"])
+    identity = {k: k for k in model.state_dict()}
+    report = _mismatch_report(model, payload["state_dict"], identity)
+    if report:
+        raise ValueError(f"{os.fspath(path)!r} does not fit its own config: {report}")
+    model.load_state_dict(payload["state_dict"])
+    return model.eval()
+
+
+def _is_ours(payload: Any) -> bool:
+    return isinstance(payload, Mapping) and payload.get("format") == FORMAT
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model written by :func:`save_checkpoint`; returns ``(model in eval mode, payload)``."""
+    payload = _read(path)
+    if not _is_ours(payload):
+        raise ValueError(f"{os.fspath(path)!r} is not an ignn-pyg checkpoint "
+                         "(for the authors' IGNN_x*.pth use load_reference_checkpoint)")
+    return _model_from_payload(payload, path), dict(payload)
+
+
+def load_weights(path: str | os.PathLike, scale: int | None = None, **arch: Any) -> nn.Module:
+    """Either kind of checkpoint: ours (rebuilt from its config) or the authors'
+    (needs ``scale``).  The model is returned in eval mode."""
+    payload = _read(path)
+    if _is_ours(payload):
+        return _model_from_payload(payload, path)
+    if scale is None:
+        raise ValueError(f"{os.fspath(path)!r} looks like an authors' checkpoint; give its scale")
+    return load_reference_checkpoint(payload, scale, **arch)

@@ -1,0 +1,146 @@
+"""The IGNN super-resolution network (Zhou et al., NeurIPS 2020)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ignn_pyg.data.resize import imresize
+from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
+from ignn_pyg.graph.embedding import VGGEmbedding
+from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, conv3x3
+from ignn_pyg.nn.cross_scale_aggregation import CrossScaleAggregation
+
+
+def graph_scale_for(scale: int) -> int:
+    """The scale the graph works at: ``s`` itself, except 2 at x4 (the tail then adds a
+    second x2 upsampler)."""
+    if scale not in (2, 3, 4):
+        raise ValueError(f"IGNN supports scales 2, 3 and 4, got {scale!r}")
+    return 2 if scale == 4 else scale
+
+
+def downsample_for_graph(lr: Tensor, graph_scale: int) -> Tensor:
+    """The authors' downsampled image: crop ``lr`` to a multiple of ``s``, MATLAB-bicubic
+    (antialiased) downsample on the ``[0, 1]`` scale, clamp to ``[0, 255]``, no rounding.
+
+    Shapes: ``[B, 3, H, W] -> [B, 3, H // s, W // s]`` (values in ``[0, 255]``).
+    """
+    h, w = lr.shape[-2:]
+    cropped = lr[..., : h - h % graph_scale, : w - w % graph_scale]
+    return (imresize(cropped / 255.0, 1.0 / graph_scale) * 255.0).clamp(0.0, 255.0)
+
+
+@dataclass(frozen=True)
+class IGNNConfig:
+    """Hyper-parameters that define an :class:`IGNN` (stored beside its weights)."""
+
+    scale: int
+    n_feats: int = 256
+    n_resblocks: int = 32
+    num_neighbors: int = 5
+    window: int = 30
+    patch_size: int = 3
+    stride: int = 2
+    res_scale: float = 0.1
+    fusion: str = "reference"
+    window_indexing: str = "reference"
+    backend: str = "auto"
+    rgb_range: float = 255.0
+
+
+class IGNN(nn.Module):
+    r"""Cross-scale internal graph neural network for single-image super-resolution.
+
+    Structure (LR features ``C = n_feats``, graph scale ``s``, output scale ``S``)::
+
+        lr ─ input_shift ─ head ─┬─ body_pre ─┬──────────── fuse_lr ─ body_post ─(+)─ upsample ─ fuse_hr ─ tail ─ output_shift
+                                 │            └ aggregation ┤ (lr branch)          │              │
+                                 └──────────────────────────┼──────────────────────┘              │
+                                                            └ (hr branch, s H x s W) ─────────────┘
+
+    The graph is built on the frozen VGG embedding of ``lr`` (queries) and of
+    ``lr_down``, the image downsampled by ``s`` (sources), and the
+    :class:`~ignn_pyg.nn.CrossScaleAggregation` passes each neighbour's ``s``-times
+    larger patch of the ``body_pre`` features to its query.  ``fuse_lr`` ends without
+    ReLU, ``fuse_hr`` with one; no output clamp.
+
+    Args:
+        scale: output scale ``S`` in ``{2, 3, 4}``; the graph works at 2 for ``S = 4``.
+        n_feats, n_resblocks: width and depth of the EDSR backbone (``n_resblocks // 2``
+            blocks before the graph block, the rest after).
+        num_neighbors, window, patch_size, stride: graph construction (see
+            :func:`~ignn_pyg.graph.build_cross_scale_graph`).
+        res_scale: residual scale of every residual block.
+        fusion: ``"reference"`` (the authors') or ``"edge"`` (per-edge softmax weights).
+        window_indexing: ``"reference"`` or ``"centered"``.
+        backend: k-NN backend, ``"auto"``, ``"dense"`` or ``"cluster"``.
+        rgb_range: input/output range (255).
+
+    Shapes: ``lr [B, 3, H, W]`` in ``[0, 255]`` (optionally ``lr_down [B, 3, H//s, W//s]``)
+    ``-> [B, 3, S H, S W]``.
+    """
+
+    def __init__(self, scale: int, n_feats: int = 256, n_resblocks: int = 32, num_neighbors: int = 5,
+                 window: int = 30, patch_size: int = 3, stride: int = 2, res_scale: float = 0.1,
+                 fusion: str = "reference", window_indexing: str = "reference", backend: str = "auto",
+                 rgb_range: float = 255.0) -> None:
+        super().__init__()
+        self.config = IGNNConfig(scale, n_feats, n_resblocks, num_neighbors, window, patch_size, stride,
+                                 res_scale, fusion, window_indexing, backend, rgb_range)
+        self.graph_scale = graph_scale_for(scale)
+        n_pre = n_resblocks // 2
+        self.input_shift = MeanShift(rgb_range, sign=-1)
+        self.output_shift = MeanShift(rgb_range, sign=+1)
+        self.embedding = VGGEmbedding()
+        self.head = conv3x3(3, n_feats)
+        self.body_pre = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale) for _ in range(n_pre)])
+        self.aggregation = CrossScaleAggregation(n_feats, self.graph_scale, num_neighbors,
+                                                 edge_dim=self.embedding.channels, res_scale=res_scale,
+                                                 fusion=fusion)
+        self.fuse_lr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True),
+                                     conv3x3(n_feats, n_feats))
+        self.body_post = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale)
+                                         for _ in range(n_resblocks - n_pre)],
+                                       conv3x3(n_feats, n_feats))
+        self.upsample = Upsampler(self.graph_scale, n_feats)
+        self.fuse_hr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True),
+                                     conv3x3(n_feats, n_feats), nn.ReLU(inplace=True))
+        tail: list[nn.Module] = [Upsampler(2, n_feats)] if scale == 4 else []
+        self.tail = nn.Sequential(*tail, conv3x3(n_feats, 3))
+
+    @property
+    def scale(self) -> int:
+        """Output scale ``S``."""
+        return self.config.scale
+
+    def build_graph(self, lr: Tensor, lr_down: Tensor | None = None) -> CrossScaleGraph:
+        """The cross-scale graph of ``lr`` on the frozen embedding (no gradient)."""
+        if lr_down is None:
+            lr_down = downsample_for_graph(lr, self.graph_scale)
+        cfg = self.config
+        with torch.no_grad():
+            return build_cross_scale_graph(
+                self.embedding(lr), self.embedding(lr_down), self.graph_scale, cfg.num_neighbors,
+                cfg.patch_size, cfg.stride, cfg.window, cfg.backend, cfg.window_indexing)
+
+    def forward(self, lr: Tensor, lr_down: Tensor | None = None,
+                graph: CrossScaleGraph | None = None) -> Tensor:
+        """Super-resolve ``lr`` (``[B, 3, H, W]``, 0-255); ``graph`` skips construction."""
+        if lr.dim() != 4 or lr.shape[1] != 3:
+            raise ValueError(f"expected lr of shape [B, 3, H, W], got {tuple(lr.shape)}")
+        if graph is None:
+            graph = self.build_graph(lr, lr_down)
+        x0 = self.head(self.input_shift(lr))
+        x1 = self.body_pre(x0)
+        lr_branch, hr_branch = self.aggregation(x1, graph)
+        x1 = self.fuse_lr(torch.cat([x1, lr_branch], dim=1))
+        x2 = self.body_post(x1) + x0
+        x = self.fuse_hr(torch.cat([self.upsample(x2), hr_branch], dim=1))
+        return self.output_shift(self.tail(x))
+
+    def config_dict(self) -> dict:
+        """Constructor arguments, for checkpoints that rebuild the model from the file alone."""
+        return {"arch": "ignn", **asdict(self.config)}

@@ -1,0 +1,113 @@
+"""IGNN: exactness against the dense oracle of the authors' forward pass, shapes,
+gradients, modes, parameter counts."""
+
+import pytest
+import torch
+from torch import nn
+
+from ignn_pyg.checkpoints import to_reference_state_dict
+from ignn_pyg.models import EDSR, IGNN, downsample_for_graph, graph_scale_for
+from tests.models.reference_ignn import reference_forward
+
+
+def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Kaiming-normal convs (gain sqrt(2), not the 0.1-scaled training init) and small
+    random biases, leaving the frozen mean shifts and VGG normalisation alone, so the
+    output depends strongly on every layer."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, nn.Conv2d) and not name.endswith(("shift", "normalize")):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.05)
+    return model
+
+
+def textured_image(h: int, w: int, seed: int = 1) -> torch.Tensor:
+    """Smooth structure plus noise, in [0, 255]: no exact ties between patches."""
+    gen = torch.Generator().manual_seed(seed)
+    base = torch.rand(1, 3, h // 4 + 1, w // 4 + 1, generator=gen)
+    base = torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear", align_corners=False)
+    return ((0.7 * base + 0.3 * torch.rand(1, 3, h, w, generator=gen)) * 255).clamp(0, 255)
+
+
+@pytest.mark.parametrize("scale,size,window", [
+    (2, (41, 37), 6),     # windowed, odd and non-square
+    (2, (24, 20), 30),    # window covers the grid: global search
+    (3, (45, 52), 6),     # x3: the off-centre reference window
+    (4, (33, 26), 5),     # x4: graph at 2, second upsampler in the tail
+])
+def test_matches_reference_forward(scale, size, window):
+    blocks = 4
+    model = randomize(IGNN(scale, n_feats=16, n_resblocks=blocks, window=window)).eval()
+    lr = textured_image(*size)
+    lr_down = downsample_for_graph(lr, graph_scale_for(scale))
+    with torch.no_grad():
+        ours = model(lr, lr_down)
+        graph = model.build_graph(lr, lr_down)
+        theirs, idx = reference_forward(to_reference_state_dict(model), lr, lr_down, scale, blocks,
+                                        window=window)
+    assert ours.shape == theirs.shape == (1, 3, size[0] * scale, size[1] * scale)
+    assert float(theirs.std()) > 10.0  # far from the near-constant output of a tiny init
+    same_sets = (graph.neighbors().view_as(idx).sort(-1).values == idx.sort(-1).values).all(-1)
+    assert bool(same_sets.all())
+    tol = 1e-3 + 1e-5 * float(theirs.abs().max())
+    assert float((ours - theirs).abs().max()) <= tol
+
+
+@pytest.mark.parametrize("fusion", ["reference", "edge"])
+@pytest.mark.parametrize("scale,size", [(2, (19, 14)), (3, (17, 22)), (4, (15, 13))])
+def test_output_shape(scale, size, fusion):
+    model = IGNN(scale, n_feats=8, n_resblocks=2, window=4, fusion=fusion)
+    out = model(torch.rand(2, 3, *size) * 255)
+    assert out.shape == (2, 3, size[0] * scale, size[1] * scale)
+
+
+@pytest.mark.parametrize("fusion", ["reference", "edge"])
+def test_every_trainable_parameter_gets_a_gradient(fusion):
+    model = randomize(IGNN(2, n_feats=8, n_resblocks=2, window=4, fusion=fusion))
+    model(textured_image(18, 16)).square().mean().backward()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and bool(p.grad.abs().sum() > 0), name
+        else:
+            assert p.grad is None, name
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {"input_shift.weight", "input_shift.bias", "output_shift.weight", "output_shift.bias",
+                      "embedding.normalize.weight", "embedding.normalize.bias", "embedding.conv1.weight",
+                      "embedding.conv1.bias", "embedding.conv2.weight", "embedding.conv2.bias"}
+
+
+def test_train_and_eval_modes_agree():
+    model = randomize(IGNN(2, n_feats=8, n_resblocks=2, window=4))
+    lr = textured_image(20, 18)
+    with torch.no_grad():
+        a = model.train()(lr)
+        b = model.eval()(lr)
+    torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("scale,expected", [(2, 47_152_233), (3, 50_102_633), (4, 49_512_553)])
+def test_full_size_parameter_count_matches_authors(scale, expected):
+    model = IGNN(scale)
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_edsr_shape_and_gradients(scale):
+    model = EDSR(scale, n_feats=8, n_resblocks=2)
+    out = model(torch.rand(1, 3, 11, 9) * 255)
+    assert out.shape == (1, 3, 11 * scale, 9 * scale)
+    out.mean().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_bad_input():
+    model = IGNN(2, n_feats=8, n_resblocks=2)
+    with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
+        model(torch.rand(3, 20, 20))
+    with pytest.raises(ValueError, match="smaller than a 3x3 patch"):
+        model(torch.rand(1, 3, 5, 5) * 255)
+    with pytest.raises(ValueError, match="scales 2, 3 and 4"):
+        IGNN(5)
