@@ -72,7 +72,7 @@ def test_load_rejects_corrupt_file(tmp_path):
 
 
 def test_hetero_data_feeds_a_pyg_layer(embeds):
-    pyg = pytest.importorskip("torch_geometric")
+    from torch_geometric.data import HeteroData
     from torch_geometric.nn import GATv2Conv
 
     lr, down = embeds
@@ -80,7 +80,7 @@ def test_hetero_data_feeds_a_pyg_layer(embeds):
     q, _ = extract_patches(lr, 3, 2)
     s, _ = extract_patches(down, 3, 2)
     data = g.to_hetero_data(q.reshape(-1, 27), s.reshape(-1, 27))
-    assert isinstance(data, pyg.data.HeteroData)
+    assert isinstance(data, HeteroData)
     edges = data["down_patch", "matches", "lr_patch"]
     conv = GATv2Conv((27, 27), 8, edge_dim=3, add_self_loops=False)
     out = conv((data["down_patch"].x, data["lr_patch"].x), edges.edge_index, edges.edge_attr)

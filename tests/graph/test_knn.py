@@ -54,8 +54,6 @@ CASES = [
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 @pytest.mark.parametrize("case", CASES)
 def test_backend_matches_brute_force_random(backend, case):
-    if backend == "cluster":
-        pytest.importorskip("torch_cluster")
     b, c, h, w, s, window, indexing = case
     torch.manual_seed(0)
     lr = torch.randn(b, c, h, w)
@@ -77,3 +75,21 @@ def test_dense_tiles_do_not_change_result():
     a = dense_knn(query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 3, tile=16)
     b = dense_knn(query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 3, tile=3)
     assert torch.equal(a.sort(-1).values, b.sort(-1).values)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_backend_matches_brute_force_real_image(backend):
+    """A real photograph (scikit-image's astronaut) through the VGG embedding."""
+    from ignn_pyg.data import image_to_tensor, imresize, read_image, photo_path
+    from ignn_pyg.graph import VGGEmbedding
+
+    torch.manual_seed(0)
+    lr = image_to_tensor(read_image(photo_path("astronaut")))[:, :, 100:164, 180:236]
+    down = (imresize(lr / 255, 0.5) * 255).clamp(0, 255)
+    embed = VGGEmbedding()
+    with torch.no_grad():
+        query, tg = extract_patches(embed(lr), 3, 2)
+        source, sg = extract_patches(embed(down), 3, 2)
+    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 6, 2, "reference")
+    idx = BACKENDS[backend](query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 5)
+    assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), 5)
