@@ -11,7 +11,7 @@ from ignn_pyg.data.resize import imresize
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
 from ignn_pyg.graph.embedding import VGGEmbedding
 from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, conv3x3
-from ignn_pyg.nn.cross_scale_aggregation import CrossScaleAggregation
+from ignn_pyg.nn.registry import build_aggregation
 
 
 def graph_scale_for(scale: int) -> int:
@@ -49,6 +49,8 @@ class IGNNConfig:
     window_indexing: str = "reference"
     backend: str = "auto"
     rgb_range: float = 255.0
+    aggregation: str = "ignn"
+    reduced_channels: int = 8
 
 
 class IGNN(nn.Module):
@@ -78,6 +80,9 @@ class IGNN(nn.Module):
         window_indexing: ``"reference"`` or ``"centered"``.
         backend: k-NN backend, ``"auto"``, ``"dense"`` or ``"cluster"``.
         rgb_range: input/output range (255).
+        aggregation: registered aggregation name (:mod:`ignn_pyg.nn.registry`); ``"ignn"``
+            is the authors' layer, others swap in a standard PyG layer.
+        reduced_channels: channels inside a swapped-in PyG layer (not used by ``"ignn"``).
 
     Shapes: ``lr [B, 3, H, W]`` in ``[0, 255]`` (optionally ``lr_down [B, 3, H//s, W//s]``)
     ``-> [B, 3, S H, S W]``.
@@ -86,10 +91,11 @@ class IGNN(nn.Module):
     def __init__(self, scale: int, n_feats: int = 256, n_resblocks: int = 32, num_neighbors: int = 5,
                  window: int = 30, patch_size: int = 3, stride: int = 2, res_scale: float = 0.1,
                  fusion: str = "reference", window_indexing: str = "reference", backend: str = "auto",
-                 rgb_range: float = 255.0) -> None:
+                 rgb_range: float = 255.0, aggregation: str = "ignn", reduced_channels: int = 8) -> None:
         super().__init__()
         self.config = IGNNConfig(scale, n_feats, n_resblocks, num_neighbors, window, patch_size, stride,
-                                 res_scale, fusion, window_indexing, backend, rgb_range)
+                                 res_scale, fusion, window_indexing, backend, rgb_range, aggregation,
+                                 reduced_channels)
         self.graph_scale = graph_scale_for(scale)
         n_pre = n_resblocks // 2
         self.input_shift = MeanShift(rgb_range, sign=-1)
@@ -97,9 +103,10 @@ class IGNN(nn.Module):
         self.embedding = VGGEmbedding()
         self.head = conv3x3(3, n_feats)
         self.body_pre = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale) for _ in range(n_pre)])
-        self.aggregation = CrossScaleAggregation(n_feats, self.graph_scale, num_neighbors,
-                                                 edge_dim=self.embedding.channels, res_scale=res_scale,
-                                                 fusion=fusion)
+        self.aggregation = build_aggregation(
+            aggregation, channels=n_feats, scale=self.graph_scale, num_neighbors=num_neighbors,
+            patch_size=patch_size, edge_dim=self.embedding.channels, res_scale=res_scale, fusion=fusion,
+            reduced_channels=reduced_channels)
         self.fuse_lr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True),
                                      conv3x3(n_feats, n_feats))
         self.body_post = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale)

@@ -45,6 +45,15 @@ def channel_stats(patches: Tensor, channels: int, eps: float) -> tuple[Tensor, T
     return mean, (var + eps).sqrt()
 
 
+def lr_branch(channels: int, scale: int) -> nn.Sequential:
+    """The strided conv stack :math:`\psi` taking an HR map back to LR: 5x5 conv with
+    stride ``s``, ReLU, 3x3 conv, ReLU, 3x3 conv.  Shapes: ``[B, C, sH, sW] -> [B, C, H, W]``."""
+    return nn.Sequential(
+        nn.Conv2d(channels, channels, 5, stride=scale, padding=2), nn.ReLU(inplace=True),
+        nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(channels, channels, 3, padding=1))
+
+
 class EdgeWeightNet(nn.Sequential):
     """Per-pixel (or per-edge) scorer: 1x1 conv (``in -> hidden``), a 1x1 residual block,
     1x1 conv (``hidden -> 1``).  Shapes: ``[B, in, H, W] -> [B, 1, H, W]``."""
@@ -118,10 +127,7 @@ class CrossScaleAggregation(MessagePassing):
         self.edge_dim = edge_dim
         self.fusion = fusion
         self.eps = eps
-        self.downsample = nn.Sequential(
-            nn.Conv2d(channels, channels, 5, stride=scale, padding=2), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1))
+        self.downsample = lr_branch(channels, scale)
         self.hr_weight_net = EdgeWeightNet(edge_dim, hidden, res_scale)
         self.lr_weight_net = EdgeWeightNet(edge_dim, hidden, res_scale) if fusion == "reference" else None
         self.reset_parameters()
