@@ -191,7 +191,10 @@ def load_weights(path: str | os.PathLike, scale: int | None = None, **arch: Any)
     (needs ``scale``).  The model is returned in eval mode."""
     payload = _read(path)
     if _is_ours(payload):
-        return _model_from_payload(payload, path)
+        model = _model_from_payload(payload, path)
+        if scale is not None and model.scale != scale:
+            raise ValueError(f"{os.fspath(path)!r} holds a x{model.scale} model, not x{scale}")
+        return model
     if scale is None:
         raise ValueError(f"{os.fspath(path)!r} looks like an authors' checkpoint; give its scale")
     return load_reference_checkpoint(payload, scale, **arch)

@@ -144,7 +144,7 @@ def extract_patches(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor, Pa
 
 
 def fold_patches(patches: Tensor, grid: PatchGrid) -> Tensor:
-    """Put patches back into an image, averaging overlaps (adjoint of
+    r"""Put patches back into an image, averaging overlaps (adjoint of
     :func:`extract_patches`, normalised by coverage).
 
     .. math::

@@ -123,15 +123,18 @@ class IGNN(nn.Module):
         """Output scale ``S``."""
         return self.config.scale
 
-    def build_graph(self, lr: Tensor, lr_down: Tensor | None = None) -> CrossScaleGraph:
-        """The cross-scale graph of ``lr`` on the frozen embedding (no gradient)."""
+    def build_graph(self, lr: Tensor, lr_down: Tensor | None = None,
+                    window: int | None = None) -> CrossScaleGraph:
+        """The cross-scale graph of ``lr`` on the frozen embedding (no gradient);
+        ``window`` overrides the configured search window for this graph."""
         if lr_down is None:
             lr_down = downsample_for_graph(lr, self.graph_scale)
         cfg = self.config
         with torch.no_grad():
             return build_cross_scale_graph(
                 self.embedding(lr), self.embedding(lr_down), self.graph_scale, cfg.num_neighbors,
-                cfg.patch_size, cfg.stride, cfg.window, cfg.backend, cfg.window_indexing)
+                cfg.patch_size, cfg.stride, cfg.window if window is None else window, cfg.backend,
+                cfg.window_indexing)
 
     def forward(self, lr: Tensor, lr_down: Tensor | None = None,
                 graph: CrossScaleGraph | None = None) -> Tensor:

@@ -46,7 +46,7 @@ def channel_stats(patches: Tensor, channels: int, eps: float) -> tuple[Tensor, T
 
 
 def lr_branch(channels: int, scale: int) -> nn.Sequential:
-    """The strided conv stack :math:`\psi` taking an HR map back to LR: 5x5 conv with
+    r"""The strided conv stack :math:`\psi` taking an HR map back to LR: 5x5 conv with
     stride ``s``, ReLU, 3x3 conv, ReLU, 3x3 conv.  Shapes: ``[B, C, sH, sW] -> [B, C, H, W]``."""
     return nn.Sequential(
         nn.Conv2d(channels, channels, 5, stride=scale, padding=2), nn.ReLU(inplace=True),

@@ -1,0 +1,212 @@
+"""``ignn-pyg eval`` end to end on a tiny synthetic benchmark folder: reported numbers
+against metrics recomputed from the saved PNGs, the bicubic row against a direct
+computation, and the one-line errors for bad input."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ignn_pyg.checkpoints import save_checkpoint
+from ignn_pyg.cli import main
+from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
+                           write_image)
+from ignn_pyg.evaluation import load_eval_dataset
+from ignn_pyg.metrics import psnr, ssim
+from ignn_pyg.models import IGNN
+
+SCALE = 2
+HR_SIZES = {"apple": (64, 60), "pear": (65, 61), "plum": (58, 66)}  # pear: odd, modcropped
+
+
+def textured(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 127 + 80 * np.sin(xx / 5.0 + seed)[..., None] * np.cos(yy / 7.0)[..., None]
+    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def benchmark(tmp_path):
+    """``Set/HR/{name}.png`` and ``Set/LR_bicubic/X2/{name}x2.png`` (MATLAB bicubic)."""
+    root = tmp_path / "Set"
+    for seed, (name, (h, w)) in enumerate(HR_SIZES.items()):
+        hr = textured(h, w, seed)
+        write_image(root / "HR" / f"{name}.png", hr)
+        lr = bicubic_downsample(image_to_tensor(modcrop(hr, SCALE)), SCALE)
+        write_image(root / "LR_bicubic" / f"X{SCALE}" / f"{name}x{SCALE}.png",
+                    lr[0].permute(1, 2, 0).numpy().astype(np.uint8))
+    return root
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, IGNN(SCALE, n_feats=8, n_resblocks=2, window=4))
+    return path
+
+
+def run_eval(*args: str) -> int:
+    return main(["eval", *map(str, args)])
+
+
+def bicubic_eval(dataset, out) -> int:
+    return run_eval("--weights", "bicubic", "--dataset", dataset, "--scale", SCALE, "--out", out)
+
+
+def load_results(out):
+    with open(out / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    return json.loads((out / "results.json").read_text()), table
+
+
+def hr_and_lr(root, name):
+    hr = modcrop(read_image(root / "HR" / f"{name}.png"), SCALE)
+    lr = read_image(root / "LR_bicubic" / f"X{SCALE}" / f"{name}x{SCALE}.png")
+    return hr, lr
+
+
+def test_eval_checkpoint_end_to_end(benchmark, checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out) == 0
+    printed = capsys.readouterr().out
+    results, table = load_results(out)
+    assert results["method"] == "IGNN" and results["scale"] == SCALE
+    assert [row["name"] for row in results["images"]] == sorted(HR_SIZES)
+    assert [row["name"] for row in table] == [*sorted(HR_SIZES), "mean"]
+    for row, csv_row in zip(results["images"], table):
+        hr, lr = hr_and_lr(benchmark, row["name"])
+        saved = read_image(out / "images" / f"{row['name']}.png")
+        assert saved.shape == hr.shape
+        assert row["psnr"] == pytest.approx(psnr(saved, hr, SCALE), abs=1e-9)
+        assert row["ssim"] == pytest.approx(ssim(saved, hr, SCALE), abs=1e-9)
+        # the bicubic row: MATLAB imresize of the LR file, computed here directly
+        bicubic = imresize(torch.from_numpy(lr).double().permute(2, 0, 1) / 255.0, SCALE) * 255.0
+        assert row["bicubic_psnr"] == pytest.approx(psnr(bicubic, hr, SCALE), abs=1e-9)
+        assert row["bicubic_ssim"] == pytest.approx(ssim(bicubic, hr, SCALE), abs=1e-9)
+        assert (row["lr_height"], row["lr_width"]) == lr.shape[:2]
+        assert row["seconds"] > 0
+        assert float(csv_row["psnr"]) == pytest.approx(row["psnr"], abs=1e-9)
+        assert f"{row['psnr']:7.3f}" in printed and row["name"] in printed
+    mean_psnr = np.mean([row["psnr"] for row in results["images"]])
+    assert results["mean"]["psnr"] == pytest.approx(mean_psnr, abs=1e-9)
+    assert float(table[-1]["bicubic_psnr"]) == pytest.approx(
+        np.mean([row["bicubic_psnr"] for row in results["images"]]), abs=1e-9)
+    assert "mean (IGNN)" in printed and "mean (bicubic)" in printed
+
+
+def test_eval_bicubic_weights_and_hr_only_folder(benchmark, tmp_path):
+    paired, hr_only = tmp_path / "paired", tmp_path / "hr_only"
+    assert bicubic_eval(benchmark, paired) == 0
+    # an HR-only folder gets its LR images from the same MATLAB bicubic: identical numbers
+    assert bicubic_eval(benchmark / "HR", hr_only) == 0
+    (from_files, _), (made_here, _) = load_results(paired), load_results(hr_only)
+    assert from_files["method"] == "bicubic"
+    for a, b in zip(from_files["images"], made_here["images"]):
+        assert a["psnr"] == a["bicubic_psnr"] == b["psnr"]
+        assert a["ssim"] == a["bicubic_ssim"] == b["ssim"]
+        saved = read_image(paired / "images" / f"{a['name']}.png")
+        assert a["psnr"] == pytest.approx(psnr(saved, hr_and_lr(benchmark, a["name"])[0], SCALE), abs=1e-9)
+
+
+@pytest.mark.parametrize("options", [
+    ["--chop", "reference", "--reference-window-state"],
+    ["--tile", "20", "--overlap", "4"],
+    ["--self-ensemble"],
+])
+def test_eval_inference_modes(benchmark, checkpoint, tmp_path, options):
+    out = tmp_path / "out"
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out,
+                    "--limit", 1, *options) == 0
+    results, _ = load_results(out)
+    assert len(results["images"]) == 1
+    assert all(np.isfinite(row["psnr"]) for row in results["images"])
+
+
+def error_line(capsys) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_eval_missing_folder(tmp_path, capsys):
+    assert bicubic_eval(tmp_path / "nope", tmp_path / "o") == 2
+    assert "dataset folder not found" in error_line(capsys)
+
+
+def test_eval_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert bicubic_eval(tmp_path / "empty", tmp_path / "o") == 2
+    assert "no images" in error_line(capsys)
+
+
+def test_eval_size_mismatch_names_the_files(benchmark, tmp_path, capsys):
+    write_image(benchmark / "LR_bicubic" / "X2" / "pear.png", np.zeros((20, 20, 3), np.uint8))
+    (benchmark / "LR_bicubic" / "X2" / "pearx2.png").unlink()
+    assert bicubic_eval(benchmark, tmp_path / "o") == 2
+    line = error_line(capsys)
+    assert "size mismatch" in line and "pear.png" in line
+
+
+def test_eval_unreadable_image_names_the_file(benchmark, tmp_path, capsys):
+    (benchmark / "HR" / "plum.png").write_text("not an image")
+    assert bicubic_eval(benchmark, tmp_path / "o") == 2
+    assert "plum.png" in error_line(capsys)
+
+
+def test_eval_missing_lr_partner(benchmark, tmp_path, capsys):
+    (benchmark / "LR_bicubic" / "X2" / "applex2.png").unlink()
+    assert bicubic_eval(benchmark, tmp_path / "o") == 2
+    assert "apple.png has no LR partner" in error_line(capsys)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--weights", "{ckpt}", "--scale", "3"], "holds a x2 model, not x3"),
+    (["--weights", "{missing}", "--scale", "2"], "does not exist"),
+    (["--weights", "bicubic", "--scale", "2", "--self-ensemble"], "need a model"),
+    (["--weights", "bicubic", "--scale", "2", "--limit", "0"], "--limit"),
+    (["--weights", "{ckpt}", "--scale", "2", "--tile", "8"], "must exceed twice --overlap"),
+])
+def test_eval_bad_options(benchmark, checkpoint, tmp_path, capsys, args, message):
+    args = [a.format(ckpt=checkpoint, missing=tmp_path / "missing.pt") for a in args]
+    assert run_eval(*args, "--dataset", benchmark, "--out", tmp_path / "o") == 2
+    assert message in error_line(capsys)
+
+
+@pytest.mark.parametrize("layout", ["authors", "div2k", "flat_pair"])
+def test_eval_dataset_layouts(benchmark, tmp_path, layout):
+    root = tmp_path / layout
+    for name in HR_SIZES:
+        hr = read_image(benchmark / "HR" / f"{name}.png")
+        lr = read_image(benchmark / "LR_bicubic" / "X2" / f"{name}x2.png")
+        hr_path, lr_path = {
+            "authors": (root / "HR" / "x2" / f"{name}.png", root / "LR" / "x2" / f"{name}.png"),
+            "div2k": (root / "DIV2K_valid_HR" / f"{name}.png",
+                      root / "DIV2K_valid_LR_bicubic" / "X2" / f"{name}x2.png"),
+            "flat_pair": (root / "HR" / f"{name}.png", root / "LR" / f"{name}.png"),
+        }[layout]
+        write_image(hr_path, hr)
+        write_image(lr_path, lr)
+    dataset, description = load_eval_dataset(str(root), SCALE)
+    expected, _ = load_eval_dataset(str(benchmark), SCALE)
+    assert "HR images" not in description  # paired, not LR made on the fly
+    assert [item["name"] for item in dataset] == sorted(HR_SIZES)
+    for ours, reference in zip(dataset, expected):
+        assert torch.equal(ours["lr"], reference["lr"]) and torch.equal(ours["hr"], reference["hr"])
+
+
+def test_eval_dataset_photos_is_the_eval_split():
+    dataset, description = load_eval_dataset("photos", SCALE)
+    assert isinstance(dataset, PhotoDataset) and dataset.split == "eval"
+    assert "photos" in description
+
+
+def test_eval_image_too_small_for_chop_names_it(tmp_path, checkpoint, capsys):
+    write_image(tmp_path / "tiny" / "speck.png", textured(40, 40, seed=9))  # LR 20x20
+    assert run_eval("--weights", checkpoint, "--dataset", tmp_path / "tiny", "--scale", SCALE,
+                    "--chop", "reference", "--out", tmp_path / "o") == 2
+    line = error_line(capsys)
+    assert "'speck'" in line and "too small for the reference chop" in line
