@@ -1,0 +1,93 @@
+"""``ignn-pyg upscale``: super-resolve an image, or every image in a folder.
+
+The bundled compact model of the requested scale is used unless ``--weights`` names a
+checkpoint (ours, or the authors' ``IGNN_x*.pth``).  Images larger than ``--max-pixels``
+LR pixels are processed in overlapping tiles so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.data import image_to_tensor, read_image, tensor_to_image, write_image
+from ignn_pyg.inference import forward_tiled, forward_whole
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: (architecture, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
+BUNDLED = {("ignn", 2): "ignn_x2_compact.pt", ("ignn", 4): "ignn_x4_compact.pt",
+           ("edsr", 2): "edsr_x2_compact.pt", ("edsr", 4): "edsr_x4_compact.pt"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm"}
+
+
+def bundled_weights(scale: int, arch: str = "ignn") -> Path:
+    """Path of the bundled compact model for ``scale``; ``ValueError`` if none ships."""
+    name = BUNDLED.get((arch, scale))
+    if name is None or not (WEIGHTS_DIR / name).is_file():
+        available = sorted(f"{a} x{s}" for (a, s), n in BUNDLED.items() if (WEIGHTS_DIR / n).is_file())
+        raise ValueError(f"no bundled {arch} model for x{scale} (bundled: {', '.join(available) or 'none'}); "
+                         "pass --weights")
+    return WEIGHTS_DIR / name
+
+
+def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: int):
+    """Super-resolve one ``[H, W, 3]`` uint8 image; tiles above ``max_pixels`` LR pixels.
+
+    Returns the ``[sH, sW, 3]`` uint8 result (rounded, clipped).
+    """
+    lr = image_to_tensor(image)
+    with torch.no_grad():
+        if lr.shape[-2] * lr.shape[-1] > max_pixels:
+            sr = forward_tiled(model, lr, tile=tile, overlap=overlap)
+        else:
+            sr = forward_whole(model, lr)
+    return tensor_to_image(sr)
+
+
+def _jobs(source: Path, output: Path | None, scale: int) -> list[tuple[Path, Path]]:
+    if source.is_dir():
+        inputs = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not inputs:
+            raise ValueError(f"no images in folder {source}")
+        out_dir = output or source.with_name(f"{source.name}_x{scale}")
+        return [(p, out_dir / f"{p.stem}_x{scale}.png") for p in inputs]
+    if not source.exists():
+        raise FileNotFoundError(f"input {source} does not exist")
+    target = output or source.with_name(f"{source.stem}_x{scale}.png")
+    if target.is_dir():
+        target = target / f"{source.stem}_x{scale}.png"
+    return [(source, target)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="an image, or a folder of images")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="output file (or folder for a folder input); default: beside the input")
+    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument("--weights", default=None,
+                        help="checkpoint (ours or the authors' IGNN_x*.pth); default: the bundled model")
+    parser.add_argument("--max-pixels", type=int, default=512 * 512,
+                        help="LR pixels above which an image is processed in tiles")
+    parser.add_argument("--tile", type=int, default=256, help="tile side in LR pixels")
+    parser.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels")
+
+
+def run(args: argparse.Namespace) -> int:
+    weights = Path(args.weights) if args.weights else bundled_weights(args.scale)
+    model = load_weights(weights, args.scale)
+    jobs = _jobs(args.input, args.output, args.scale)
+    print(f"{type(model).__name__} x{args.scale} from {weights}; {len(jobs)} image(s)")
+    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1):
+        image = read_image(source)
+        start = time.perf_counter()
+        result = upscale_image(model, image, args.max_pixels, args.tile, args.overlap)
+        write_image(target, result)
+        print(f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
+              f"({time.perf_counter() - start:.1f} s)")
+    return 0
