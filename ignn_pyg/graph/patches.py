@@ -156,7 +156,8 @@ def fold_patches(patches: Tensor, grid: PatchGrid) -> Tensor:
     ``ceil(q/t)^2`` pieces of at most ``t x t`` pixels; pieces of one kind never overlap,
     so each kind is added to the image with one strided addition.  This avoids the
     transpose to ``[B, C q q, M]`` that :func:`torch.nn.functional.fold` needs (2x faster
-    here on IGNN's HR patches).
+    here on IGNN's HR patches).  The gradient is the adjoint, :func:`extract_patches` of
+    ``grad / coverage``.
 
     Args:
         patches: ``[B, M, C*q*q]`` with ``q = grid.patch_size`` and ``M = grid.num_patches``.
@@ -165,23 +166,41 @@ def fold_patches(patches: Tensor, grid: PatchGrid) -> Tensor:
     Returns:
         ``[B, C, grid.height, grid.width]``.
     """
-    q, t = grid.patch_size, grid.stride
+    q = grid.patch_size
     if patches.dim() != 3 or patches.shape[1] != grid.num_patches or patches.shape[2] % (q * q):
         raise ValueError(f"expected patches [B, {grid.num_patches}, C*{q}^2], got shape {tuple(patches.shape)}")
-    b, _, f = patches.shape
-    c = f // (q * q)
-    pieces = math.ceil(q / t)
-    rows, cols = grid.rows, grid.cols
-    cells = patches.new_zeros(b, c, rows - 1 + pieces, t, cols - 1 + pieces, t)
-    x = patches.view(b, rows, cols, c, q, q).permute(0, 3, 1, 4, 2, 5)  # [B, C, rows, q, cols, q]
-    for u in range(pieces):
-        a0, a1 = u * t, min(u * t + t, q)
-        for v in range(pieces):
-            b0, b1 = v * t, min(v * t + t, q)
-            cells[:, :, u:u + rows, :a1 - a0, v:v + cols, :b1 - b0] += x[:, :, :, a0:a1, :, b0:b1]
-    image = cells.view(b, c, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t)
-    image = image[..., :(rows - 1) * t + q, :(cols - 1) * t + q]
-    return _crop_padding(image / grid.coverage(patches.device, patches.dtype), grid)
+    return _FoldPatches.apply(patches, grid)
+
+
+class _FoldPatches(torch.autograd.Function):
+    """:func:`fold_patches` with its adjoint as the backward pass (autograd through the
+    strided additions would allocate a zero image per piece)."""
+
+    @staticmethod
+    def forward(ctx, patches: Tensor, grid: PatchGrid) -> Tensor:
+        ctx.grid = grid
+        q, t = grid.patch_size, grid.stride
+        b, _, f = patches.shape
+        c = f // (q * q)
+        pieces = math.ceil(q / t)
+        rows, cols = grid.rows, grid.cols
+        cells = patches.new_zeros(b, c, rows - 1 + pieces, t, cols - 1 + pieces, t)
+        x = patches.view(b, rows, cols, c, q, q).permute(0, 3, 1, 4, 2, 5)  # [B, C, rows, q, cols, q]
+        for u in range(pieces):
+            a0, a1 = u * t, min(u * t + t, q)
+            for v in range(pieces):
+                b0, b1 = v * t, min(v * t + t, q)
+                cells[:, :, u:u + rows, :a1 - a0, v:v + cols, :b1 - b0] += x[:, :, :, a0:a1, :, b0:b1]
+        image = cells.view(b, c, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t)
+        image = image[..., :(rows - 1) * t + q, :(cols - 1) * t + q]
+        return _crop_padding(image / grid.coverage(patches.device, patches.dtype), grid)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        grid = ctx.grid
+        padded = F.pad(grad, (grid.pad_left, grid.pad_right, grid.pad_top, grid.pad_bottom))
+        padded = padded / grid.coverage(grad.device, grad.dtype)
+        return F.unfold(padded, grid.patch_size, stride=grid.stride).transpose(1, 2), None
 
 
 def fold_patch_constants(values: Tensor, grid: PatchGrid) -> Tensor:

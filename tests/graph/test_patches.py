@@ -98,3 +98,9 @@ def test_bad_geometry_raises(bad):
         PatchGrid.of(10, 10, 3, 4)
     with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
         extract_patches(torch.zeros(3, 10, 10), 3, 2)
+
+
+def test_fold_gradient_is_the_adjoint():
+    grid = PatchGrid.of(7, 6, 3, 2).scaled(2)
+    patches = torch.randn(1, grid.num_patches, 2 * 36, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p: fold_patches(p, grid), (patches,))
