@@ -1,0 +1,41 @@
+"""Training: ``ignn-pyg train --config FILE [--override section.key=value ...] [--resume]``.
+
+``config``   the nested dataclass config, YAML loading, overrides and checks
+``augment``  random crops, flips / 90-degree rotations, colour-channel order
+``data``     the resumable, shardable stream of training crops; validation images
+``weight_init``  the authors' scaled Kaiming initialisation
+``engine``   the loop: L1 + Adam + step decay, validation, checkpoints, resume
+``distributed``  ``torchrun`` process groups (NCCL on GPU, Gloo on CPU)
+``logs``     ``log.csv``, ``progress.png``, TensorBoard
+
+Multi-process: ``torchrun --nproc_per_node N -m ignn_pyg.training --config FILE``.
+See ``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import TrainConfig, load_config
+from .engine import train
+
+__all__ = ["TrainConfig", "load_config", "train", "add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``train`` subcommand's options."""
+    parser.add_argument("--config", required=True, help="YAML config (see experiments/configs/)")
+    parser.add_argument("--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="replace a config value, e.g. optim.lr=2e-4 data.batch_size=8 (YAML syntax)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in run.out_dir from its last.pt")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load and check the config, then train; user errors raise ValueError."""
+    summary = train(load_config(args.config, args.override), resume=args.resume)
+    if "val_psnr" in summary:
+        print(f"done: iteration {summary['iteration']}, val PSNR {summary['val_psnr']:.3f} dB "
+              f"(best {summary['best_psnr']:.3f}, bicubic {summary['bicubic_psnr']:.3f}), "
+              f"{summary['iterations_per_second']:.3f} it/s")
+    return 0

@@ -1,0 +1,310 @@
+"""The training configuration: nested dataclasses read from YAML, with overrides.
+
+A config file has four parts; every key is optional and has the default below::
+
+    model:  arch, n_feats, n_resblocks, res_scale, graph arguments, initialisation
+    data:   scale, train/val sources, crop and batch size, augmentation, workers
+    optim:  lr, betas, milestones, gamma, iterations
+    run:    seed, out_dir, val_every, log_every, threads, deterministic
+
+:func:`load_config` reads a file, applies ``section.key=value`` overrides (values in
+YAML syntax) and checks every key and type before anything runs, so a typo fails in
+a second with the valid names listed, not after an hour of training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ModelConfig",
+    "DataConfig",
+    "OptimConfig",
+    "RunConfig",
+    "TrainConfig",
+    "TRAIN_SOURCES",
+    "VAL_SOURCES",
+    "config_from_dict",
+    "load_config",
+    "parse_override",
+    "config_to_yaml",
+]
+
+TRAIN_SOURCES = ("photos", "folder", "div2k")
+VAL_SOURCES = ("photos", "folder", "div2k", "benchmark")
+_GRAPH_FIELDS = ("num_neighbors", "window", "patch_size", "stride", "fusion", "window_indexing", "backend")
+
+
+@dataclass
+class ModelConfig:
+    """The network and its initialisation.
+
+    ``arch`` is ``"ignn"`` or ``"edsr"``; the scale comes from ``data.scale``.  The graph
+    fields (``num_neighbors`` ... ``backend``) apply to IGNN only; ``None`` keeps the
+    :class:`~ignn_pyg.models.IGNN` default.  Initialisation (the authors'): every
+    trainable convolution gets Kaiming-normal weights (fan-in, ReLU gain) times
+    ``init_scale`` and zero biases; the frozen mean shifts keep their values, and the
+    frozen VGG embedding convs get the same scaled noise when ``init_embedding`` is true
+    (the authors' initialisation overwrites them too; their checkpoints carry that noise).
+    """
+
+    arch: str = "ignn"
+    n_feats: int = 256
+    n_resblocks: int = 32
+    res_scale: float = 0.1
+    num_neighbors: int | None = None
+    window: int | None = None
+    patch_size: int | None = None
+    stride: int | None = None
+    fusion: str | None = None
+    window_indexing: str | None = None
+    backend: str | None = None
+    init_scale: float = 0.1
+    init_embedding: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Training and validation data.
+
+    Sources: ``photos`` (the installed wallpapers reduced to ``long_side`` for training,
+    the eval photos for validation; Debian files below ``photos_root``), ``folder``
+    (HR images directly in ``*_root``), ``div2k`` (``*_root`` holds ``DIV2K_train_HR``;
+    validation reads ``DIV2K_valid_HR`` and its LR files) and, for validation only,
+    ``benchmark`` (``*_root/HR`` + ``*_root/LR_bicubic/X{scale}``).
+
+    Training samples are random ``crop_size`` HR crops (a multiple of ``scale``),
+    flipped / rotated by 90 degrees / channel-permuted (with probability
+    ``channel_shuffle_prob``), then bicubic-downsampled to the LR input.  ``batch_size``
+    is the global batch, split evenly over distributed ranks.  ``cache`` keeps folder
+    images in memory (photos always are).  Validation uses the first ``val_images``
+    images (0: all), centre-cropped to at most ``val_max_side`` HR pixels (0: whole).
+    """
+
+    scale: int = 2
+    train: str = "photos"
+    train_root: str = ""
+    val: str = "photos"
+    val_root: str = ""
+    photos_root: str = "/"
+    long_side: int = 1280
+    cache: bool = False
+    crop_size: int = 96
+    batch_size: int = 8
+    workers: int = 2
+    flips: bool = True
+    rotations: bool = True
+    channel_shuffle_prob: float = 0.8
+    val_images: int = 0
+    val_max_side: int = 0
+
+
+@dataclass
+class OptimConfig:
+    """Adam on the L1 loss, learning rate multiplied by ``gamma`` at each milestone
+    (in iterations)."""
+
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.5
+    iterations: int = 1000
+
+
+@dataclass
+class RunConfig:
+    """Bookkeeping: ``out_dir`` receives ``last.pt``, ``best.pt``, ``log.csv``,
+    ``progress.png``, ``config.yaml`` and TensorBoard events.  ``threads`` sets
+    ``torch.set_num_threads`` (0: PyTorch's default); ``deterministic`` asks PyTorch for
+    deterministic kernels (bitwise-reproducible resumes on CPU)."""
+
+    seed: int = 0
+    out_dir: str = "runs/train"
+    val_every: int = 1000
+    log_every: int = 50
+    threads: int = 0
+    deterministic: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run; see the module docstring."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """The model's constructor arguments, ``{"arch", "scale", ...}``, as
+        :func:`~ignn_pyg.checkpoints.build_model` takes them."""
+        m = self.model
+        kwargs: dict[str, Any] = {"arch": m.arch, "scale": self.data.scale, "n_feats": m.n_feats,
+                                  "n_resblocks": m.n_resblocks, "res_scale": m.res_scale}
+        kwargs.update({name: getattr(m, name) for name in _GRAPH_FIELDS if getattr(m, name) is not None})
+        return kwargs
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """``value`` checked against ``annotation`` (int, float, bool, str, ``list[...]``,
+    ``X | None``); ints pass as floats and strings such as ``"1e-4"`` (which YAML 1.1
+    reads as text) as floats."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"config key {key!r} must be a list of {_type_name(args[0])}, "
+                            f"got {type(value).__name__} {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if annotation is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, annotation):
+        return value
+    raise TypeError(f"config key {key!r} must be {_type_name(annotation)}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, values: Any, prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, recursing into nested dataclasses."""
+    if not isinstance(values, dict):
+        raise TypeError(f"config section {prefix or '(top level)'!r} must be a mapping, "
+                        f"got {type(values).__name__} {values!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in valid:
+            raise ValueError(f"unknown config key {name!r}; valid keys{' in ' + repr(prefix[:-1]) if prefix else ''}: "
+                             f"{', '.join(valid)}")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _build(hints[key], value, f"{name}.")
+        else:
+            kwargs[key] = _coerce(value, hints[key], name)
+    return cls(**kwargs)
+
+
+def _check(config: TrainConfig) -> None:
+    """Relations between values that single types cannot express."""
+    m, d, o, r = config.model, config.data, config.optim, config.run
+
+    def require(ok: bool, message: str) -> None:
+        if not ok:
+            raise ValueError(message)
+
+    require(m.arch in ("ignn", "edsr"), f"model.arch must be 'ignn' or 'edsr', got {m.arch!r}")
+    if m.arch == "edsr":
+        set_graph = [name for name in _GRAPH_FIELDS if getattr(m, name) is not None]
+        require(not set_graph, f"model.{', model.'.join(set_graph)} apply to arch 'ignn' only, not 'edsr'")
+    require(m.n_feats >= 1 and m.n_resblocks >= 1,
+            f"model.n_feats and model.n_resblocks must be positive, got {m.n_feats}, {m.n_resblocks}")
+    require(m.init_scale > 0, f"model.init_scale must be positive, got {m.init_scale}")
+    require(d.scale in (2, 3, 4), f"data.scale must be 2, 3 or 4, got {d.scale}")
+    require(d.train in TRAIN_SOURCES, f"data.train must be one of {TRAIN_SOURCES}, got {d.train!r}")
+    require(d.val in VAL_SOURCES, f"data.val must be one of {VAL_SOURCES}, got {d.val!r}")
+    require(d.train == "photos" or bool(d.train_root), f"data.train {d.train!r} needs data.train_root")
+    require(d.val == "photos" or bool(d.val_root), f"data.val {d.val!r} needs data.val_root")
+    require(d.crop_size >= d.scale and d.crop_size % d.scale == 0,
+            f"data.crop_size must be a positive multiple of data.scale={d.scale}, got {d.crop_size}")
+    require(d.batch_size >= 1, f"data.batch_size must be positive, got {d.batch_size}")
+    require(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
+    require(d.long_side >= 1, f"data.long_side must be positive, got {d.long_side}")
+    require(0.0 <= d.channel_shuffle_prob <= 1.0,
+            f"data.channel_shuffle_prob must be in [0, 1], got {d.channel_shuffle_prob}")
+    require(d.val_images >= 0 and d.val_max_side >= 0,
+            f"data.val_images and data.val_max_side must be >= 0, got {d.val_images}, {d.val_max_side}")
+    require(d.val_max_side == 0 or d.val_max_side >= 16 * d.scale,
+            f"data.val_max_side must be 0 or at least {16 * d.scale} at scale {d.scale}, got {d.val_max_side}")
+    require(o.lr > 0, f"optim.lr must be positive, got {o.lr}")
+    require(len(o.betas) == 2 and all(0.0 <= b < 1.0 for b in o.betas),
+            f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+    require(o.iterations >= 1, f"optim.iterations must be positive, got {o.iterations}")
+    require(all(a < b for a, b in zip(o.milestones, o.milestones[1:])) and all(x >= 1 for x in o.milestones),
+            f"optim.milestones must be increasing positive iterations, got {o.milestones}")
+    require(0.0 < o.gamma <= 1.0, f"optim.gamma must be in (0, 1], got {o.gamma}")
+    require(r.val_every >= 1 and r.log_every >= 1,
+            f"run.val_every and run.log_every must be positive, got {r.val_every}, {r.log_every}")
+    require(r.threads >= 0, f"run.threads must be >= 0, got {r.threads}")
+    require(bool(r.out_dir), "run.out_dir must not be empty")
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    """A checked :class:`TrainConfig` from nested plain values.
+
+    Raises:
+        ValueError: an unknown key (named, with the valid ones) or an invalid value.
+        TypeError: a value of the wrong type.
+    """
+    config = _build(TrainConfig, values, "")
+    _check(config)
+    return config
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=2e-4"`` -> ``(["optim", "lr"], 2e-4)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"override {text!r} is not of the form section.key=value")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML config (or start from the defaults when ``path`` is None), apply
+    ``overrides`` in order, and check the result (see :func:`config_from_dict`).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: unreadable YAML, a malformed override, an unknown key or a bad value
+            (a wrong type is reported as ValueError too, as a user error).
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"cannot parse {str(path)!r}: {err}") from err
+        if not isinstance(values, dict):
+            raise ValueError(f"{str(path)!r} must hold a mapping of sections, got {type(values).__name__}")
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = values
+        for part in keys[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {text!r}: {part!r} is not a section")
+        node[keys[-1]] = value
+    try:
+        return config_from_dict(values)
+    except TypeError as err:
+        raise ValueError(str(err)) from err
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    """The config as YAML text that :func:`load_config` reads back to an equal config."""
+    return yaml.safe_dump(asdict(config), sort_keys=False)

@@ -1,0 +1,307 @@
+r"""The training loop: L1 loss, Adam, step decay, validation, resumable checkpoints.
+
+One iteration ``t`` (global batch ``B`` of HR crops :math:`y_b` and LR inputs :math:`x_b`):
+
+.. math::
+    \mathcal{L}_t = \frac{1}{B \cdot 3 s^2 h w} \sum_b \lVert f_\theta(x_b) - y_b \rVert_1,
+    \qquad \theta \leftarrow \mathrm{Adam}(\theta, \nabla_\theta \mathcal{L}_t, \eta_t),
+    \qquad \eta_t = \eta_0\, \gamma^{|\{m \in \text{milestones} : m \le t\}|}
+
+With ``W`` processes each takes ``B / W`` of the crops and DDP averages the gradients,
+which is the gradient of the same mean (IGNN's graph is built per image, so batching
+couples nothing).
+
+Every ``run.val_every`` iterations (and at the end) rank 0 measures PSNR/SSIM (Y, border
+``scale``) on the validation images and writes ``last.pt`` (and ``best.pt`` when the
+PSNR improved) with :func:`~ignn_pyg.checkpoints.save_checkpoint`.  A checkpoint holds
+the weights, optimiser, scheduler, iteration, best score, elapsed time, the train
+config and the RNG states (Python, numpy, torch; rank 0's), and the data of iteration
+``t`` is a pure function of ``(seed, t)`` (:mod:`ignn_pyg.training.data`), so a run
+killed at any moment and resumed from ``last.pt`` continues exactly as if it had not
+stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ignn_pyg.checkpoints import build_model, load_checkpoint, save_checkpoint
+from ignn_pyg.evaluation import evaluate, make_forward
+
+from .config import TrainConfig, config_to_yaml
+from .data import StreamSampler, build_train_dataset, build_val_samples, seed_worker
+from .distributed import Distributed, setup_distributed, teardown_distributed
+from .logs import CSVLog, open_tensorboard, plot_progress
+from .weight_init import scaled_kaiming_init_
+
+__all__ = ["train", "rng_state", "set_rng_state"]
+
+
+def rng_state() -> dict[str, Any]:
+    """The global Python, numpy and torch (CPU and CUDA) generator states, in types that
+    ``torch.load(weights_only=True)`` reads back."""
+    numpy_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {**numpy_state, "state": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                                           "pos": numpy_state["state"]["pos"]}},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(state["python"])
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = {"key": state["numpy"]["state"]["key"].numpy().astype(np.uint32),
+                            "pos": state["numpy"]["state"]["pos"]}
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _validate(model: nn.Module, samples: list[dict], scale: int, image_dir: Path,
+              device: torch.device) -> dict[str, float]:
+    """Mean ``val_psnr``, ``val_ssim``, ``bicubic_psnr``, ``bicubic_ssim`` of ``model`` on whole
+    ``samples`` (:func:`ignn_pyg.evaluation.evaluate`, which also writes the SR images
+    to ``image_dir``); the model is left in training mode."""
+    rows = evaluate(samples, make_forward(model), scale, image_dir, device=device, progress=False)
+    model.train()
+    return {name: float(np.mean([row[key] for row in rows])) for name, key in
+            (("val_psnr", "psnr"), ("val_ssim", "ssim"), ("bicubic_psnr", "bicubic_psnr"),
+             ("bicubic_ssim", "bicubic_ssim"))}
+
+
+def _configure_torch(config: TrainConfig) -> None:
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    if config.run.deterministic:
+        # cuBLAS needs this before its first call to be deterministic.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """``"key: old -> new"`` for every leaf where two nested dicts differ."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def _read_resume_checkpoint(path: Path, model: nn.Module, config: TrainConfig) -> dict[str, Any]:
+    """The payload of ``path``, after checking that it was written by a training run of
+    the same model and that iterations remain (ValueError naming the differences)."""
+    stored_model, payload = load_checkpoint(path)
+    if "iteration" not in payload or "optimizer" not in payload:
+        raise ValueError(f"{str(path)!r} holds weights but no training state; it cannot be resumed")
+    # Compared as rebuilt, so a constructor argument added since (with its default)
+    # does not count as a difference.
+    differences = _config_differences(stored_model.config_dict(), model.config_dict())
+    if differences:
+        raise ValueError(f"cannot resume from {str(path)!r}: it holds a different model "
+                         f"(checkpoint -> config): {'; '.join(differences)}")
+    if payload["iteration"] >= config.optim.iterations:
+        raise ValueError(f"the run is already at iteration {payload['iteration']} of optim.iterations="
+                         f"{config.optim.iterations}; raise it with --override optim.iterations=N to train further")
+    changed = _config_differences(payload.get("train_config", {}), asdict(config))
+    if changed:
+        print(f"resuming with a changed config (checkpoint -> now): {'; '.join(changed)}", flush=True)
+    return payload
+
+
+class _Recorder:
+    """Rank 0's side of a run: ``log.csv``, TensorBoard, validation, checkpoints and
+    ``progress.png`` in ``out_dir``, and the best validation PSNR so far."""
+
+    def __init__(self, config: TrainConfig, val_samples: list[dict], payload: dict[str, Any] | None) -> None:
+        self.config, self.val_samples = config, val_samples
+        self.out_dir = Path(config.run.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.yaml").write_text(config_to_yaml(config))
+        start = None if payload is None else payload["iteration"]
+        self.csv_log = CSVLog(self.out_dir / "log.csv", resume_from=start)
+        self.tensorboard = open_tensorboard(self.out_dir / "tensorboard",
+                                            purge_step=None if start is None else start + 1)
+        self.best_psnr = -math.inf if payload is None else payload["best_psnr"]
+        self.best_iteration = 0 if payload is None else payload["best_iteration"]
+
+    def record(self, iteration: int, mean_loss: float, seconds: float, validate: bool, model: nn.Module,
+               optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
+        """Log one row; with ``validate`` also validate, checkpoint and plot.  Returns
+        the validation scores (empty without ``validate``)."""
+        lr = optimizer.param_groups[0]["lr"]
+        row: dict[str, Any] = {"iteration": iteration, "loss": f"{mean_loss:.6g}", "lr": f"{lr:.6g}",
+                               "seconds": f"{seconds:.1f}"}
+        scores = {}
+        if validate:
+            scores = _validate(model, self.val_samples, self.config.data.scale, self.out_dir / "val_images",
+                               next(model.parameters()).device)
+            row.update(val_psnr=f"{scores['val_psnr']:.4f}", val_ssim=f"{scores['val_ssim']:.5f}")
+        # The row goes first: a crash before the checkpoint leaves a row that the resume
+        # from the previous checkpoint drops, never a checkpoint without its row.
+        self.csv_log.append(row)
+        if self.tensorboard is not None:
+            for tag, value in (("train/loss", mean_loss), ("train/lr", lr), *(
+                    (f"val/{k[4:]}", v) for k, v in scores.items() if k.startswith("val_"))):
+                self.tensorboard.add_scalar(tag, value, iteration)
+        if validate:
+            if scores["val_psnr"] > self.best_psnr:
+                self.best_psnr, self.best_iteration = scores["val_psnr"], iteration
+            state = {"iteration": iteration, "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "rng": rng_state(), "best_psnr": self.best_psnr,
+                     "best_iteration": self.best_iteration, "seconds": seconds,
+                     "train_config": asdict(self.config)}
+            save_checkpoint(self.out_dir / "last.pt", model, **state)
+            if self.best_iteration == iteration:
+                save_checkpoint(self.out_dir / "best.pt", model, **state)
+            plot_progress(self.csv_log.read(), self.out_dir / "progress.png", scores["bicubic_psnr"])
+        return scores
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def _mean_over_ranks(values: Tensor, ctx: Distributed) -> Tensor:
+    if ctx.world_size > 1:
+        dist.all_reduce(values)
+        values = values / ctx.world_size
+    return values
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
+    """Run (or, with ``resume``, continue) the training ``config`` describes.
+
+    Under ``torchrun`` every process calls this; see the module docstring.
+
+    Returns:
+        ``{"iteration", "iterations_per_second"}`` (of this invocation), and on rank 0
+        also ``"loss"``, ``"best_psnr"`` and the last validation's ``"val_psnr"``,
+        ``"val_ssim"``, ``"bicubic_psnr"``, ``"bicubic_ssim"``.
+
+    Raises:
+        ValueError: ``run.out_dir`` already holds a run and ``resume`` is false, the
+            checkpoint is of another model or finished, a dataset is empty, ...
+        FileNotFoundError: ``resume`` without ``last.pt``, or a photo not installed.
+    """
+    last_path = Path(config.run.out_dir) / "last.pt"
+    if resume and not last_path.is_file():
+        raise FileNotFoundError(f"nothing to resume: {str(last_path)!r} does not exist")
+    if not resume and last_path.is_file():
+        raise ValueError(f"{config.run.out_dir!r} already holds a run (last.pt); pass --resume to continue "
+                         "it or choose another run.out_dir")
+    _configure_torch(config)
+    ctx = setup_distributed()
+    try:
+        return _train(config, ctx, last_path if resume else None)
+    finally:
+        teardown_distributed(ctx)
+
+
+def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> dict[str, float]:
+    data, optim, run = config.data, config.optim, config.run
+    _seed_everything(run.seed)
+    model = build_model(config.model_kwargs())
+    scaled_kaiming_init_(model, config.model.init_scale, config.model.init_embedding)
+    payload = None if resume_path is None else _read_resume_checkpoint(resume_path, model, config)
+
+    train_set = build_train_dataset(data, run.seed)
+    recorder = _Recorder(config, build_val_samples(data), payload) if ctx.is_main else None
+
+    model.to(ctx.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=optim.lr, betas=tuple(optim.betas))
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, optim.milestones, optim.gamma)
+    start, seconds_before = 0, 0.0
+    if payload is not None:
+        model.load_state_dict(payload["state_dict"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        start, seconds_before = payload["iteration"], payload["seconds"]
+    if recorder is not None:
+        print(f"{model.config_dict()} | {sum(p.numel() for p in params):,} trainable parameters | "
+              f"{train_set} | {len(recorder.val_samples)} validation images", flush=True)
+
+    net: nn.Module = model
+    if ctx.world_size > 1:
+        net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    sampler = StreamSampler(data.batch_size, start, optim.iterations, ctx.rank, ctx.world_size)
+    loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=data.workers,
+                        worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(run.seed + ctx.rank),
+                        pin_memory=ctx.device.type == "cuda")
+    if payload is not None:
+        set_rng_state(payload["rng"])
+
+    summary: dict[str, float] = {}
+    interval = torch.zeros(2, dtype=torch.float64)  # (sum of losses, count) since the last log row
+    started = time.perf_counter()
+    bar = tqdm(total=optim.iterations, initial=start, desc="train", disable=not ctx.is_main,
+               dynamic_ncols=True, mininterval=1.0)
+    net.train()
+    iteration = start
+    for batch in loader:
+        loss = F.l1_loss(net(batch["lr"].to(ctx.device)), batch["hr"].to(ctx.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        iteration += 1
+        interval += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
+        bar.update(1)
+        bar.set_postfix(loss=f"{interval[0] / interval[1]:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}",
+                        refresh=False)
+
+        validate = iteration % run.val_every == 0 or iteration == optim.iterations
+        if not (validate or iteration % run.log_every == 0):
+            continue
+        mean_loss = float(_mean_over_ranks(interval.clone(), ctx)[0] / interval[1])
+        interval.zero_()
+        if recorder is not None:
+            seconds = seconds_before + time.perf_counter() - started
+            scores = recorder.record(iteration, mean_loss, seconds, validate, model, optimizer, scheduler)
+            if validate:
+                bar.write(f"iteration {iteration}: loss {mean_loss:.4f}, val PSNR {scores['val_psnr']:.3f} dB "
+                          f"SSIM {scores['val_ssim']:.4f} (bicubic {scores['bicubic_psnr']:.3f} dB / "
+                          f"{scores['bicubic_ssim']:.4f}), best {recorder.best_psnr:.3f} dB at "
+                          f"{recorder.best_iteration}")
+            summary.update(scores, loss=mean_loss)
+        if validate and ctx.world_size > 1:
+            dist.barrier()  # the others wait while rank 0 validates and writes
+    bar.close()
+    summary.update(iteration=iteration, iterations_per_second=(iteration - start) / (time.perf_counter() - started))
+    if recorder is not None:
+        recorder.close()
+        summary["best_psnr"] = recorder.best_psnr
+    return summary

@@ -1,0 +1,49 @@
+"""The authors' initialisation: scaled Kaiming-normal weights, zero biases."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ignn_pyg.graph.embedding import VGGEmbedding
+from ignn_pyg.nn.blocks import MeanShift
+
+__all__ = ["scaled_kaiming_init_"]
+
+
+def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding: bool = True) -> list[str]:
+    r"""Re-initialise every ``Conv2d`` and ``Linear`` of ``model`` in place:
+
+    .. math:: W \sim \mathcal{N}\!\left(0,\ \left(\rho \sqrt{2 / \mathrm{fan\_in}}\right)^2\right), \qquad b = 0
+
+    with ``rho = scale`` (Kaiming normal, fan-in mode, ReLU gain, then scaled; small
+    residual branches make deep EDSR-style networks trainable at the start).
+
+    Left alone: the frozen mean shifts (:class:`~ignn_pyg.nn.blocks.MeanShift`) and the
+    embedding's ImageNet normalisation.  The embedding's two VGG convs are frozen but,
+    as in the authors' training, re-initialised too unless ``include_embedding`` is
+    False (then they keep their values, e.g. loaded VGG19 weights).
+
+    Returns:
+        The names of the re-initialised modules.
+    """
+    skipped: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, MeanShift):
+            skipped.add(id(module))
+        elif isinstance(module, VGGEmbedding):
+            skipped.add(id(module.normalize))
+            if not include_embedding:
+                skipped.update({id(module.conv1), id(module.conv2)})
+    touched = []
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if not isinstance(module, (nn.Conv2d, nn.Linear)) or id(module) in skipped:
+                continue
+            nn.init.kaiming_normal_(module.weight, a=0.0, mode="fan_in", nonlinearity="relu")
+            module.weight.mul_(scale)
+            if module.bias is not None:
+                module.bias.zero_()
+            touched.append(name)
+    return touched
+

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from ignn_pyg.models import EDSR, IGNN
+from ignn_pyg.nn.blocks import MeanShift
+from ignn_pyg.training.weight_init import scaled_kaiming_init_
+
+
+def test_scaled_kaiming_statistics_and_zero_biases():
+    torch.manual_seed(0)
+    model = EDSR(2, n_feats=32, n_resblocks=2)
+    touched = scaled_kaiming_init_(model, scale=0.1)
+    assert "head" in touched and "tail" in touched and "body.0.conv1" in touched
+    conv = model.body[0].conv1  # 32 * 32 * 9 = 9216 weights
+    expected = 0.1 * math.sqrt(2.0 / (32 * 9))
+    assert conv.weight.std().item() == pytest.approx(expected, rel=0.05)
+    assert abs(conv.weight.mean().item()) < 3 * expected / math.sqrt(conv.weight.numel())
+    assert all(torch.count_nonzero(m.bias) == 0 for n, m in model.named_modules()
+               if n in touched and m.bias is not None)
+
+
+def test_frozen_mean_shifts_are_untouched_and_embedding_follows_the_flag():
+    torch.manual_seed(0)
+    model = IGNN(2, n_feats=8, n_resblocks=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    touched = scaled_kaiming_init_(model, scale=0.1, include_embedding=False)
+    after = model.state_dict()
+    for name, module in model.named_modules():
+        if isinstance(module, (MeanShift, nn.Conv2d)) and (isinstance(module, MeanShift) or "embedding" in name):
+            assert name not in touched
+            assert torch.equal(before[f"{name}.weight"], after[f"{name}.weight"])
+            assert torch.equal(before[f"{name}.bias"], after[f"{name}.bias"])
+    touched = scaled_kaiming_init_(model, scale=0.1, include_embedding=True)
+    assert {"embedding.conv1", "embedding.conv2"} <= set(touched) and "embedding.normalize" not in touched
+    assert model.embedding.conv1.bias.abs().sum() == 0
+    assert not model.embedding.conv1.weight.requires_grad  # still frozen
+    assert all(not isinstance(m, MeanShift) for n, m in model.named_modules() if n in touched)
+    assert all(isinstance(m, (nn.Conv2d, nn.Linear)) for n, m in model.named_modules() if n in touched)
