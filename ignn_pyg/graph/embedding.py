@@ -55,11 +55,24 @@ class VGGEmbedding(nn.Module):
         return f"{self.__class__.__name__}(channels={self.channels}, frozen VGG19 relu1_2 slice)"
 
 
+EMBEDDINGS = ("vgg", "pixel")
+
+
+def make_embedding(kind: str) -> nn.Module:
+    """``"vgg"``: :class:`VGGEmbedding` (PyTorch's default random init); ``"pixel"``:
+    :class:`PixelEmbedding`."""
+    if kind not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {kind!r}")
+    return VGGEmbedding() if kind == "vgg" else PixelEmbedding()
+
+
 class PixelEmbedding(nn.Module):
     """Raw pixels as the embedding, ``x / 255`` (for studies of the graph itself).
 
-    Shapes: input ``[B, C, H, W]`` in ``[0, 255]``; output the same shape in ``[0, 1]``.
+    Shapes: input ``[B, 3, H, W]`` in ``[0, 255]``; output the same shape in ``[0, 1]``.
     """
+
+    channels = 3
 
     def forward(self, x: Tensor) -> Tensor:
         return x / 255.0

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from torch import Tensor, nn
 
-from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, conv3x3
+from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, check_residual, conv3x3, output_residual
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class EDSRConfig:
     n_resblocks: int = 32
     res_scale: float = 0.1
     rgb_range: float = 255.0
+    residual: str = "none"
 
 
 class EDSR(nn.Module):
@@ -26,15 +27,16 @@ class EDSR(nn.Module):
     .. math::
         y = \mathrm{tail}(\mathrm{up}(\mathrm{body}(h) + h)), \qquad h = \mathrm{head}(x - \mu)
 
-    then :math:`+\mu`; ``body`` is ``n_resblocks`` residual blocks and a 3x3 conv.
+    then :math:`+\mu` (or, with ``residual="bicubic"``, plus the bicubic upsampling of
+    :math:`x` instead); ``body`` is ``n_resblocks`` residual blocks and a 3x3 conv.
 
     Shapes: ``[B, 3, H, W]`` in ``[0, 255]`` ``-> [B, 3, S H, S W]``.
     """
 
     def __init__(self, scale: int, n_feats: int = 256, n_resblocks: int = 32, res_scale: float = 0.1,
-                 rgb_range: float = 255.0) -> None:
+                 rgb_range: float = 255.0, residual: str = "none") -> None:
         super().__init__()
-        self.config = EDSRConfig(scale, n_feats, n_resblocks, res_scale, rgb_range)
+        self.config = EDSRConfig(scale, n_feats, n_resblocks, res_scale, rgb_range, check_residual(residual))
         self.input_shift = MeanShift(rgb_range, sign=-1)
         self.output_shift = MeanShift(rgb_range, sign=+1)
         self.head = conv3x3(3, n_feats)
@@ -54,8 +56,9 @@ class EDSR(nn.Module):
         if lr.dim() != 4 or lr.shape[1] != 3:
             raise ValueError(f"expected lr of shape [B, 3, H, W], got {tuple(lr.shape)}")
         x = self.head(self.input_shift(lr))
-        x = self.body(x) + x
-        return self.output_shift(self.tail(self.upsample(x)))
+        x = self.tail(self.upsample(self.body(x) + x))
+        base = output_residual(self.config.residual, lr, self.scale, self.config.rgb_range)
+        return self.output_shift(x) if base is None else base + x
 
     def config_dict(self) -> dict:
         """Constructor arguments, for checkpoints that rebuild the model from the file alone."""

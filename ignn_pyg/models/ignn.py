@@ -9,8 +9,8 @@ from torch import Tensor, nn
 
 from ignn_pyg.data.resize import imresize
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
-from ignn_pyg.graph.embedding import VGGEmbedding
-from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, conv3x3
+from ignn_pyg.graph.embedding import make_embedding
+from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, check_residual, conv3x3, output_residual
 from ignn_pyg.nn.registry import build_aggregation
 
 
@@ -51,6 +51,8 @@ class IGNNConfig:
     rgb_range: float = 255.0
     aggregation: str = "ignn"
     reduced_channels: int = 8
+    embedding: str = "vgg"
+    residual: str = "none"
 
 
 class IGNN(nn.Module):
@@ -83,6 +85,11 @@ class IGNN(nn.Module):
         aggregation: registered aggregation name (:mod:`ignn_pyg.nn.registry`); ``"ignn"``
             is the authors' layer, others swap in a standard PyG layer.
         reduced_channels: channels inside a swapped-in PyG layer (not used by ``"ignn"``).
+        embedding: what the graph matches: ``"vgg"`` (the authors' frozen VGG19 slice) or
+            ``"pixel"`` (RGB / 255, for ablations).
+        residual: ``"none"`` (the authors') or ``"bicubic"``: add the network's output to
+            the bicubic upsampling instead of the dataset mean
+            (:func:`~ignn_pyg.nn.blocks.output_residual`); for compact, briefly trained models.
 
     Shapes: ``lr [B, 3, H, W]`` in ``[0, 255]`` (optionally ``lr_down [B, 3, H//s, W//s]``)
     ``-> [B, 3, S H, S W]``.
@@ -91,16 +98,17 @@ class IGNN(nn.Module):
     def __init__(self, scale: int, n_feats: int = 256, n_resblocks: int = 32, num_neighbors: int = 5,
                  window: int = 30, patch_size: int = 3, stride: int = 2, res_scale: float = 0.1,
                  fusion: str = "reference", window_indexing: str = "reference", backend: str = "auto",
-                 rgb_range: float = 255.0, aggregation: str = "ignn", reduced_channels: int = 8) -> None:
+                 rgb_range: float = 255.0, aggregation: str = "ignn", reduced_channels: int = 8,
+                 embedding: str = "vgg", residual: str = "none") -> None:
         super().__init__()
         self.config = IGNNConfig(scale, n_feats, n_resblocks, num_neighbors, window, patch_size, stride,
                                  res_scale, fusion, window_indexing, backend, rgb_range, aggregation,
-                                 reduced_channels)
+                                 reduced_channels, embedding, check_residual(residual))
         self.graph_scale = graph_scale_for(scale)
         n_pre = n_resblocks // 2
         self.input_shift = MeanShift(rgb_range, sign=-1)
         self.output_shift = MeanShift(rgb_range, sign=+1)
-        self.embedding = VGGEmbedding()
+        self.embedding = make_embedding(embedding)
         self.head = conv3x3(3, n_feats)
         self.body_pre = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale) for _ in range(n_pre)])
         self.aggregation = build_aggregation(
@@ -149,7 +157,8 @@ class IGNN(nn.Module):
         x1 = self.fuse_lr(torch.cat([x1, lr_branch], dim=1))
         x2 = self.body_post(x1) + x0
         x = self.fuse_hr(torch.cat([self.upsample(x2), hr_branch], dim=1))
-        return self.output_shift(self.tail(x))
+        base = output_residual(self.config.residual, lr, self.scale, self.config.rgb_range)
+        return self.output_shift(self.tail(x)) if base is None else base + self.tail(x)
 
     def config_dict(self) -> dict:
         """Constructor arguments, for checkpoints that rebuild the model from the file alone."""

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ignn_pyg.data.resize import imresize
+
 # DIV2K RGB mean used by EDSR-family networks, on the [0, 1] scale.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -73,3 +75,28 @@ class Upsampler(nn.Sequential):
         else:
             raise ValueError(f"upsampling scale must be a power of 2 or 3, got {scale}")
         super().__init__(*layers)
+
+
+RESIDUALS = ("none", "bicubic")
+
+
+def check_residual(residual: str) -> str:
+    """Validate a ``residual`` option (see :func:`output_residual`)."""
+    if residual not in RESIDUALS:
+        raise ValueError(f"residual must be one of {RESIDUALS}, got {residual!r}")
+    return residual
+
+
+def output_residual(residual: str, lr: Tensor, scale: int, rgb_range: float) -> Tensor | None:
+    r"""What the network's output is added to.
+
+    ``"none"`` (the authors'): nothing -- the tail's output plus the dataset mean is the
+    image.  ``"bicubic"``: the MATLAB-bicubic upsampling of ``lr``, so the network
+    learns a correction, :math:`y = \mathrm{bicubic}_S(x) + f(x)` (as VDSR does); small
+    models trained briefly converge far faster.  Returns ``None`` for ``"none"``.
+
+    Shapes: ``lr [B, 3, H, W] -> [B, 3, S H, S W]``.
+    """
+    if residual == "none":
+        return None
+    return imresize(lr / rgb_range, scale) * rgb_range

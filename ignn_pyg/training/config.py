@@ -39,15 +39,17 @@ __all__ = [
 
 TRAIN_SOURCES = ("photos", "folder", "div2k")
 VAL_SOURCES = ("photos", "folder", "div2k", "benchmark")
-_GRAPH_FIELDS = ("num_neighbors", "window", "patch_size", "stride", "fusion", "window_indexing", "backend")
+_GRAPH_FIELDS = ("num_neighbors", "window", "patch_size", "stride", "fusion", "window_indexing", "backend",
+                 "aggregation", "reduced_channels", "embedding")
 
 
 @dataclass
 class ModelConfig:
     """The network and its initialisation.
 
-    ``arch`` is ``"ignn"`` or ``"edsr"``; the scale comes from ``data.scale``.  The graph
-    fields (``num_neighbors`` ... ``backend``) apply to IGNN only; ``None`` keeps the
+    ``arch`` is ``"ignn"`` or ``"edsr"``; the scale comes from ``data.scale``; ``residual``
+    (``"none"``, the authors', or ``"bicubic"``) see :func:`~ignn_pyg.nn.blocks.output_residual`.  The graph
+    fields (``num_neighbors`` ... ``embedding``) apply to IGNN only; ``None`` keeps the
     :class:`~ignn_pyg.models.IGNN` default.  Initialisation (the authors'): every
     trainable convolution gets Kaiming-normal weights (fan-in, ReLU gain) times
     ``init_scale`` and zero biases; the frozen mean shifts keep their values, and the
@@ -59,6 +61,7 @@ class ModelConfig:
     n_feats: int = 256
     n_resblocks: int = 32
     res_scale: float = 0.1
+    residual: str = "none"
     num_neighbors: int | None = None
     window: int | None = None
     patch_size: int | None = None
@@ -66,6 +69,9 @@ class ModelConfig:
     fusion: str | None = None
     window_indexing: str | None = None
     backend: str | None = None
+    aggregation: str | None = None
+    reduced_channels: int | None = None
+    embedding: str | None = None
     init_scale: float = 0.1
     init_embedding: bool = True
 
@@ -147,7 +153,8 @@ class TrainConfig:
         :func:`~ignn_pyg.checkpoints.build_model` takes them."""
         m = self.model
         kwargs: dict[str, Any] = {"arch": m.arch, "scale": self.data.scale, "n_feats": m.n_feats,
-                                  "n_resblocks": m.n_resblocks, "res_scale": m.res_scale}
+                                  "n_resblocks": m.n_resblocks, "res_scale": m.res_scale,
+                                  "residual": m.residual}
         kwargs.update({name: getattr(m, name) for name in _GRAPH_FIELDS if getattr(m, name) is not None})
         return kwargs
 

@@ -116,3 +116,27 @@ def test_bad_input():
         model(torch.rand(1, 3, 5, 5) * 255)
     with pytest.raises(ValueError, match="scales 2, 3 and 4"):
         IGNN(5)
+
+
+def test_pixel_embedding_variant():
+    model = IGNN(2, n_feats=8, n_resblocks=2, window=4, embedding="pixel")
+    graph = model.build_graph(textured_image(18, 16))
+    assert graph.edge_attr.shape[1] == 3
+    assert sum(p.numel() for p in model.embedding.parameters()) == 0
+    assert model(textured_image(18, 16)).shape == (1, 3, 36, 32)
+    with pytest.raises(ValueError, match="embedding must be one of"):
+        IGNN(2, n_feats=8, n_resblocks=2, embedding="resnet")
+
+
+@pytest.mark.parametrize("model", [IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic"),
+                                   EDSR(3, n_feats=8, n_resblocks=1, residual="bicubic")])
+def test_bicubic_residual_adds_the_bicubic_upsampling(model):
+    from ignn_pyg.data import imresize
+
+    lr = textured_image(20, 18)
+    with torch.no_grad():
+        for p in model.tail.parameters():
+            p.zero_()
+        torch.testing.assert_close(model(lr), imresize(lr / 255, model.scale) * 255)
+    with pytest.raises(ValueError, match="residual must be one of"):
+        EDSR(2, residual="lanczos")

@@ -84,7 +84,7 @@ def test_inconsistent_values_are_rejected(values, message):
 def test_model_kwargs_leave_unset_graph_arguments_to_the_model():
     config = config_from_dict({"model": {"window": 12}, "data": {"scale": 3}})
     assert config.model_kwargs() == {"arch": "ignn", "scale": 3, "n_feats": 256, "n_resblocks": 32,
-                                     "res_scale": 0.1, "window": 12}
+                                     "res_scale": 0.1, "residual": "none", "window": 12}
     assert asdict(config)["model"]["num_neighbors"] is None
 
 
