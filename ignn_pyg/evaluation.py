@@ -32,11 +32,11 @@ from tqdm import tqdm
 
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
-                           div2k_dataset, imresize, tensor_to_image, write_image)
+                           div2k_dataset, downsample_for_graph, imresize, tensor_to_image, write_image)
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
 from ignn_pyg.metrics import psnr, ssim
-from ignn_pyg.models import IGNN, downsample_for_graph
+from ignn_pyg.models import IGNN
 
 __all__ = ["add_arguments", "run", "load_eval_dataset", "bicubic_upsample", "make_forward", "evaluate",
            "format_table", "write_results"]

@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
-from ignn_pyg.models.ignn import IGNN, downsample_for_graph, graph_scale_for
+from ignn_pyg.data.resize import downsample_for_graph
+from ignn_pyg.models.ignn import IGNN, graph_scale_for
 
 __all__ = [
     "SRModel",

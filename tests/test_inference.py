@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from ignn_pyg.inference import (ReferenceWindowState, _tile_spans, dihedral, dihedral_inverse,
                                 forward_tiled, forward_whole, reference_chop, self_ensemble_x8)
-from ignn_pyg.models import EDSR, IGNN, downsample_for_graph, graph_scale_for
+from ignn_pyg.data import downsample_for_graph
+from ignn_pyg.models import EDSR, IGNN, graph_scale_for
 from tests.models.test_ignn import randomize, textured_image
 
 

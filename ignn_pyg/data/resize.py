@@ -38,7 +38,7 @@ from torch import Tensor
 
 from .image_io import quantize
 
-__all__ = ["imresize", "modcrop", "bicubic_downsample"]
+__all__ = ["imresize", "modcrop", "bicubic_downsample", "downsample_for_graph"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -180,3 +180,14 @@ def bicubic_downsample(hr: Tensor, scale: int) -> Tensor:
             f"HR size {h}x{w} is not a multiple of scale {scale}; modcrop the image first"
         )
     return quantize(imresize(hr / 255.0, 1.0 / scale) * 255.0)
+
+
+def downsample_for_graph(lr: Tensor, graph_scale: int) -> Tensor:
+    """The authors' downsampled image: crop ``lr`` to a multiple of ``s``, MATLAB-bicubic
+    (antialiased) downsample on the ``[0, 1]`` scale, clamp to ``[0, 255]``, no rounding.
+
+    Shapes: ``[B, 3, H, W] -> [B, 3, H // s, W // s]`` (values in ``[0, 255]``).
+    """
+    h, w = lr.shape[-2:]
+    cropped = lr[..., : h - h % graph_scale, : w - w % graph_scale]
+    return (imresize(cropped / 255.0, 1.0 / graph_scale) * 255.0).clamp(0.0, 255.0)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ignn_pyg.data.resize import imresize
+from ignn_pyg.data.resize import downsample_for_graph
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
 from ignn_pyg.graph.embedding import make_embedding
 from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, check_residual, conv3x3, output_residual
@@ -20,17 +20,6 @@ def graph_scale_for(scale: int) -> int:
     if scale not in (2, 3, 4):
         raise ValueError(f"IGNN supports scales 2, 3 and 4, got {scale!r}")
     return 2 if scale == 4 else scale
-
-
-def downsample_for_graph(lr: Tensor, graph_scale: int) -> Tensor:
-    """The authors' downsampled image: crop ``lr`` to a multiple of ``s``, MATLAB-bicubic
-    (antialiased) downsample on the ``[0, 1]`` scale, clamp to ``[0, 255]``, no rounding.
-
-    Shapes: ``[B, 3, H, W] -> [B, 3, H // s, W // s]`` (values in ``[0, 255]``).
-    """
-    h, w = lr.shape[-2:]
-    cropped = lr[..., : h - h % graph_scale, : w - w % graph_scale]
-    return (imresize(cropped / 255.0, 1.0 / graph_scale) * 255.0).clamp(0.0, 255.0)
 
 
 @dataclass(frozen=True)
