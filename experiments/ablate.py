@@ -13,7 +13,7 @@ Writes ``experiments/results/ablation_x2.md`` (and ``.json``).
 Usage::
 
     python experiments/ablate.py                     # every study
-    python experiments/ablate.py --study neighbors   # one of: aggregation neighbors window embedding
+    python experiments/ablate.py --study neighbors window   # of: aggregation neighbors window embedding
 """
 
 from __future__ import annotations
@@ -90,14 +90,13 @@ def table(rows: list[dict], bicubic: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--study", choices=[*STUDIES, "window", "all"], default="all")
+    parser.add_argument("--study", choices=[*STUDIES, "window", "all"], nargs="+", default=["all"])
     parser.add_argument("--runs", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     args = parser.parse_args()
-    studies = [*STUDIES, "window"] if args.study == "all" else [args.study]
+    studies = [*STUDIES, "window"] if "all" in args.study else args.study
     args.results.mkdir(parents=True, exist_ok=True)
     json_path = args.results / "ablation_x2.json"
-    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
     cache: dict[str, dict] = {}
     started = time.perf_counter()
     for study in studies:
@@ -113,6 +112,8 @@ def main() -> None:
                     cache[key] = {**facts, **evaluate_model(model, args.runs / name / f"eval_{window}", window)}
                 rows.append({"name": label, **cache[key]})
                 print(f"{study}: {label}: {cache[key]['psnr']:.3f} dB", flush=True)
+        # merge into what is on disk: several studies may run in parallel processes
+        results = json.loads(json_path.read_text()) if json_path.is_file() else {}
         results[study] = rows
         json_path.write_text(json.dumps(results, indent=2) + "\n")
     first = next(iter(cache.values()))
@@ -126,7 +127,8 @@ def main() -> None:
              f"({time.perf_counter() - started:.0f} s this call; s / iteration includes validation).\n"]
     titles = {"aggregation": "Aggregation layer (EDSR = no graph block)", "neighbors": "num_neighbors (k)",
               "window": "Search window at test time (model: ignn, k = 5)", "embedding": "Graph embedding"}
-    for study, rows in results.items():
+    for study in (s for s in titles if s in results):
+        rows = results[study]
         parts.append(f"## {titles[study]}\n\n{table(rows, bicubic)}\n")
     (args.results / "ablation_x2.md").write_text("\n".join(parts))
     print((args.results / "ablation_x2.md").read_text())
