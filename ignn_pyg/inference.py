@@ -18,15 +18,17 @@ anything with an integer ``scale``, an ``eval()`` method and the calling convent
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from itertools import product
 from typing import Protocol
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
-from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.data.resize import downsample_for_graph
+from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.models.ignn import IGNN, graph_scale_for
 
 __all__ = [
@@ -102,7 +104,7 @@ def _tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, in
     return [(start, start + tile, cuts[i], cuts[i + 1]) for i, start in enumerate(starts)]
 
 
-def forward_tiled(model: SRModel, lr: Tensor, tile: int, overlap: int = 16) -> Tensor:
+def forward_tiled(model: SRModel, lr: Tensor, tile: int, overlap: int = 16, progress: bool = False) -> Tensor:
     """Super-resolve ``lr`` tile by tile, so memory is bounded by one ``tile x tile`` pass.
 
     Each axis is covered by tiles of ``tile`` LR pixels that overlap by at least
@@ -122,6 +124,7 @@ def forward_tiled(model: SRModel, lr: Tensor, tile: int, overlap: int = 16) -> T
         lr: ``[B, 3, H, W]`` in ``[0, 255]``, any size.
         tile: tile side in LR pixels, greater than ``2 overlap``.
         overlap: margin in LR pixels discarded on each inner side of a tile.
+        progress: show a progress bar over the tiles (on stderr).
 
     Returns:
         ``[B, 3, S H, S W]``.
@@ -135,9 +138,10 @@ def forward_tiled(model: SRModel, lr: Tensor, tile: int, overlap: int = 16) -> T
     h, w = lr.shape[-2:]
     model.eval()
     out = lr.new_empty(lr.shape[0], 3, s * h, s * w)
+    tiles = list(product(_tile_spans(h, tile, overlap), _tile_spans(w, tile, overlap)))
     with torch.no_grad():
-        for (y0, y1, ky0, ky1), (x0, x1, kx0, kx1) in product(_tile_spans(h, tile, overlap),
-                                                                _tile_spans(w, tile, overlap)):
+        for (y0, y1, ky0, ky1), (x0, x1, kx0, kx1) in tqdm(tiles, desc="tiles", unit="tile",
+                                                             disable=not progress, file=sys.stderr):
             _paste(out, model(lr[..., y0:y1, x0:x1]), s, (ky0, ky1, y0), (kx0, kx1, x0))
     return out
 

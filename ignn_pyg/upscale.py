@@ -44,7 +44,7 @@ def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: 
     lr = image_to_tensor(image)
     with torch.no_grad():
         if lr.shape[-2] * lr.shape[-1] > max_pixels:
-            sr = forward_tiled(model, lr, tile=tile, overlap=overlap)
+            sr = forward_tiled(model, lr, tile=tile, overlap=overlap, progress=True)
         else:
             sr = forward_whole(model, lr)
     return tensor_to_image(sr)
