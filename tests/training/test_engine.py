@@ -104,9 +104,13 @@ def test_two_gloo_processes_match_one_process_with_the_whole_batch(tiny_config, 
     a, b = _final(single["run"]["out_dir"]), _final(ddp["run"]["out_dir"])
     # Adam's first moment is a weighted sum of the gradients: equal up to float32
     # round-off, and it would be off by 2x if the ranks summed instead of averaging.
-    for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
-        scale = state_a["exp_avg"].abs().max()
-        assert torch.allclose(state_a["exp_avg"], state_b["exp_avg"], rtol=0, atol=1e-4 * scale + 1e-12)
+    # The tolerance is relative to the largest moment of the model: a parameter whose
+    # gradient is zero in exact arithmetic (a bias cancelled by a softmax) holds only
+    # round-off, which no per-parameter scale can bound.
+    pairs = list(zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()))
+    scale = max(float(state_a["exp_avg"].abs().max()) for state_a, _ in pairs)
+    for state_a, state_b in pairs:
+        assert torch.allclose(state_a["exp_avg"], state_b["exp_avg"], rtol=0, atol=1e-4 * scale)
     # Adam divides by sqrt(v), which amplifies round-off where gradients nearly cancel:
     # the weights agree to 2 % of one step (lr = 1e-3).
     worst = max((a["state_dict"][k] - b["state_dict"][k]).abs().max().item() for k in a["state_dict"])
