@@ -27,7 +27,7 @@ import torch
 
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset
-from ignn_pyg.evaluation import evaluate, make_forward
+from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.training.config import load_config
 from ignn_pyg.training.engine import train
 
@@ -74,8 +74,7 @@ def evaluate_model(model: torch.nn.Module, images: Path, window: int | None = No
     with torch.no_grad():
         rows = evaluate(PhotoDataset("eval", 2), make_forward(model) if window is None else with_window, 2,
                         images, progress=False)
-    keys = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "seconds")
-    return {key: sum(row[key] for row in rows) / len(rows) for key in keys}
+    return summarize(rows)
 
 
 def table(rows: list[dict], bicubic: dict) -> str:

@@ -23,7 +23,7 @@ import torch
 
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import PhotoDataset, read_image, tensor_to_image, write_image
-from ignn_pyg.evaluation import bicubic_upsample, evaluate, make_forward
+from ignn_pyg.evaluation import bicubic_upsample, evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
 from ignn_pyg.upscale import bundled_weights
@@ -59,10 +59,6 @@ def _stack(strips: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded, axis=0)
 
 
-def _mean(rows: list[dict], key: str) -> float:
-    return sum(row[key] for row in rows) / len(rows)
-
-
 def format_comparison(names: list[str], results: dict[str, list[dict]], scale: int) -> str:
     """Markdown table: one row per photo, PSNR/SSIM per method, and the means."""
     methods = list(results)
@@ -74,8 +70,9 @@ def format_comparison(names: list[str], results: dict[str, list[dict]], scale: i
         cells = [f"{first[i]['bicubic_psnr']:.2f} / {first[i]['bicubic_ssim']:.4f}"]
         cells += [f"{results[m][i]['psnr']:.2f} / {results[m][i]['ssim']:.4f}" for m in methods]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    cells = [f"**{_mean(first, 'bicubic_psnr'):.2f}** / {_mean(first, 'bicubic_ssim'):.4f}"]
-    cells += [f"**{_mean(results[m], 'psnr'):.2f}** / {_mean(results[m], 'ssim'):.4f}" for m in methods]
+    means = {m: summarize(results[m]) for m in methods}
+    cells = [f"**{means[methods[0]]['bicubic_psnr']:.2f}** / {means[methods[0]]['bicubic_ssim']:.4f}"]
+    cells += [f"**{means[m]['psnr']:.2f}** / {means[m]['ssim']:.4f}" for m in methods]
     lines.append("| mean | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

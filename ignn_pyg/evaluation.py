@@ -213,12 +213,10 @@ def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale
     return rows
 
 
-def _mean(rows: list[dict[str, Any]], key: str) -> float:
-    return math.fsum(row[key] for row in rows) / len(rows)
-
-
-def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
-    return {key: _mean(rows, key) for key in CSV_FIELDS[3:]}
+def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Means over the images of ``psnr``, ``ssim``, ``bicubic_psnr``, ``bicubic_ssim``
+    and ``seconds`` (rows as :func:`evaluate` returns them)."""
+    return {key: math.fsum(row[key] for row in rows) / len(rows) for key in CSV_FIELDS[3:]}
 
 
 def format_table(rows: list[dict[str, Any]], method: str, title: str) -> str:
@@ -230,7 +228,7 @@ def format_table(rows: list[dict[str, Any]], method: str, title: str) -> str:
         size = f"{row['lr_height']}x{row['lr_width']}"
         lines.append(f"{row['name']:<{width}}  {size:>9}  {row['psnr']:7.3f}  {row['ssim']:6.4f}  "
                      f"{row['seconds']:8.3f}")
-    mean = _summary(rows)
+    mean = summarize(rows)
     lines.append("-" * len(header))
     lines.append(f"{f'mean ({method})':<{width}}  {'':>9}  {mean['psnr']:7.3f}  {mean['ssim']:6.4f}  "
                  f"{mean['seconds']:8.3f}")
@@ -244,7 +242,7 @@ def write_results(rows: list[dict[str, Any]], out_dir: str | Path, settings: dic
     """``results.json`` (settings, protocol, per-image rows, means) and ``results.csv``
     (one row per image, then a ``mean`` row) in ``out_dir``."""
     out_dir = Path(out_dir)
-    mean = _summary(rows)
+    mean = summarize(rows)
     payload = {**settings,
                "protocol": {"channel": "Y (BT.601)", "crop_border": settings["scale"],
                             "rounding": "8-bit, halves up", "ssim_window": "11x11 Gaussian, sigma 1.5"},
