@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ignn_pyg.graph.windows import SearchWindows
+from ignn_pyg.graph.windows import SearchWindows, block_indices
 
 BACKENDS = ("auto", "dense", "cluster")
 
@@ -113,23 +113,17 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
     return out.reshape(b, m, k)
 
 
-def _window_groups(windows: SearchWindows, query_grid: tuple[int, int],
-                   source_grid: tuple[int, int], device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+def _window_groups(windows: SearchWindows, source_grid: tuple[int, int],
+                   device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     """Group queries by identical search block.
 
     Returns ``(group_of_query [M], group_candidates [G, w_r*w_c], order [M])`` where
     ``order`` lists query indices sorted by group.
     """
-    m1, m2 = query_grid
-    n2 = source_grid[1]
     ro_u, row_group = torch.unique(windows.row_origin, return_inverse=True)
     co_u, col_group = torch.unique(windows.col_origin, return_inverse=True)
     group = (row_group[:, None] * co_u.numel() + col_group[None, :]).reshape(-1)
-    dr = torch.arange(windows.rows)
-    dc = torch.arange(windows.cols)
-    r = ro_u[:, None, None, None] + dr[None, None, :, None]
-    c = co_u[None, :, None, None] + dc[None, None, None, :]
-    cands = (r * n2 + c).reshape(ro_u.numel() * co_u.numel(), -1)
+    cands = block_indices(ro_u, co_u, windows.rows, windows.cols, source_grid[1])
     order = torch.argsort(group, stable=True)
     return group.to(device), cands.to(device), order.to(device)
 
@@ -151,7 +145,7 @@ def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
         groups = [(torch.arange(m, device=dev), torch.arange(n, device=dev)[None, :],
                    torch.zeros(m, dtype=torch.long, device=dev))]
     else:
-        group, cands, order = _window_groups(windows, query_grid, source_grid, dev)
+        group, cands, order = _window_groups(windows, source_grid, dev)
         per_call = max(1, max_bytes // (cands.shape[1] * d * source.element_size()))
         groups = []
         for g0 in range(0, cands.shape[0], per_call):
@@ -161,8 +155,9 @@ def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
         for queries, cand, qgroup in groups:
             g, w = cand.shape
             points = source[img][cand.reshape(-1)]
+            targets = query[img][queries]
             point_batch = torch.arange(g, device=dev).repeat_interleave(w)
-            assign = cluster_knn_op(points, query[img][queries], k, point_batch, qgroup)
+            assign = cluster_knn_op(points, targets, k, point_batch, qgroup)
             y_idx, x_idx = assign[0], assign[1]
             counts = torch.bincount(y_idx, minlength=queries.numel())
             if assign.shape[1] != queries.numel() * k or bool((counts != k).any()):
@@ -171,7 +166,7 @@ def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
                     f"{queries.numel()} queries x k={k}; its CUDA kernel drops neighbours farther "
                     "than sqrt(1e10) -- rescale the embedding or use backend='dense'")
             src = cand.reshape(-1)[x_idx]
-            dist = _sq_norms(points[x_idx] - query[img][queries][y_idx])  # exact, for ordering
+            dist = _sq_norms(points[x_idx] - targets[y_idx])  # exact, for ordering
             # group by query, then by distance (stable sorts: secondary key first)
             by_dist = torch.argsort(dist, stable=True)
             by_query = by_dist[torch.argsort(y_idx[by_dist], stable=True)]

@@ -95,13 +95,17 @@ def search_windows(query_grid: tuple[int, int], source_grid: tuple[int, int], wi
                          _origins(m2, n2, cols, scale, indexing), rows, cols)
 
 
+def block_indices(row_origin: Tensor, col_origin: Tensor, rows: int, cols: int, source_cols: int) -> Tensor:
+    """Flat source-node indices of the ``rows x cols`` blocks with the given origins,
+    ``[len(row_origin) * len(col_origin), rows * cols]`` (row-major over origins and
+    within a block); ``source_cols`` is ``n2``."""
+    r = row_origin[:, None, None, None] + torch.arange(rows)[None, None, :, None]
+    c = col_origin[None, :, None, None] + torch.arange(cols)[None, None, None, :]
+    return (r * source_cols + c).reshape(row_origin.numel() * col_origin.numel(), -1)
+
+
 def window_candidates(windows: SearchWindows, source_grid: tuple[int, int]) -> Tensor:
     """All candidates of all queries, ``[m1*m2, rows*cols]`` flat source-node indices
     (row-major in the block).  ``O(M w^2)`` memory: for tests and small studies; the
     search backends never build it for a whole image."""
-    n2 = source_grid[1]
-    dr = torch.arange(windows.rows)
-    dc = torch.arange(windows.cols)
-    r = windows.row_origin[:, None, None, None] + dr[None, None, :, None]
-    c = windows.col_origin[None, :, None, None] + dc[None, None, None, :]
-    return (r * n2 + c).reshape(windows.row_origin.numel() * windows.col_origin.numel(), -1)
+    return block_indices(windows.row_origin, windows.col_origin, windows.rows, windows.cols, source_grid[1])

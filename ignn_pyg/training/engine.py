@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ignn_pyg.checkpoints import build_model, load_checkpoint, save_checkpoint
-from ignn_pyg.evaluation import evaluate, make_forward
+from ignn_pyg.evaluation import evaluate, make_forward, summarize
 
 from .config import TrainConfig, config_to_yaml
 from .data import StreamSampler, build_train_dataset, build_val_samples, seed_worker
@@ -92,9 +92,9 @@ def _validate(model: nn.Module, samples: list[dict], scale: int, image_dir: Path
     to ``image_dir``); the model is left in training mode."""
     rows = evaluate(samples, make_forward(model), scale, image_dir, device=device, progress=False)
     model.train()
-    return {name: float(np.mean([row[key] for row in rows])) for name, key in
-            (("val_psnr", "psnr"), ("val_ssim", "ssim"), ("bicubic_psnr", "bicubic_psnr"),
-             ("bicubic_ssim", "bicubic_ssim"))}
+    mean = summarize(rows)
+    return {"val_psnr": mean["psnr"], "val_ssim": mean["ssim"], "bicubic_psnr": mean["bicubic_psnr"],
+            "bicubic_ssim": mean["bicubic_ssim"]}
 
 
 def _configure_torch(config: TrainConfig) -> None:

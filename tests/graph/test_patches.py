@@ -48,7 +48,6 @@ def test_positions_hand_computed():
 
 @pytest.mark.parametrize("shape,p,t", [((2, 3, 10, 7), 3, 2), ((1, 2, 11, 12), 6, 4), ((1, 1, 13, 8), 5, 3)])
 def test_fold_matches_brute_force_average(shape, p, t):
-    x = torch.randn(shape)
     grid = PatchGrid.of(shape[-2], shape[-1], p, t)
     patches = torch.randn(shape[0], grid.num_patches, shape[1] * p * p, dtype=torch.float64)
     hp, wp = shape[-2] + grid.pad_top + grid.pad_bottom, shape[-1] + grid.pad_left + grid.pad_right
