@@ -143,6 +143,39 @@ def extract_patches(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor, Pa
     return cols.transpose(1, 2), grid
 
 
+def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int, gain: Tensor | None = None) -> Tensor:
+    r"""Add a grid of overlapping patches into a map, in place: the summing half of a fold.
+
+    ``cells [..., R + P - 1, t, K + P - 1, t, D]`` is a map cut into ``t x t`` cells
+    (``t = stride``, ``P = ceil(q / t)``); ``patches [..., R, q, K, q, D]`` is an
+    ``R x K`` grid of ``q x q`` patches, patch ``(r, k)`` starting at cell ``(r, k)``;
+    ``D`` is a trailing feature axis (size 1 for channel-first data).  Adds
+    ``patches * gain`` (``gain`` broadcastable to ``patches``, e.g. ``[..., R, 1, K, 1, D]``)
+    or ``patches`` when ``gain`` is ``None``.
+
+    Each patch is cut into ``P x P`` pieces of at most ``t x t`` pixels.  Piece ``(u, v)``
+    of patch ``(r, k)`` lands in cell ``(r + u, k + v)``, so pieces of one kind never
+    overlap and each kind is one strided in-place addition: ``P^2`` passes in all.
+
+    Returns:
+        ``cells``.
+    """
+    q, t = patches.shape[-4], stride
+    rows, cols = patches.shape[-5], patches.shape[-3]
+    pieces = math.ceil(q / t)
+    for u in range(pieces):
+        a0, a1 = u * t, min(u * t + t, q)
+        for v in range(pieces):
+            b0, b1 = v * t, min(v * t + t, q)
+            target = cells[..., u:u + rows, :a1 - a0, v:v + cols, :b1 - b0, :]
+            piece = patches[..., a0:a1, :, b0:b1, :]
+            if gain is None:
+                target.add_(piece)
+            else:
+                target.addcmul_(piece, gain)
+    return cells
+
+
 def fold_patches(patches: Tensor, grid: PatchGrid) -> Tensor:
     r"""Put patches back into an image, averaging overlaps (adjoint of
     :func:`extract_patches`, normalised by coverage).
@@ -186,11 +219,7 @@ class _FoldPatches(torch.autograd.Function):
         rows, cols = grid.rows, grid.cols
         cells = patches.new_zeros(b, c, rows - 1 + pieces, t, cols - 1 + pieces, t)
         x = patches.view(b, rows, cols, c, q, q).permute(0, 3, 1, 4, 2, 5)  # [B, C, rows, q, cols, q]
-        for u in range(pieces):
-            a0, a1 = u * t, min(u * t + t, q)
-            for v in range(pieces):
-                b0, b1 = v * t, min(v * t + t, q)
-                cells[:, :, u:u + rows, :a1 - a0, v:v + cols, :b1 - b0] += x[:, :, :, a0:a1, :, b0:b1]
+        accumulate_patches_(cells[..., None], x[..., None], t)
         image = cells.view(b, c, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t)
         image = image[..., :(rows - 1) * t + q, :(cols - 1) * t + q]
         return _crop_padding(image / grid.coverage(patches.device, patches.dtype), grid)
@@ -207,19 +236,23 @@ def fold_patch_constants(values: Tensor, grid: PatchGrid) -> Tensor:
     """Fold patches whose pixels all hold the same value, without materialising them.
 
     Equal to ``fold_patches`` of ``values`` repeated over the ``q x q`` pixels of each
-    patch, at the cost of a single-channel transposed convolution.
+    patch: the patches are a broadcast view, summed into ``t x t`` cells by
+    :func:`accumulate_patches_` with ``D`` innermost.
 
     Args:
         values: ``[B, M, D]``, one ``D``-vector per patch.
-        grid: the (high-resolution) geometry to fold into.
+        grid: the geometry to fold into.
 
     Returns:
-        ``[B, D, grid.height, grid.width]``.
+        ``[B, D, grid.height, grid.width]``, channels-last in memory.
     """
     b, m, d = values.shape
     if m != grid.num_patches:
         raise ValueError(f"expected {grid.num_patches} patches, got {m}")
-    per_channel = values.transpose(1, 2).reshape(b * d, 1, grid.rows, grid.cols)
-    summed = _spread(per_channel, grid)
-    averaged = summed / grid.coverage(values.device, values.dtype)
-    return _crop_padding(averaged, grid).reshape(b, d, grid.height, grid.width)
+    q, t, rows, cols = grid.patch_size, grid.stride, grid.rows, grid.cols
+    pieces = math.ceil(q / t)
+    cells = values.new_zeros(b, rows - 1 + pieces, t, cols - 1 + pieces, t, d)
+    patches = values.reshape(b, rows, 1, cols, 1, d).expand(b, rows, q, cols, q, d)
+    image = accumulate_patches_(cells, patches, t).view(b, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t, d)
+    image = _crop_padding(image.movedim(-1, 1), grid)
+    return image * _crop_padding(grid.coverage(values.device, values.dtype), grid).reciprocal()
