@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -11,6 +13,7 @@ from torch_geometric.utils import softmax
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.graph.patches import PatchGrid, extract_patches, fold_patch_constants, fold_patches
 from ignn_pyg.nn.blocks import ResBlock
+from ignn_pyg.nn.gathered_patch_fold import fold_gathered_patches
 
 FUSIONS = ("reference", "edge")
 
@@ -115,6 +118,11 @@ class CrossScaleAggregation(MessagePassing):
         res_scale: residual scale inside :math:`\phi`.
         fusion: ``"reference"`` or ``"edge"``.
         eps: AdaIN epsilon.
+        fused: compute message, aggregation and fold in one pass over the edges without
+            materialising the messages (:mod:`~ignn_pyg.nn.gathered_patch_fold`; about 2x
+            faster on CPU).  ``False`` runs PyG's ``propagate`` (:meth:`message` then
+            :meth:`aggregate`) one rank at a time, so message hooks and explainers see every
+            message; both give the same output to float rounding.
 
     Shapes:
         - input: feature map ``[B, C, H, W]`` and a graph built on ``H x W`` queries and
@@ -126,7 +134,7 @@ class CrossScaleAggregation(MessagePassing):
 
     def __init__(self, channels: int, scale: int, num_neighbors: int = 5, edge_dim: int = 64,
                  hidden: int = 64, res_scale: float = 0.1, fusion: str = "reference",
-                 eps: float = 1e-5) -> None:
+                 eps: float = 1e-5, fused: bool = True) -> None:
         super().__init__(aggr="sum", flow="source_to_target", node_dim=0)
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
@@ -136,6 +144,7 @@ class CrossScaleAggregation(MessagePassing):
         self.edge_dim = edge_dim
         self.fusion = fusion
         self.eps = eps
+        self.fused = fused
         self.downsample = lr_branch(channels, scale)
         self.hr_weight_net = EdgeWeightNet(edge_dim, hidden, res_scale)
         self.lr_weight_net = EdgeWeightNet(edge_dim, hidden, res_scale) if fusion == "reference" else None
@@ -155,32 +164,80 @@ class CrossScaleAggregation(MessagePassing):
         sources = hr_source_patches(x, graph.source_grid, self.scale).flatten(0, 1).contiguous()
         source_mean, source_std = channel_stats(sources, c, self.eps)
         target_mean, target_std = channel_stats(queries.flatten(0, 1), c, self.eps)
-        hr_grid = graph.target_grid.scaled(self.scale)
-        k = self.num_neighbors
-        # The rank-r edges give every query exactly one message, so propagating one rank
-        # at a time holds 1/k of the messages in memory; the sum over ranks is the aggregation.
+        edge_weight = None
         if self.fusion == "edge":
             score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1)
-            weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
-            hr = 0
-            for r in range(k):
-                out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size,
-                                     source_mean=source_mean, source_std=source_std,
-                                     target_mean=target_mean, target_std=target_std,
-                                     edge_weight=weight[r::k])
-                hr = hr + fold_patches(out.view(b, -1, out.shape[-1]), hr_grid)
+            edge_weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
+        if self.fused:
+            rank_maps = self._fused_rank_maps(sources, source_mean, source_std, target_mean, target_std,
+                                              graph, edge_weight)
+        else:
+            rank_maps = self._propagated_rank_maps(sources, source_mean, source_std, target_mean,
+                                                   target_std, graph, edge_weight)
+        if self.fusion == "edge":
+            hr = next(rank_maps)
             return self.downsample(hr), hr
 
         hr_weight, lr_weight = self._rank_weights(graph)
-        hr, lr = 0, 0
+        for r, rank_map in enumerate(rank_maps):
+            if r == 0:
+                hr = hr_weight[:, 0] * rank_map
+                lr = lr_weight[:, 0] * self.downsample(rank_map)
+            else:
+                hr = hr.addcmul_(hr_weight[:, r], rank_map)
+                lr = lr.addcmul_(lr_weight[:, r], self.downsample(rank_map))
+        return lr, hr
+
+    def _propagated_rank_maps(self, sources: Tensor, source_mean: Tensor, source_std: Tensor,
+                              target_mean: Tensor, target_std: Tensor, graph: CrossScaleGraph,
+                              edge_weight: Tensor | None) -> Iterator[Tensor]:
+        """PyG's ``propagate`` (message, then aggregate) one rank at a time, each result
+        folded: the rank maps ``[B, C, sH, sW]``, or with edge weights their sum (one map).
+
+        The rank-``r`` edges give every query exactly one message, so propagating one rank
+        at a time holds ``1/k`` of the messages in memory."""
+        b, k = graph.batch_size, self.num_neighbors
+        hr_grid = graph.target_grid.scaled(self.scale)
+        total = 0
         for r in range(k):
             out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size,
                                  source_mean=source_mean, source_std=source_std,
-                                 target_mean=target_mean, target_std=target_std, edge_weight=None)
+                                 target_mean=target_mean, target_std=target_std,
+                                 edge_weight=None if edge_weight is None else edge_weight[r::k])
             rank_map = fold_patches(out.view(b, -1, out.shape[-1]), hr_grid)
-            hr = hr + hr_weight[:, r] * rank_map
-            lr = lr + lr_weight[:, r] * self.downsample(rank_map)
-        return lr, hr
+            if edge_weight is None:
+                yield rank_map
+            else:
+                total = total + rank_map
+        if edge_weight is not None:
+            yield total
+
+    def _fused_rank_maps(self, sources: Tensor, source_mean: Tensor, source_std: Tensor,
+                         target_mean: Tensor, target_std: Tensor, graph: CrossScaleGraph,
+                         edge_weight: Tensor | None) -> Iterator[Tensor]:
+        r"""The same maps as :meth:`_propagated_rank_maps` without materialising the
+        messages.  AdaIN splits into a source part and a query part,
+        :math:`m_{j \to i} = \hat h_j \, \sigma(x_i) + \mu(x_i)` with
+        :math:`\hat h_j = (h_j - \mu(h_j)) / \sigma(h_j)` normalised once per source; the
+        query means fold into one map (weighted by :math:`\sum_j \alpha_{ji}` with edge
+        weights) and :func:`~ignn_pyg.nn.gathered_patch_fold.fold_gathered_patches`
+        adds the gathered, gain-scaled :math:`\hat h_j` into it.  Maps are channels-last
+        in memory."""
+        b, c, k = graph.batch_size, self.channels, self.num_neighbors
+        hr_grid = graph.target_grid.scaled(self.scale)
+        normalized = ((sources.view(-1, c, hr_grid.patch_size ** 2) - source_mean) / source_std)
+        normalized = normalized.transpose(1, 2).reshape(-1, hr_grid.patch_size, hr_grid.patch_size, c)
+        index = graph.edge_index[0].view(-1, k).t()  # [k, B M]: rank r's source of every query
+        gain, offset = target_std.view(1, -1, c), target_mean.view(-1, c)
+        if edge_weight is not None:
+            weight = edge_weight.view(-1, k)
+            gain, offset = gain * weight.t()[:, :, None], offset * weight.sum(1, keepdim=True)
+        base = fold_patch_constants(offset.view(b, -1, c), hr_grid).permute(0, 2, 3, 1).contiguous()
+        if edge_weight is not None:
+            yield fold_gathered_patches(normalized, index, gain, base, hr_grid).permute(0, 3, 1, 2)
+            return
+        for r in range(k):
+            yield fold_gathered_patches(normalized, index[r:r + 1], gain, base, hr_grid).permute(0, 3, 1, 2)
 
     def _check(self, x: Tensor, graph: CrossScaleGraph) -> None:
         """The graph fits this layer and this feature map, with ``k`` edges per target
@@ -227,15 +284,11 @@ class CrossScaleAggregation(MessagePassing):
             ``(hr_weight [B, k, 1, sH, sW], lr_weight [B, k, 1, H, W])``.
         """
         b, k = graph.batch_size, self.num_neighbors
-        attr = graph.edge_attr.view(b, -1, k, graph.edge_attr.shape[-1])
-        hr_scores, lr_scores = [], []
-        for r in range(k):
-            attr_map = fold_patch_constants(attr[:, :, r], graph.target_grid)  # [B, C_e, H, W]
-            hr_scores.append(self.hr_weight_net(attr_map))
-            lr_scores.append(self.lr_weight_net(attr_map))
-        hr_weight = torch.stack(hr_scores, 1).softmax(1)
+        attr = graph.edge_attr.view(b, -1, k, graph.edge_attr.shape[-1]).transpose(1, 2)  # [B, k, M, C_e]
+        attr_maps = fold_patch_constants(attr.flatten(0, 1), graph.target_grid)  # [B k, C_e, H, W]
+        hr_weight = self.hr_weight_net(attr_maps).unflatten(0, (b, k)).softmax(1)
         hr_weight = hr_weight.repeat_interleave(self.scale, -2).repeat_interleave(self.scale, -1)
-        return hr_weight, torch.stack(lr_scores, 1).softmax(1)
+        return hr_weight, self.lr_weight_net(attr_maps).unflatten(0, (b, k)).softmax(1)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(channels={self.channels}, scale={self.scale}, "

@@ -1,0 +1,137 @@
+"""The cross-scale layer's message, aggregation and fold in one pass over the edges.
+
+Each LR query patch ``i`` receives, per neighbour rank ``r``, the normalised HR patch of
+its source ``j = index[r, i]`` scaled per channel, and the HR map averages the
+overlapping patches:
+
+.. math::
+    Y = U + \\frac{1}{\\mathrm{cov}} \\sum_r \\sum_i \\mathrm{place}_i\\!\\left(
+        g_{r,i} \\odot \\hat h_{\\mathrm{index}[r, i]}\\right)
+
+where ``place_i`` puts a ``q x q`` patch at query ``i``'s position in the padded HR map,
+``cov`` counts the patches covering each pixel and ``U`` is the map of everything that
+does not depend on the source (the folded per-query offsets).  Written out, the messages
+would be ``k`` tensors of ``[B M, C q^2]``; here they exist only a few patch rows at a
+time, in a reused buffer, and their products with the gains are added straight into the
+map.  Maps and patches are channels-last, so every strided addition moves runs of ``C``
+contiguous values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ignn_pyg.graph.patches import PatchGrid, accumulate_patches_
+
+CHUNK_BYTES = 8 << 20  # gathered patches held at once: small enough to stay in cache
+
+
+def fold_gathered_patches(sources: Tensor, index: Tensor, gain: Tensor, base: Tensor,
+                          grid: PatchGrid) -> Tensor:
+    r"""Sum of gathered, per-channel-scaled patches folded into a map, overlaps averaged.
+
+    Args:
+        sources: source patches ``[N, q, q, C]`` (channels-last; ``N`` counts every map
+            of the batch).
+        index: ``[R, B M]`` long, the source row each query takes for each of the ``R``
+            terms (e.g. neighbour ranks); queries are row-major per map, maps in order.
+        gain: ``[R, B M, C]`` or ``[1, B M, C]`` (the same gain for every term).
+        base: ``[B, H, W, C]``, added to the averaged sum.
+        grid: the geometry of the output (``patch_size = q``, ``rows * cols = M``).
+
+    Returns:
+        ``[B, H, W, C]`` (``H, W = grid.height, grid.width``):
+        ``base + crop(sum_r fold_sum(gain[r] * sources[index[r]])) / coverage``.
+    """
+    q, c = grid.patch_size, sources.shape[-1]
+    if sources.dim() != 4 or sources.shape[1:3] != (q, q):
+        raise ValueError(f"expected sources [N, {q}, {q}, C], got shape {tuple(sources.shape)}")
+    b = base.shape[0]
+    queries = b * grid.num_patches
+    if index.dim() != 2 or index.shape[1] != queries:
+        raise ValueError(f"expected index [R, {queries}], got shape {tuple(index.shape)}")
+    if gain.shape[0] not in (1, index.shape[0]) or gain.shape[1:] != (queries, c):
+        raise ValueError(f"expected gain [{index.shape[0]} or 1, {queries}, {c}], got shape {tuple(gain.shape)}")
+    if base.shape != (b, grid.height, grid.width, c):
+        raise ValueError(f"expected base [B, {grid.height}, {grid.width}, {c}], got shape {tuple(base.shape)}")
+    return _GatheredPatchFold.apply(sources, index, gain, base, grid)
+
+
+def _row_chunks(grid: PatchGrid, batch: int, sources: Tensor) -> tuple[Tensor, list[tuple[int, int, int, slice]]]:
+    """A reusable buffer for gathered patches and the chunks that fill it:
+    ``(map, first row, row count, query slice)`` over every map's patch rows, a few rows
+    at a time so that one chunk of gathered patches holds about :data:`CHUNK_BYTES`."""
+    patch_bytes = sources[0].numel() * sources.element_size()
+    rows_per_chunk = max(1, min(grid.rows, CHUNK_BYTES // (grid.cols * patch_bytes)))
+    buffer = sources.new_empty(rows_per_chunk * grid.cols, *sources.shape[1:])
+    chunks = []
+    for m in range(batch):
+        for r0 in range(0, grid.rows, rows_per_chunk):
+            n = min(rows_per_chunk, grid.rows - r0)
+            first = (m * grid.rows + r0) * grid.cols
+            chunks.append((m, r0, n, slice(first, first + n * grid.cols)))
+    return buffer, chunks
+
+
+def _inverse_coverage(grid: PatchGrid, like: Tensor) -> Tensor:
+    """``1 / coverage`` on the unpadded map, ``[1, H, W, 1]``."""
+    coverage = grid.coverage(like.device, like.dtype)[0, 0]
+    coverage = coverage[grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width]
+    return coverage.reciprocal()[None, :, :, None]
+
+
+class _GatheredPatchFold(torch.autograd.Function):
+    """:func:`fold_gathered_patches` with its adjoint as the backward pass: the gradient
+    of the map, divided by the coverage and cut into patch windows (a view), goes back
+    to the gains (summed against the gathered patches) and to the sources
+    (scatter-added through ``index``), a chunk of rows at a time."""
+
+    @staticmethod
+    def forward(ctx, sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid) -> Tensor:
+        q, t, c = grid.patch_size, grid.stride, sources.shape[-1]
+        b, rows, cols = base.shape[0], grid.rows, grid.cols
+        pieces = math.ceil(q / t)
+        cells = sources.new_zeros(b, rows - 1 + pieces, t, cols - 1 + pieces, t, c)
+        buffer, chunks = _row_chunks(grid, b, sources)
+        for m, r0, n, queries in chunks:
+            target = cells[m, r0:r0 + n + pieces - 1]
+            for r in range(index.shape[0]):
+                gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
+                patches = gathered.view(n, cols, q, q, c).transpose(1, 2)  # [n, q, cols, q, C]
+                scale = gain[min(r, gain.shape[0] - 1), queries].view(n, 1, cols, 1, c)
+                accumulate_patches_(target, patches, t, scale)
+        image = cells.view(b, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t, c)
+        image = image[:, grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width]
+        ctx.grid = grid
+        ctx.save_for_backward(sources, index, gain)
+        return torch.addcmul(base, image, _inverse_coverage(grid, image))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor, None]:
+        sources, index, gain = ctx.saved_tensors
+        grid = ctx.grid
+        q, t, c = grid.patch_size, grid.stride, sources.shape[-1]
+        b, rows, cols = grad.shape[0], grid.rows, grid.cols
+        padded = grad.new_zeros(b, grid.height + grid.pad_top + grid.pad_bottom,
+                                grid.width + grid.pad_left + grid.pad_right, c)
+        padded[:, grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width] = (
+            grad * _inverse_coverage(grid, grad))
+        windows = padded.unfold(1, q, t).unfold(2, q, t).permute(0, 1, 2, 4, 5, 3)  # [B, rows, cols, q, q, C]
+        grad_sources = torch.zeros_like(sources) if ctx.needs_input_grad[0] else None
+        grad_gain = gain.new_zeros(index.shape[0], *gain.shape[1:]) if ctx.needs_input_grad[2] else None
+        buffer, chunks = _row_chunks(grid, b, sources)
+        for m, r0, n, queries in chunks:
+            window = windows[m, r0:r0 + n].reshape(n * cols, q, q, c)
+            for r in range(index.shape[0]):
+                scale = gain[min(r, gain.shape[0] - 1), queries]
+                if grad_gain is not None:
+                    gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
+                    grad_gain[r, queries] = (window * gathered).sum((1, 2))
+                if grad_sources is not None:
+                    grad_sources.index_add_(0, index[r, queries], window * scale[:, None, None, :])
+        if grad_gain is not None and gain.shape[0] == 1:
+            grad_gain = grad_gain.sum(0, keepdim=True)
+        return grad_sources, None, grad_gain, grad, None
