@@ -2,7 +2,7 @@
 
 For each LR size and scale it prints, measured side by side in one run:
 
-* forward time (best of ``--repeats``) of IGNN and of EDSR,
+* forward time (best of ``--repeats`` interleaved rounds) of IGNN and of EDSR,
 * the time IGNN spends in graph construction and in the aggregation layer,
 * FLOPs counted by :class:`torch.utils.flop_counter.FlopCounterMode` and the achieved
   GFLOP/s of each model, and IGNN's achieved FLOP/s as a fraction of EDSR's.
@@ -31,14 +31,18 @@ from torch.utils.flop_counter import FlopCounterMode
 from ignn_pyg.models import EDSR, IGNN
 
 
-def best_time(fn, repeats: int) -> float:
-    """Minimum wall time of ``repeats`` calls after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_times(fns: dict, repeats: int) -> dict:
+    """Minimum wall time of each function over ``repeats`` rounds after one warm-up call.
+    Every round calls all functions in turn, so a slow spell of a shared machine hits all
+    of them rather than one."""
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - start)
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -56,15 +60,14 @@ def measure(size: int, scale: int, n_feats: int, n_resblocks: int, repeats: int)
     with torch.no_grad():
         graph = ignn.build_graph(lr)
         features = ignn.body_pre(ignn.head(ignn.input_shift(lr)))
-        row = {
-            "size": size, "scale": scale,
-            "edsr_s": best_time(lambda: edsr(lr), repeats),
-            "ignn_s": best_time(lambda: ignn(lr), repeats),
-            "graph_s": best_time(lambda: ignn.build_graph(lr), repeats),
-            "aggregation_s": best_time(lambda: ignn.aggregation(features, graph), repeats),
-            "edsr_flops": count_flops(lambda: edsr(lr)),
-            "ignn_flops": count_flops(lambda: ignn(lr)),
-        }
+        row = {"size": size, "scale": scale, **best_times({
+            "edsr_s": lambda: edsr(lr),
+            "ignn_s": lambda: ignn(lr),
+            "graph_s": lambda: ignn.build_graph(lr),
+            "aggregation_s": lambda: ignn.aggregation(features, graph),
+        }, repeats)}
+        row["edsr_flops"] = count_flops(lambda: edsr(lr))
+        row["ignn_flops"] = count_flops(lambda: ignn(lr))
     row["edsr_gflops"] = row["edsr_flops"] / row["edsr_s"] / 1e9
     row["ignn_gflops"] = row["ignn_flops"] / row["ignn_s"] / 1e9
     return row
@@ -89,7 +92,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--n-feats", type=int, default=64)
     parser.add_argument("--n-resblocks", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--full", action="store_true", help="also the 256^2 full-size peak-memory run")
     parser.add_argument("--child-full", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
