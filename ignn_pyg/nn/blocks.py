@@ -35,7 +35,8 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(torch.relu(self.conv1(x))) * self.res_scale
+        # in-place ReLU and one scaled addition: no extra full-size temporaries
+        return torch.add(x, self.conv2(torch.relu_(self.conv1(x))), alpha=self.res_scale)
 
     def extra_repr(self) -> str:
         return f"res_scale={self.res_scale}"

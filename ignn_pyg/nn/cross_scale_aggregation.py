@@ -42,19 +42,23 @@ def hr_source_patches(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
 
 def channel_stats(patches: Tensor, channels: int, eps: float) -> tuple[Tensor, Tensor]:
     r"""Per-channel mean and :math:`\sqrt{\mathrm{var} + \epsilon}` (unbiased variance)
-    of patches ``[..., C*P] -> ([..., C, 1], [..., C, 1])``.
+    of patches in :func:`torch.nn.functional.unfold` layout,
+    ``[B, C*P, L] -> ([B, C, 1, L], [B, C, 1, L])``.
 
-    Two passes (mean, then the squared deviations), each reduced over the ``P`` pixels by
-    a matrix-vector product: a reduction over such a short innermost axis is several
-    times slower in ``torch.var_mean`` on CPU.
+    Two passes (mean, then the squared deviations), each reducing the ``P`` pixels of
+    every patch across rows of ``L`` contiguous values: the node-major layout would reduce
+    a short innermost axis, an order of magnitude slower on CPU.
     """
-    x = patches.unflatten(-1, (channels, -1))
-    p = x.shape[-1]
-    ones = x.new_ones(p, 1)
-    mean = (x.reshape(-1, p) @ ones).view(*x.shape[:-1], 1) / p
+    x = patches.unflatten(1, (channels, -1))
+    mean = x.mean(2, keepdim=True)
     dev = x - mean
-    var = ((dev * dev).reshape(-1, p) @ ones).view(*x.shape[:-1], 1) / (p - 1)
+    var = (dev * dev).sum(2, keepdim=True) / (x.shape[2] - 1)
     return mean, (var + eps).sqrt()
+
+
+def node_major(stat: Tensor) -> Tensor:
+    """Per-patch statistics ``[B, C, 1, L]`` as node features ``[B L, C]``."""
+    return stat[:, :, 0].transpose(1, 2).contiguous().view(-1, stat.shape[1])
 
 
 def lr_branch(channels: int, scale: int) -> nn.Sequential:
@@ -157,23 +161,19 @@ class CrossScaleAggregation(MessagePassing):
                 module.reset_parameters()
 
     def forward(self, x: Tensor, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
-        b, c = x.shape[:2]
+        c = x.shape[1]
         self._check(x, graph)
         queries, _ = extract_patches(x, graph.target_grid.patch_size, graph.target_grid.stride)
-        # row-major once: every rank gathers rows of it
-        sources = hr_source_patches(x, graph.source_grid, self.scale).flatten(0, 1).contiguous()
-        source_mean, source_std = channel_stats(sources, c, self.eps)
-        target_mean, target_std = channel_stats(queries.flatten(0, 1), c, self.eps)
+        sources = hr_source_patches(x, graph.source_grid, self.scale)  # [B, N, C (p s)^2]
+        # statistics in unfold layout (a transposed view of both)
+        target_mean, target_std = channel_stats(queries.transpose(1, 2), c, self.eps)
+        source_mean, source_std = channel_stats(sources.transpose(1, 2), c, self.eps)
         edge_weight = None
         if self.fusion == "edge":
             score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1)
             edge_weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
-        if self.fused:
-            rank_maps = self._fused_rank_maps(sources, source_mean, source_std, target_mean, target_std,
-                                              graph, edge_weight)
-        else:
-            rank_maps = self._propagated_rank_maps(sources, source_mean, source_std, target_mean,
-                                                   target_std, graph, edge_weight)
+        maps = self._fused_rank_maps if self.fused else self._propagated_rank_maps
+        rank_maps = maps(sources, source_mean, source_std, target_mean, target_std, graph, edge_weight)
         if self.fusion == "edge":
             hr = next(rank_maps)
             return self.downsample(hr), hr
@@ -194,15 +194,18 @@ class CrossScaleAggregation(MessagePassing):
         """PyG's ``propagate`` (message, then aggregate) one rank at a time, each result
         folded: the rank maps ``[B, C, sH, sW]``, or with edge weights their sum (one map).
 
+        ``sources [B, N, C (p s)^2]``; statistics ``[B, C, 1, L]`` (:func:`channel_stats`).
         The rank-``r`` edges give every query exactly one message, so propagating one rank
         at a time holds ``1/k`` of the messages in memory."""
         b, k = graph.batch_size, self.num_neighbors
         hr_grid = graph.target_grid.scaled(self.scale)
+        stats = {name: node_major(stat)[:, :, None] for name, stat in (
+            ("source_mean", source_mean), ("source_std", source_std),
+            ("target_mean", target_mean), ("target_std", target_std))}
+        sources = sources.flatten(0, 1).contiguous()  # row-major once: every rank gathers rows of it
         total = 0
         for r in range(k):
-            out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size,
-                                 source_mean=source_mean, source_std=source_std,
-                                 target_mean=target_mean, target_std=target_std,
+            out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size, **stats,
                                  edge_weight=None if edge_weight is None else edge_weight[r::k])
             rank_map = fold_patches(out.view(b, -1, out.shape[-1]), hr_grid)
             if edge_weight is None:
@@ -224,15 +227,16 @@ class CrossScaleAggregation(MessagePassing):
         adds the gathered, gain-scaled :math:`\hat h_j` into it.  Maps are channels-last
         in memory."""
         b, c, k = graph.batch_size, self.channels, self.num_neighbors
+        q = graph.target_grid.patch_size * self.scale
         hr_grid = graph.target_grid.scaled(self.scale)
-        normalized = ((sources.view(-1, c, hr_grid.patch_size ** 2) - source_mean) / source_std)
-        normalized = normalized.transpose(1, 2).reshape(-1, hr_grid.patch_size, hr_grid.patch_size, c)
+        normalized = (sources.transpose(1, 2).unflatten(1, (c, -1)) - source_mean) / source_std
+        normalized = normalized.permute(0, 3, 2, 1).contiguous().view(-1, q, q, c)  # [B N, q, q, C]
         index = graph.edge_index[0].view(-1, k).t()  # [k, B M]: rank r's source of every query
-        gain, offset = target_std.view(1, -1, c), target_mean.view(-1, c)
+        gain, offset = node_major(target_std)[None], node_major(target_mean)
         if edge_weight is not None:
             weight = edge_weight.view(-1, k)
             gain, offset = gain * weight.t()[:, :, None], offset * weight.sum(1, keepdim=True)
-        base = fold_patch_constants(offset.view(b, -1, c), hr_grid).permute(0, 2, 3, 1).contiguous()
+        base = fold_patch_constants(offset.view(b, -1, c), hr_grid).permute(0, 2, 3, 1)
         if edge_weight is not None:
             yield fold_gathered_patches(normalized, index, gain, base, hr_grid).permute(0, 3, 1, 2)
             return

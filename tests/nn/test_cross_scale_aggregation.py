@@ -6,6 +6,8 @@ whose HR counterparts are the disjoint 4x4 blocks of the LR map.  HR patches (4x
 stride 4) do not overlap, so folding is plain placement.
 """
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -144,19 +146,20 @@ def test_fused_equals_propagate_with_overlapping_patches(fusion, scale):
     embedding = torch.randn(2, 4, 17, 14)
     down = torch.nn.functional.avg_pool2d(embedding, scale)
     graph = build_cross_scale_graph(embedding, down, scale, k, 3, 2, window=6)
+    graph = dataclasses.replace(graph, edge_attr=graph.edge_attr.double())  # float64: rounding-free comparison
     results = []
     for fused in (True, False):
-        layer = perturbed_layer(fusion, fused, channels, scale, k, edge_dim=4)
-        xg = x.clone().requires_grad_()
+        layer = perturbed_layer(fusion, fused, channels, scale, k, edge_dim=4).double()
+        xg = x.double().requires_grad_()
         lr, hr = layer(xg, graph)
         (lr.square().sum() + (hr * torch.linspace(-1, 1, hr.shape[-1])).sum()).backward()
         results.append((lr, hr, xg.grad, [p.grad for p in layer.parameters()]))
     (lr_f, hr_f, gx_f, gp_f), (lr_p, hr_p, gx_p, gp_p) = results
-    torch.testing.assert_close(lr_f, lr_p, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(hr_f, hr_p, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(gx_f, gx_p, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(lr_f, lr_p, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(hr_f, hr_p, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(gx_f, gx_p, rtol=1e-10, atol=1e-10)
     for a, b in zip(gp_f, gp_p):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_unfused_layer_runs_message_hooks():
