@@ -61,6 +61,22 @@ def node_major(stat: Tensor) -> Tensor:
     return stat[:, :, 0].transpose(1, 2).contiguous().view(-1, stat.shape[1])
 
 
+def repeat_pixels(x: Tensor, scale: int) -> Tensor:
+    """Nearest-neighbour upscaling by an integer factor, ``[B, C, H, W] -> [B, C, sH, sW]``,
+    in ``x``'s memory format.
+
+    Folding patch constants on a grid scaled by ``s`` (:meth:`PatchGrid.scaled`) equals
+    folding them on the grid itself and repeating every pixel ``s x s``: the scaled
+    patches' borders fall on multiples of ``s``.  The fold then costs ``1/s^2``.
+    """
+    b, c, h, w = x.shape
+    channels_last = x.dim() == 4 and c > 1 and x.is_contiguous(memory_format=torch.channels_last)
+    if channels_last:  # repeat with channels innermost, then view back as [B, C, sH, sW]
+        x = x.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(b, h, scale, w, scale, c)
+        return x.reshape(b, h * scale, w * scale, c).permute(0, 3, 1, 2)
+    return x[:, :, :, None, :, None].expand(b, c, h, scale, w, scale).reshape(b, c, h * scale, w * scale)
+
+
 def lr_branch(channels: int, scale: int) -> nn.Sequential:
     r"""The strided conv stack :math:`\psi` taking an HR map back to LR: 5x5 conv with
     stride ``s``, ReLU, 3x3 conv, ReLU, 3x3 conv.  Shapes: ``[B, C, sH, sW] -> [B, C, H, W]``."""
@@ -236,7 +252,8 @@ class CrossScaleAggregation(MessagePassing):
         if edge_weight is not None:
             weight = edge_weight.view(-1, k)
             gain, offset = gain * weight.t()[:, :, None], offset * weight.sum(1, keepdim=True)
-        base = fold_patch_constants(offset.view(b, -1, c), hr_grid).permute(0, 2, 3, 1)
+        base = repeat_pixels(fold_patch_constants(offset.view(b, -1, c), graph.target_grid), self.scale)
+        base = base.permute(0, 2, 3, 1)  # [B, sH, sW, C]
         if edge_weight is not None:
             yield fold_gathered_patches(normalized, index, gain, base, hr_grid).permute(0, 3, 1, 2)
             return
@@ -291,7 +308,7 @@ class CrossScaleAggregation(MessagePassing):
         attr = graph.edge_attr.view(b, -1, k, graph.edge_attr.shape[-1]).transpose(1, 2)  # [B, k, M, C_e]
         attr_maps = fold_patch_constants(attr.flatten(0, 1), graph.target_grid)  # [B k, C_e, H, W]
         hr_weight = self.hr_weight_net(attr_maps).unflatten(0, (b, k)).softmax(1)
-        hr_weight = hr_weight.repeat_interleave(self.scale, -2).repeat_interleave(self.scale, -1)
+        hr_weight = repeat_pixels(hr_weight.flatten(1, 2), self.scale).unsqueeze(2)
         return hr_weight, self.lr_weight_net(attr_maps).unflatten(0, (b, k)).softmax(1)
 
     def __repr__(self) -> str:
