@@ -305,11 +305,14 @@ class CrossScaleAggregation(MessagePassing):
             ``(hr_weight [B, k, 1, sH, sW], lr_weight [B, k, 1, H, W])``.
         """
         b, k = graph.batch_size, self.num_neighbors
-        attr = graph.edge_attr.view(b, -1, k, graph.edge_attr.shape[-1]).transpose(1, 2)  # [B, k, M, C_e]
-        attr_maps = fold_patch_constants(attr.flatten(0, 1), graph.target_grid)  # [B k, C_e, H, W]
-        hr_weight = self.hr_weight_net(attr_maps).unflatten(0, (b, k)).softmax(1)
-        hr_weight = repeat_pixels(hr_weight.flatten(1, 2), self.scale).unsqueeze(2)
-        return hr_weight, self.lr_weight_net(attr_maps).unflatten(0, (b, k)).softmax(1)
+        attr = graph.edge_attr.view(b, -1, k, graph.edge_attr.shape[-1])
+        hr_scores, lr_scores = [], []
+        for r in range(k):  # one rank at a time: rank-sized temporaries are reused by the allocator
+            attr_map = fold_patch_constants(attr[:, :, r], graph.target_grid)  # [B, C_e, H, W]
+            hr_scores.append(self.hr_weight_net(attr_map))
+            lr_scores.append(self.lr_weight_net(attr_map))
+        hr_weight = repeat_pixels(torch.cat(hr_scores, 1).softmax(1), self.scale).unsqueeze(2)
+        return hr_weight, torch.stack(lr_scores, 1).softmax(1)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(channels={self.channels}, scale={self.scale}, "
