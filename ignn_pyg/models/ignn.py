@@ -145,9 +145,14 @@ class IGNN(nn.Module):
         lr_branch, hr_branch = self.aggregation(x1, graph)
         x1 = self.fuse_lr(torch.cat([x1, lr_branch], dim=1))
         x2 = self.body_post(x1) + x0
-        x = self.fuse_hr(torch.cat([self.upsample(x2), hr_branch], dim=1))
+        # The HR fusion runs in the memory format of the aggregation's HR map (channels-last
+        # from CrossScaleAggregation, where oneDNN's convolutions are faster on CPU).
+        layout = torch.channels_last if hr_branch.is_contiguous(memory_format=torch.channels_last) \
+            else torch.contiguous_format
+        x = self.fuse_hr(torch.cat([self.upsample(x2).contiguous(memory_format=layout), hr_branch], dim=1))
         base = output_residual(self.config.residual, lr, self.scale, self.config.rgb_range)
-        return self.output_shift(self.tail(x)) if base is None else base + self.tail(x)
+        out = self.output_shift(self.tail(x)) if base is None else base + self.tail(x)
+        return out.contiguous()  # [B, 3, SH, SW] in the default layout, whatever the fusion's
 
     def config_dict(self) -> dict:
         """Constructor arguments, for checkpoints that rebuild the model from the file alone."""
