@@ -15,6 +15,7 @@ Usage::
 
     python benchmarks/model_forward.py            # 64^2 and 128^2 at x2 and x4
     python benchmarks/model_forward.py --full     # plus the 256^2 full-size run
+    python benchmarks/model_forward.py --channels-last  # both models in channels-last memory
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def measure(size: int, scale: int, n_feats: int, n_resblocks: int, repeats: int) -> dict:
+def measure(size: int, scale: int, n_feats: int, n_resblocks: int, repeats: int,
+            memory_format: torch.memory_format = torch.contiguous_format) -> dict:
     torch.manual_seed(0)
-    ignn = IGNN(scale, n_feats=n_feats, n_resblocks=n_resblocks).eval()
-    edsr = EDSR(scale, n_feats=n_feats, n_resblocks=n_resblocks).eval()
-    lr = torch.rand(1, 3, size, size) * 255
+    ignn = IGNN(scale, n_feats=n_feats, n_resblocks=n_resblocks).eval().to(memory_format=memory_format)
+    edsr = EDSR(scale, n_feats=n_feats, n_resblocks=n_resblocks).eval().to(memory_format=memory_format)
+    lr = (torch.rand(1, 3, size, size) * 255).contiguous(memory_format=memory_format)
     with torch.no_grad():
         graph = ignn.build_graph(lr)
         features = ignn.body_pre(ignn.head(ignn.input_shift(lr)))
@@ -93,6 +95,8 @@ def main() -> None:
     parser.add_argument("--n-feats", type=int, default=64)
     parser.add_argument("--n-resblocks", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--channels-last", action="store_true",
+                        help="both models and the input in channels-last memory (faster convolutions on CPU)")
     parser.add_argument("--full", action="store_true", help="also the 256^2 full-size peak-memory run")
     parser.add_argument("--child-full", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -100,8 +104,9 @@ def main() -> None:
         full_size_peak_memory()
         return
 
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"n_feats={args.n_feats}, n_resblocks={args.n_resblocks}")
+          f"n_feats={args.n_feats}, n_resblocks={args.n_resblocks}; both models {memory_format}")
     header = (f"{'LR':>7} {'x':>2} {'EDSR s':>8} {'IGNN s':>8} {'graph s':>8} {'graph %':>8} "
               f"{'aggr s':>8} {'aggr %':>7} {'EDSR GF':>8} {'IGNN GF':>8} {'EDSR GF/s':>10} "
               f"{'IGNN GF/s':>10} {'ratio':>6}")
@@ -109,7 +114,7 @@ def main() -> None:
     rows = []
     for scale in args.scales:
         for size in args.sizes:
-            r = measure(size, scale, args.n_feats, args.n_resblocks, args.repeats)
+            r = measure(size, scale, args.n_feats, args.n_resblocks, args.repeats, memory_format)
             rows.append(r)
             print(f"{size:>4}^2 {scale:>2} {r['edsr_s']:8.3f} {r['ignn_s']:8.3f} {r['graph_s']:8.3f} "
                   f"{100 * r['graph_s'] / r['ignn_s']:7.1f}% {r['aggregation_s']:8.3f} "
