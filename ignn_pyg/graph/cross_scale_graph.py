@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ignn_pyg.graph.knn import resolve_backend, windowed_knn
-from ignn_pyg.graph.patches import PatchGrid, extract_patches
+from ignn_pyg.graph.patches import PatchGrid, extract_patch_rows
 from ignn_pyg.graph.windows import search_windows
 
 
@@ -211,8 +211,9 @@ def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: in
     """Edge attributes and squared distances of chosen neighbours.
 
     Args:
-        query: ``[B, M, C*P]`` query patches (``P`` pixels per patch).
-        source: ``[B, N, C*P]`` source patches.
+        query: ``[B, M, P*C]`` query patches, pixel-major (``P`` pixels of ``C`` channels
+            each, as :func:`~ignn_pyg.graph.patches.extract_patch_rows` gives them).
+        source: ``[B, N, P*C]`` source patches, pixel-major.
         neighbors: ``[B, M, k]`` source indices.
         channels: ``C``.
         chunk: queries processed at once.  Memory is one reused buffer of
@@ -228,7 +229,6 @@ def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: in
     flat_query = query.reshape(b * m, d)
     flat_source = source.reshape(b * n, d)
     flat_nb = (neighbors + torch.arange(b, device=neighbors.device)[:, None, None] * n).reshape(b * m, k)
-    ones = query.new_ones(d // channels, 1)
     attr = query.new_empty(b * m, k, channels)
     dist = query.new_empty(b * m, k)
     buffer = query.new_empty(min(chunk, b * m) * k, d)
@@ -237,9 +237,8 @@ def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: in
         diff = torch.index_select(flat_source, 0, nb.reshape(-1), out=buffer[:nb.numel()]).view(*nb.shape, d)
         torch.sub(flat_query[q0:q0 + chunk, None, :], diff, out=diff)
         dist[q0:q0 + chunk] = torch.linalg.vector_norm(diff, dim=-1).square_()
-        # per-channel L1 over the patch as a matrix-vector product: the patch pixels are
-        # the innermost (tiny) axis, where a sum() reduction is slow
-        attr[q0:q0 + chunk] = (diff.abs_().view(-1, d // channels) @ ones).view(*nb.shape, channels)
+        # per-channel L1 over the patch: a reduction over the pixel axis, channels innermost
+        attr[q0:q0 + chunk] = diff.abs_().view(*nb.shape, -1, channels).sum(2)
     return attr.view(b, m, k, channels), dist.view(b, m, k)
 
 
@@ -269,9 +268,9 @@ def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
     """
     _check_inputs(lr_embed, down_embed, scale, patch_size)
     backend = resolve_backend(backend, lr_embed.device)
-    query, target_grid = extract_patches(lr_embed, patch_size, stride)
-    source, source_grid = extract_patches(down_embed, patch_size, stride)
-    query, source = query.contiguous(), source.contiguous()  # both searches read rows
+    # rows for both searches; distances and per-channel sums ignore the feature order
+    query, target_grid = extract_patch_rows(lr_embed, patch_size, stride)
+    source, source_grid = extract_patch_rows(down_embed, patch_size, stride)
     if num_neighbors < 1:
         raise ValueError(f"num_neighbors must be >= 1, got {num_neighbors}")
     tgrid = (target_grid.rows, target_grid.cols)

@@ -143,6 +143,28 @@ def extract_patches(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor, Pa
     return cols.transpose(1, 2), grid
 
 
+def extract_patch_rows(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor, PatchGrid]:
+    """Cut a map into overlapping patches as contiguous pixel-major rows.
+
+    The same patches as :func:`extract_patches`, each flattened in ``(dy, dx, c)`` order
+    (channels innermost) and copied row by row into ``[B, M, p*p*C]``.  Read from a
+    channels-last view of the padded map, the copy moves runs of ``C`` contiguous values
+    (on CPU about 5x faster than transposing :func:`extract_patches`' unfold layout).
+    For consumers that need rows but not the channel-major order: distances, per-channel
+    sums over a patch's pixels.
+
+    Returns:
+        ``(rows [B, M, p*p*C], grid)``.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"expected a map [B, C, H, W], got shape {tuple(x.shape)}")
+    grid = PatchGrid.of(x.shape[-2], x.shape[-1], patch_size, stride)
+    padded = F.pad(x, (grid.pad_left, grid.pad_right, grid.pad_top, grid.pad_bottom)).permute(0, 2, 3, 1)
+    windows = padded.unfold(1, patch_size, stride).unfold(2, patch_size, stride)  # [B, rows, cols, C, p, p]
+    rows = windows.permute(0, 1, 2, 4, 5, 3).reshape(x.shape[0], grid.num_patches, -1)
+    return rows.contiguous(), grid
+
+
 def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int, gain: Tensor | None = None) -> Tensor:
     r"""Add a grid of overlapping patches into a map, in place: the summing half of a fold.
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ignn_pyg.graph.patches import PatchGrid, extract_patches, fold_patch_constants, fold_patches
+from ignn_pyg.graph.patches import (PatchGrid, extract_patch_rows, extract_patches, fold_patch_constants,
+                                    fold_patches)
 
 
 @pytest.mark.parametrize("size,patch,stride,expected", [
@@ -37,6 +38,16 @@ def test_extract_matches_brute_force(shape, p, t):
     expected, _ = brute_patches(x, p, t)
     assert patches.shape == (shape[0], grid.rows * grid.cols, shape[1] * p * p)
     torch.testing.assert_close(patches, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape,p,t", [((2, 3, 10, 7), 3, 2), ((1, 2, 9, 12), 3, 1), ((1, 1, 13, 8), 5, 3)])
+def test_patch_rows_are_the_brute_force_patches_pixel_major(shape, p, t):
+    x = torch.randn(shape)
+    rows, grid = extract_patch_rows(x, p, t)
+    expected, _ = brute_patches(x, p, t)  # (c, dy, dx) order
+    expected = expected.view(shape[0], -1, shape[1], p * p).transpose(2, 3).reshape(shape[0], -1, shape[1] * p * p)
+    assert rows.is_contiguous() and grid == extract_patches(x, p, t)[1]
+    torch.testing.assert_close(rows, expected, rtol=0, atol=0)
 
 
 def test_positions_hand_computed():
