@@ -11,15 +11,16 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
-from ignn_pyg.graph.patches import PatchGrid, extract_patches, fold_patch_constants, fold_patches
+from ignn_pyg.graph.patches import (PatchGrid, fold_patch_constants, fold_patches, pad_channels_last,
+                                    patch_windows)
 from ignn_pyg.nn.blocks import ResBlock
 from ignn_pyg.nn.gathered_patch_fold import fold_gathered_patches
 
 FUSIONS = ("reference", "edge")
 
 
-def hr_source_patches(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
-    """The high-resolution counterpart of every downsampled-image patch.
+def hr_source_windows(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
+    """The high-resolution counterpart of every downsampled-image patch, channels-last.
 
     Source patch ``(r, c)`` of the ``H//s x W//s`` grid covers, ``s`` times larger, the
     ``(p s) x (p s)`` region of ``x`` at ``s`` times its position (the authors'
@@ -32,33 +33,41 @@ def hr_source_patches(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
         scale: ``s``.
 
     Returns:
-        ``[B, N, C*(p s)^2]`` with features in ``(c, row, col)`` order.
+        ``[B, rows, cols, p s, p s, C]``, a view of a padded channels-last copy of ``x``.
     """
     grid = source_grid.scaled(scale)
-    cropped = x[..., :grid.height, :grid.width]
-    padded = F.pad(cropped, (grid.pad_left, grid.pad_right, grid.pad_top, grid.pad_bottom))
-    return F.unfold(padded, grid.patch_size, stride=grid.stride).transpose(1, 2)
+    padded = pad_channels_last(x[..., :grid.height, :grid.width], grid)
+    return patch_windows(padded, grid.patch_size, grid.stride)
 
 
-def channel_stats(patches: Tensor, channels: int, eps: float) -> tuple[Tensor, Tensor]:
-    r"""Per-channel mean and :math:`\sqrt{\mathrm{var} + \epsilon}` (unbiased variance)
-    of patches in :func:`torch.nn.functional.unfold` layout,
-    ``[B, C*P, L] -> ([B, C, 1, L], [B, C, 1, L])``.
+def hr_source_patches(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
+    """:func:`hr_source_windows` as node features ``[B, N, C (p s)^2]`` in ``(c, row, col)``
+    order, the layout :func:`~ignn_pyg.graph.patches.fold_patches` takes back."""
+    windows = hr_source_windows(x, source_grid, scale)
+    return windows.permute(0, 1, 2, 5, 3, 4).reshape(x.shape[0], source_grid.num_patches, -1)
 
-    Two passes (mean, then the squared deviations), each reducing the ``P`` pixels of
-    every patch across rows of ``L`` contiguous values: the node-major layout would reduce
-    a short innermost axis, an order of magnitude slower on CPU.
+
+def centered_patch_stats(windows: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Per-patch, per-channel mean and :math:`\sqrt{\mathrm{var} + \epsilon}` (unbiased
+    variance) of patch windows ``[B, rows, cols, p, p, C]``, and the centred patches.
+
+    Two passes (mean, then the squared deviations), each reducing the ``p x p`` pixels
+    with channels innermost.
+
+    Returns:
+        ``(centered [B, rows, cols, p, p, C]`` contiguous, ``mean, std [B, rows, cols, 1, 1, C])``.
     """
-    x = patches.unflatten(1, (channels, -1))
-    mean = x.mean(2, keepdim=True)
-    dev = x - mean
-    var = (dev * dev).sum(2, keepdim=True) / (x.shape[2] - 1)
-    return mean, (var + eps).sqrt()
+    mean = windows.mean((3, 4), keepdim=True)
+    # copy, then centre in place: a plain subtraction would lay its result out like the
+    # image (overlaps duplicated) rather than patch by patch
+    centered = windows.new_empty(windows.shape).copy_(windows).sub_(mean)
+    var = (centered * centered).sum((3, 4), keepdim=True) / (windows.shape[3] * windows.shape[4] - 1)
+    return centered, mean, (var + eps).sqrt()
 
 
 def node_major(stat: Tensor) -> Tensor:
-    """Per-patch statistics ``[B, C, 1, L]`` as node features ``[B L, C]``."""
-    return stat[:, :, 0].transpose(1, 2).contiguous().view(-1, stat.shape[1])
+    """Per-patch statistics ``[B, rows, cols, 1, 1, C]`` as node features ``[B M, C]``."""
+    return stat.view(-1, stat.shape[-1])
 
 
 def repeat_pixels(x: Tensor, scale: int) -> Tensor:
@@ -177,13 +186,12 @@ class CrossScaleAggregation(MessagePassing):
                 module.reset_parameters()
 
     def forward(self, x: Tensor, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
-        c = x.shape[1]
         self._check(x, graph)
-        queries, _ = extract_patches(x, graph.target_grid.patch_size, graph.target_grid.stride)
-        sources = hr_source_patches(x, graph.source_grid, self.scale)  # [B, N, C (p s)^2]
-        # statistics in unfold layout (a transposed view of both)
-        target_mean, target_std = channel_stats(queries.transpose(1, 2), c, self.eps)
-        source_mean, source_std = channel_stats(sources.transpose(1, 2), c, self.eps)
+        grid = graph.target_grid
+        queries = patch_windows(pad_channels_last(x, grid), grid.patch_size, grid.stride)
+        _, target_mean, target_std = centered_patch_stats(queries, self.eps)
+        sources, source_mean, source_std = centered_patch_stats(
+            hr_source_windows(x, graph.source_grid, self.scale), self.eps)  # [B, rows, cols, q, q, C]
         edge_weight = None
         if self.fusion == "edge":
             score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1)
@@ -204,21 +212,22 @@ class CrossScaleAggregation(MessagePassing):
                 lr = lr.addcmul_(lr_weight[:, r], self.downsample(rank_map))
         return lr, hr
 
-    def _propagated_rank_maps(self, sources: Tensor, source_mean: Tensor, source_std: Tensor,
+    def _propagated_rank_maps(self, centered: Tensor, source_mean: Tensor, source_std: Tensor,
                               target_mean: Tensor, target_std: Tensor, graph: CrossScaleGraph,
                               edge_weight: Tensor | None) -> Iterator[Tensor]:
         """PyG's ``propagate`` (message, then aggregate) one rank at a time, each result
         folded: the rank maps ``[B, C, sH, sW]``, or with edge weights their sum (one map).
 
-        ``sources [B, N, C (p s)^2]``; statistics ``[B, C, 1, L]`` (:func:`channel_stats`).
-        The rank-``r`` edges give every query exactly one message, so propagating one rank
-        at a time holds ``1/k`` of the messages in memory."""
+        Arguments as :func:`centered_patch_stats` returns them.  The rank-``r`` edges give
+        every query exactly one message, so propagating one rank at a time holds ``1/k``
+        of the messages in memory."""
         b, k = graph.batch_size, self.num_neighbors
         hr_grid = graph.target_grid.scaled(self.scale)
+        # node features [B N, C (p s)^2] in (c, row, col) order, as fold_patches takes them
+        sources = (centered + source_mean).permute(0, 1, 2, 5, 3, 4).reshape(b * graph.source_grid.num_patches, -1)
         stats = {name: node_major(stat)[:, :, None] for name, stat in (
             ("source_mean", source_mean), ("source_std", source_std),
             ("target_mean", target_mean), ("target_std", target_std))}
-        sources = sources.flatten(0, 1).contiguous()  # row-major once: every rank gathers rows of it
         total = 0
         for r in range(k):
             out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size, **stats,
@@ -231,7 +240,7 @@ class CrossScaleAggregation(MessagePassing):
         if edge_weight is not None:
             yield total
 
-    def _fused_rank_maps(self, sources: Tensor, source_mean: Tensor, source_std: Tensor,
+    def _fused_rank_maps(self, centered: Tensor, source_mean: Tensor, source_std: Tensor,
                          target_mean: Tensor, target_std: Tensor, graph: CrossScaleGraph,
                          edge_weight: Tensor | None) -> Iterator[Tensor]:
         r"""The same maps as :meth:`_propagated_rank_maps` without materialising the
@@ -243,10 +252,9 @@ class CrossScaleAggregation(MessagePassing):
         adds the gathered, gain-scaled :math:`\hat h_j` into it.  Maps are channels-last
         in memory."""
         b, c, k = graph.batch_size, self.channels, self.num_neighbors
-        q = graph.target_grid.patch_size * self.scale
+        q = centered.shape[3]
         hr_grid = graph.target_grid.scaled(self.scale)
-        normalized = (sources.transpose(1, 2).unflatten(1, (c, -1)) - source_mean) / source_std
-        normalized = normalized.permute(0, 3, 2, 1).contiguous().view(-1, q, q, c)  # [B N, q, q, C]
+        normalized = (centered / source_std).view(-1, q, q, c)  # [B N, q, q, C]
         index = graph.edge_index[0].view(-1, k).t()  # [k, B M]: rank r's source of every query
         gain, offset = node_major(target_std)[None], node_major(target_mean)
         if edge_weight is not None:

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import Tensor
 
-from ignn_pyg.graph.patches import PatchGrid, accumulate_patches_
+from ignn_pyg.graph.patches import PatchGrid, accumulate_patches_, patch_windows
 
 CHUNK_BYTES = 8 << 20  # gathered patches held at once: small enough to stay in cache
 
@@ -119,7 +119,7 @@ class _GatheredPatchFold(torch.autograd.Function):
                                 grid.width + grid.pad_left + grid.pad_right, c)
         padded[:, grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width] = (
             grad * _inverse_coverage(grid, grad))
-        windows = padded.unfold(1, q, t).unfold(2, q, t).permute(0, 1, 2, 4, 5, 3)  # [B, rows, cols, q, q, C]
+        windows = patch_windows(padded, q, t)  # [B, rows, cols, q, q, C]
         grad_sources = torch.zeros_like(sources) if ctx.needs_input_grad[0] else None
         grad_gain = gain.new_zeros(index.shape[0], *gain.shape[1:]) if ctx.needs_input_grad[2] else None
         buffer, chunks = _row_chunks(grid, b, sources)
