@@ -5,7 +5,8 @@ patches (squared Euclidean distance) inside its search block, nearest first:
 
 * ``"dense"`` -- blocked search for any device.  Query patches are taken in tiles
   of ``tile x tile`` grid cells; a tile's windows overlap, so the tile shares one
-  candidate block (the union of its windows).  One ``baddbmm`` per tile gives
+  candidate block (the union of its windows; widened to whole source rows, a copy-free
+  view, when it already spans at least 8/9 of them).  One ``baddbmm`` per tile gives
   ``|c|^2 - 2 q c^T + b`` where the bias ``b`` is ``+inf`` for candidates outside a
   query's own window (``|q|^2`` is left out: it changes no query's ranking), then
   ``topk``.  Memory is ``O(tile^2 (tile/s + w)^2)``, never ``M x N``.
@@ -100,6 +101,10 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
         for j0 in range(0, m2, tile):
             j1 = min(j0 + tile, m2)
             c0, c1 = col_first[j0], col_first[j1 - 1] + windows.cols
+            if 8 * (n2 - (c1 - c0)) <= c1 - c0:
+                # nearly every column: whole source rows are a view (no copy of the block)
+                # and the few extra columns are masked out by the bias
+                c0, c1 = 0, n2
             col_pen = _outside_penalty(col_origin[j0:j1], c0, c1 - c0, windows.cols)  # [tj, C]
             penalty = (row_pen[:, None, :, None] + col_pen[None, :, None, :]).reshape(
                 (i1 - i0) * (j1 - j0), -1)

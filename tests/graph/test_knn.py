@@ -77,6 +77,19 @@ def test_dense_tiles_do_not_change_result():
     assert torch.equal(a.sort(-1).values, b.sort(-1).values)
 
 
+@pytest.mark.parametrize("tile", [1, 4])
+def test_dense_widened_candidate_rows_match_brute_force(tile):
+    """A 9-of-10-column window: each tile's block is widened to whole source rows (extra
+    columns masked); the neighbours stay the brute-force ones."""
+    torch.manual_seed(2)
+    query, tg = extract_patches(torch.randn(1, 3, 40, 44), 3, 2)
+    source, sg = extract_patches(torch.randn(1, 3, 20, 22), 3, 2)
+    assert sg.cols == 11
+    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 10, 2)
+    idx = dense_knn(query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 4, tile=tile)
+    assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), 4)
+
+
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_backend_matches_brute_force_real_image(backend):
     """A real photograph (scikit-image's astronaut) through the VGG embedding."""
