@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
@@ -79,8 +78,7 @@ def repeat_pixels(x: Tensor, scale: int) -> Tensor:
     patches' borders fall on multiples of ``s``.  The fold then costs ``1/s^2``.
     """
     b, c, h, w = x.shape
-    channels_last = x.dim() == 4 and c > 1 and x.is_contiguous(memory_format=torch.channels_last)
-    if channels_last:  # repeat with channels innermost, then view back as [B, C, sH, sW]
+    if c > 1 and x.is_contiguous(memory_format=torch.channels_last):  # repeat with channels innermost, then view back as [B, C, sH, sW]
         x = x.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(b, h, scale, w, scale, c)
         return x.reshape(b, h * scale, w * scale, c).permute(0, 3, 1, 2)
     return x[:, :, :, None, :, None].expand(b, c, h, scale, w, scale).reshape(b, c, h * scale, w * scale)

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ignn_pyg.graph.patches import PatchGrid, accumulate_patches_, patch_windows
 
-CHUNK_BYTES = 8 << 20  # gathered patches held at once: small enough to stay in cache
+CHUNK_BYTES = 8 << 20  # gathered patches held at once (smaller chunks measured no faster)
 
 
 def fold_gathered_patches(sources: Tensor, index: Tensor, gain: Tensor, base: Tensor,
