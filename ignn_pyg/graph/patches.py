@@ -79,11 +79,6 @@ class PatchGrid:
         """Number of patch nodes ``rows * cols`` of one map."""
         return self.rows * self.cols
 
-    @property
-    def padding(self) -> tuple[int, int, int, int]:
-        """``(top, bottom, left, right)`` zero padding."""
-        return self.pad_top, self.pad_bottom, self.pad_left, self.pad_right
-
     def scaled(self, factor: int) -> "PatchGrid":
         """The same grid at ``factor`` times the resolution: patch ``p f``, stride ``t f``,
         map ``H f x W f`` and padding times ``f``.  Patch ``(r, c)`` of the result covers
@@ -121,6 +116,12 @@ def _spread(grid_values: Tensor, grid: PatchGrid) -> Tensor:
 def _crop_padding(x: Tensor, grid: PatchGrid) -> Tensor:
     """Remove ``grid``'s padding from a padded map ``[..., H_pad, W_pad]``."""
     return x[..., grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width]
+
+
+def unpadded_coverage(grid: PatchGrid, device: torch.device | None = None,
+                      dtype: torch.dtype = torch.float32) -> Tensor:
+    """:meth:`PatchGrid.coverage` on the unpadded map, ``[H, W]``."""
+    return _crop_padding(grid.coverage(device, dtype)[0, 0], grid)
 
 
 def extract_patches(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor, PatchGrid]:
@@ -161,6 +162,12 @@ def patch_windows(padded: Tensor, patch_size: int, stride: int) -> Tensor:
     return padded.unfold(1, patch_size, stride).unfold(2, patch_size, stride).permute(0, 1, 2, 4, 5, 3)
 
 
+def channel_major_patches(windows: Tensor) -> Tensor:
+    """Patch windows ``[B, rows, cols, p, p, C]`` as node features in
+    :func:`extract_patches`' layout, ``[B, rows*cols, C*p*p]`` (a copy)."""
+    return windows.permute(0, 1, 2, 5, 3, 4).reshape(windows.shape[0], windows.shape[1] * windows.shape[2], -1)
+
+
 def extract_patch_rows(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor, PatchGrid]:
     """Cut a map into overlapping patches as contiguous pixel-major rows.
 
@@ -179,6 +186,21 @@ def extract_patch_rows(x: Tensor, patch_size: int, stride: int) -> tuple[Tensor,
     grid = PatchGrid.of(x.shape[-2], x.shape[-1], patch_size, stride)
     windows = patch_windows(pad_channels_last(x, grid), patch_size, stride)
     return windows.reshape(x.shape[0], grid.num_patches, -1).contiguous(), grid
+
+
+def zero_cells(grid: PatchGrid, leading: tuple[int, ...], depth: int, like: Tensor) -> Tensor:
+    """Zeroed ``t x t`` cells covering ``grid``'s padded map, the target of
+    :func:`accumulate_patches_`: ``[*leading, rows + P - 1, t, cols + P - 1, t, depth]``
+    with ``P = ceil(p / t)`` (dtype and device of ``like``)."""
+    t, pieces = grid.stride, math.ceil(grid.patch_size / grid.stride)
+    return like.new_zeros(*leading, grid.rows - 1 + pieces, t, grid.cols - 1 + pieces, t, depth)
+
+
+def cells_map(cells: Tensor, grid: PatchGrid) -> Tensor:
+    """The unpadded map held by :func:`zero_cells`' cells, a view ``[*leading, H, W, depth]``."""
+    r, t, c, _, d = cells.shape[-5:]
+    image = cells.view(*cells.shape[:-5], r * t, c * t, d)
+    return image[..., grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width, :]
 
 
 def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int, gain: Tensor | None = None) -> Tensor:
@@ -250,17 +272,13 @@ class _FoldPatches(torch.autograd.Function):
     @staticmethod
     def forward(ctx, patches: Tensor, grid: PatchGrid) -> Tensor:
         ctx.grid = grid
-        q, t = grid.patch_size, grid.stride
+        q = grid.patch_size
         b, _, f = patches.shape
         c = f // (q * q)
-        pieces = math.ceil(q / t)
-        rows, cols = grid.rows, grid.cols
-        cells = patches.new_zeros(b, c, rows - 1 + pieces, t, cols - 1 + pieces, t)
-        x = patches.view(b, rows, cols, c, q, q).permute(0, 3, 1, 4, 2, 5)  # [B, C, rows, q, cols, q]
-        accumulate_patches_(cells[..., None], x[..., None], t)
-        image = cells.view(b, c, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t)
-        image = image[..., :(rows - 1) * t + q, :(cols - 1) * t + q]
-        return _crop_padding(image / grid.coverage(patches.device, patches.dtype), grid)
+        cells = zero_cells(grid, (b, c), 1, patches)
+        x = patches.view(b, grid.rows, grid.cols, c, q, q).permute(0, 3, 1, 4, 2, 5)  # [B, C, rows, q, cols, q]
+        accumulate_patches_(cells, x[..., None], grid.stride)
+        return cells_map(cells, grid)[..., 0] / unpadded_coverage(grid, patches.device, patches.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
@@ -287,10 +305,7 @@ def fold_patch_constants(values: Tensor, grid: PatchGrid) -> Tensor:
     b, m, d = values.shape
     if m != grid.num_patches:
         raise ValueError(f"expected {grid.num_patches} patches, got {m}")
-    q, t, rows, cols = grid.patch_size, grid.stride, grid.rows, grid.cols
-    pieces = math.ceil(q / t)
-    cells = values.new_zeros(b, rows - 1 + pieces, t, cols - 1 + pieces, t, d)
+    q, rows, cols = grid.patch_size, grid.rows, grid.cols
     patches = values.reshape(b, rows, 1, cols, 1, d).expand(b, rows, q, cols, q, d)
-    image = accumulate_patches_(cells, patches, t).view(b, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t, d)
-    image = _crop_padding(image.movedim(-1, 1), grid)
-    return image * _crop_padding(grid.coverage(values.device, values.dtype), grid).reciprocal()
+    cells = accumulate_patches_(zero_cells(grid, (b,), d, values), patches, grid.stride)
+    return cells_map(cells, grid).movedim(-1, 1) * unpadded_coverage(grid, values.device, values.dtype).reciprocal()

@@ -10,8 +10,8 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
-from ignn_pyg.graph.patches import (PatchGrid, fold_patch_constants, fold_patches, pad_channels_last,
-                                    patch_windows)
+from ignn_pyg.graph.patches import (PatchGrid, channel_major_patches, fold_patch_constants, fold_patches,
+                                    pad_channels_last, patch_windows)
 from ignn_pyg.nn.blocks import ResBlock
 from ignn_pyg.nn.gathered_patch_fold import fold_gathered_patches
 
@@ -42,8 +42,7 @@ def hr_source_windows(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
 def hr_source_patches(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
     """:func:`hr_source_windows` as node features ``[B, N, C (p s)^2]`` in ``(c, row, col)``
     order, the layout :func:`~ignn_pyg.graph.patches.fold_patches` takes back."""
-    windows = hr_source_windows(x, source_grid, scale)
-    return windows.permute(0, 1, 2, 5, 3, 4).reshape(x.shape[0], source_grid.num_patches, -1)
+    return channel_major_patches(hr_source_windows(x, source_grid, scale))
 
 
 def centered_patch_stats(windows: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -188,14 +187,13 @@ class CrossScaleAggregation(MessagePassing):
         grid = graph.target_grid
         queries = patch_windows(pad_channels_last(x, grid), grid.patch_size, grid.stride)
         _, target_mean, target_std = centered_patch_stats(queries, self.eps)
-        sources, source_mean, source_std = centered_patch_stats(
-            hr_source_windows(x, graph.source_grid, self.scale), self.eps)  # [B, rows, cols, q, q, C]
+        sources = hr_source_windows(x, graph.source_grid, self.scale)  # [B, rows, cols, q, q, C]
         edge_weight = None
         if self.fusion == "edge":
             score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1)
             edge_weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
         maps = self._fused_rank_maps if self.fused else self._propagated_rank_maps
-        rank_maps = maps(sources, source_mean, source_std, target_mean, target_std, graph, edge_weight)
+        rank_maps = maps(sources, target_mean, target_std, graph, edge_weight)
         if self.fusion == "edge":
             hr = next(rank_maps)
             return self.downsample(hr), hr
@@ -210,19 +208,19 @@ class CrossScaleAggregation(MessagePassing):
                 lr = lr.addcmul_(lr_weight[:, r], self.downsample(rank_map))
         return lr, hr
 
-    def _propagated_rank_maps(self, centered: Tensor, source_mean: Tensor, source_std: Tensor,
-                              target_mean: Tensor, target_std: Tensor, graph: CrossScaleGraph,
-                              edge_weight: Tensor | None) -> Iterator[Tensor]:
+    def _propagated_rank_maps(self, source_windows: Tensor, target_mean: Tensor, target_std: Tensor,
+                              graph: CrossScaleGraph, edge_weight: Tensor | None) -> Iterator[Tensor]:
         """PyG's ``propagate`` (message, then aggregate) one rank at a time, each result
         folded: the rank maps ``[B, C, sH, sW]``, or with edge weights their sum (one map).
 
-        Arguments as :func:`centered_patch_stats` returns them.  The rank-``r`` edges give
-        every query exactly one message, so propagating one rank at a time holds ``1/k``
-        of the messages in memory."""
+        ``source_windows`` from :func:`hr_source_windows`, query statistics from
+        :func:`centered_patch_stats`.  The rank-``r`` edges give every query exactly one
+        message, so propagating one rank at a time holds ``1/k`` of the messages in memory."""
         b, k = graph.batch_size, self.num_neighbors
         hr_grid = graph.target_grid.scaled(self.scale)
+        _, source_mean, source_std = centered_patch_stats(source_windows, self.eps)
         # node features [B N, C (p s)^2] in (c, row, col) order, as fold_patches takes them
-        sources = (centered + source_mean).permute(0, 1, 2, 5, 3, 4).reshape(b * graph.source_grid.num_patches, -1)
+        sources = channel_major_patches(source_windows).flatten(0, 1)
         stats = {name: node_major(stat)[:, :, None] for name, stat in (
             ("source_mean", source_mean), ("source_std", source_std),
             ("target_mean", target_mean), ("target_std", target_std))}
@@ -238,9 +236,8 @@ class CrossScaleAggregation(MessagePassing):
         if edge_weight is not None:
             yield total
 
-    def _fused_rank_maps(self, centered: Tensor, source_mean: Tensor, source_std: Tensor,
-                         target_mean: Tensor, target_std: Tensor, graph: CrossScaleGraph,
-                         edge_weight: Tensor | None) -> Iterator[Tensor]:
+    def _fused_rank_maps(self, source_windows: Tensor, target_mean: Tensor, target_std: Tensor,
+                         graph: CrossScaleGraph, edge_weight: Tensor | None) -> Iterator[Tensor]:
         r"""The same maps as :meth:`_propagated_rank_maps` without materialising the
         messages.  AdaIN splits into a source part and a query part,
         :math:`m_{j \to i} = \hat h_j \, \sigma(x_i) + \mu(x_i)` with
@@ -250,8 +247,9 @@ class CrossScaleAggregation(MessagePassing):
         adds the gathered, gain-scaled :math:`\hat h_j` into it.  Maps are channels-last
         in memory."""
         b, c, k = graph.batch_size, self.channels, self.num_neighbors
-        q = centered.shape[3]
+        q = source_windows.shape[3]
         hr_grid = graph.target_grid.scaled(self.scale)
+        centered, _, source_std = centered_patch_stats(source_windows, self.eps)
         normalized = (centered / source_std).view(-1, q, q, c)  # [B N, q, q, C]
         index = graph.edge_index[0].view(-1, k).t()  # [k, B M]: rank r's source of every query
         gain, offset = node_major(target_std)[None], node_major(target_mean)

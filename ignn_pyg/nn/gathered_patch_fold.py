@@ -19,12 +19,11 @@ contiguous values.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from ignn_pyg.graph.patches import PatchGrid, accumulate_patches_, patch_windows
+from ignn_pyg.graph.patches import (PatchGrid, accumulate_patches_, cells_map, pad_channels_last, patch_windows,
+                                    unpadded_coverage, zero_cells)
 
 CHUNK_BYTES = 8 << 20  # gathered patches held at once (smaller chunks measured no faster)
 
@@ -77,10 +76,8 @@ def _row_chunks(grid: PatchGrid, batch: int, sources: Tensor) -> tuple[Tensor, l
 
 
 def _inverse_coverage(grid: PatchGrid, like: Tensor) -> Tensor:
-    """``1 / coverage`` on the unpadded map, ``[1, H, W, 1]``."""
-    coverage = grid.coverage(like.device, like.dtype)[0, 0]
-    coverage = coverage[grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width]
-    return coverage.reciprocal()[None, :, :, None]
+    """``1 / coverage`` on the unpadded map, ``[H, W, 1]``."""
+    return unpadded_coverage(grid, like.device, like.dtype).reciprocal()[:, :, None]
 
 
 class _GatheredPatchFold(torch.autograd.Function):
@@ -91,47 +88,43 @@ class _GatheredPatchFold(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid) -> Tensor:
-        q, t, c = grid.patch_size, grid.stride, sources.shape[-1]
+        q, c = grid.patch_size, sources.shape[-1]
         b, rows, cols = base.shape[0], grid.rows, grid.cols
-        pieces = math.ceil(q / t)
-        cells = sources.new_zeros(b, rows - 1 + pieces, t, cols - 1 + pieces, t, c)
+        gains = gain.expand(index.shape[0], -1, -1)
+        cells = zero_cells(grid, (b,), c, sources)
+        extra_rows = cells.shape[1] - rows  # a patch reaches this many cell rows below its own
         buffer, chunks = _row_chunks(grid, b, sources)
         for m, r0, n, queries in chunks:
-            target = cells[m, r0:r0 + n + pieces - 1]
+            target = cells[m, r0:r0 + n + extra_rows]
             for r in range(index.shape[0]):
                 gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
                 patches = gathered.view(n, cols, q, q, c).transpose(1, 2)  # [n, q, cols, q, C]
-                scale = gain[min(r, gain.shape[0] - 1), queries].view(n, 1, cols, 1, c)
-                accumulate_patches_(target, patches, t, scale)
-        image = cells.view(b, (rows - 1 + pieces) * t, (cols - 1 + pieces) * t, c)
-        image = image[:, grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width]
+                accumulate_patches_(target, patches, grid.stride, gains[r, queries].view(n, 1, cols, 1, c))
         ctx.grid = grid
         ctx.save_for_backward(sources, index, gain)
+        image = cells_map(cells, grid)
         return torch.addcmul(base, image, _inverse_coverage(grid, image))
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor, None]:
         sources, index, gain = ctx.saved_tensors
         grid = ctx.grid
-        q, t, c = grid.patch_size, grid.stride, sources.shape[-1]
-        b, rows, cols = grad.shape[0], grid.rows, grid.cols
-        padded = grad.new_zeros(b, grid.height + grid.pad_top + grid.pad_bottom,
-                                grid.width + grid.pad_left + grid.pad_right, c)
-        padded[:, grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width] = (
-            grad * _inverse_coverage(grid, grad))
-        windows = patch_windows(padded, q, t)  # [B, rows, cols, q, q, C]
+        q, c = grid.patch_size, sources.shape[-1]
+        b, cols = grad.shape[0], grid.cols
+        gains = gain.expand(index.shape[0], -1, -1)
+        scaled = (grad * _inverse_coverage(grid, grad)).permute(0, 3, 1, 2)  # [B, C, H, W]
+        windows = patch_windows(pad_channels_last(scaled, grid), q, grid.stride)  # [B, rows, cols, q, q, C]
         grad_sources = torch.zeros_like(sources) if ctx.needs_input_grad[0] else None
         grad_gain = gain.new_zeros(index.shape[0], *gain.shape[1:]) if ctx.needs_input_grad[2] else None
         buffer, chunks = _row_chunks(grid, b, sources)
         for m, r0, n, queries in chunks:
             window = windows[m, r0:r0 + n].reshape(n * cols, q, q, c)
             for r in range(index.shape[0]):
-                scale = gain[min(r, gain.shape[0] - 1), queries]
                 if grad_gain is not None:
                     gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
                     grad_gain[r, queries] = (window * gathered).sum((1, 2))
                 if grad_sources is not None:
-                    grad_sources.index_add_(0, index[r, queries], window * scale[:, None, None, :])
+                    grad_sources.index_add_(0, index[r, queries], window * gains[r, queries, None, None, :])
         if grad_gain is not None and gain.shape[0] == 1:
             grad_gain = grad_gain.sum(0, keepdim=True)
         return grad_sources, None, grad_gain, grad, None
