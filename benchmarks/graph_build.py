@@ -45,7 +45,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ignn_pyg.graph import PatchGrid, build_cross_scale_graph, extract_patches
+from ignn_pyg.graph import PatchGrid, build_cross_scale_graph, extract_patch_rows
 from ignn_pyg.graph import knn as knn_module
 from ignn_pyg.graph.cross_scale_graph import edge_features
 from ignn_pyg.graph.windows import SearchWindows, search_windows, window_candidates
@@ -93,12 +93,12 @@ def full_matrix_knn(query: Tensor, source: Tensor, windows: SearchWindows | None
 
 def search_inputs(lr: Tensor, down: Tensor, scale: int
                   ) -> tuple[Tensor, Tensor, tuple[int, int], tuple[int, int], SearchWindows | None]:
-    """Contiguous ``[1, M, D]``, ``[1, N, D]`` patches (as the builder searches them), both
-    grids and the search windows."""
-    query, tgrid = extract_patches(lr, PATCH, STRIDE)
-    source, sgrid = extract_patches(down, PATCH, STRIDE)
+    """Pixel-major ``[1, M, D]``, ``[1, N, D]`` patch rows (as the builder searches them),
+    both grids and the search windows."""
+    query, tgrid = extract_patch_rows(lr, PATCH, STRIDE)
+    source, sgrid = extract_patch_rows(down, PATCH, STRIDE)
     qg, sg = (tgrid.rows, tgrid.cols), (sgrid.rows, sgrid.cols)
-    return query.contiguous(), source.contiguous(), qg, sg, search_windows(qg, sg, WINDOW, scale)
+    return query, source, qg, sg, search_windows(qg, sg, WINDOW, scale)
 
 
 def searcher(method: str, scale: int, lr: Tensor, down: Tensor) -> Callable[[], Tensor]:
@@ -155,7 +155,6 @@ def count_gemm_flops(search: Callable[[], Tensor]) -> int:
 
 def worker(method: str, size: int, scale: int, repeats: int) -> dict[str, float]:
     """Measure one configuration (run in a fresh process)."""
-    torch.manual_seed(0)
     lr, down = make_inputs(size, scale)
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     build = builder(method, scale)

@@ -10,9 +10,9 @@ from ignn_pyg.graph.windows import search_windows, window_candidates
 BACKENDS = {"dense": dense_knn, "cluster": cluster_knn}
 
 
-def brute_force(query, source, windows, source_grid, k):
-    """Sorted k smallest float64 distances and the candidate lists, per query."""
-    b, m, _ = query.shape
+def brute_force(query, source, windows, source_grid):
+    """Sorted float64 distances and the candidate lists, per query."""
+    m = query.shape[1]
     cands = (torch.arange(source.shape[1]).expand(m, -1) if windows is None
              else window_candidates(windows, source_grid))
     q, s = query.double(), source.double()
@@ -23,7 +23,7 @@ def brute_force(query, source, windows, source_grid, k):
 def assert_same_neighbours(idx, query, source, windows, source_grid, k):
     """Returned neighbours lie in the window and have the brute-force k smallest
     distances; sets are equal wherever the k-th and (k+1)-th distance are not a near-tie."""
-    sorted_d, cands, full_d = brute_force(query, source, windows, source_grid, k)
+    sorted_d, cands, full_d = brute_force(query, source, windows, source_grid)
     b, m, _ = query.shape
     got = ((query.double()[:, :, None, :] - source.double()[torch.arange(b)[:, None, None], idx]) ** 2).sum(-1)
     in_window = (idx[..., None] == cands[None, :, None, :]).any(-1)
