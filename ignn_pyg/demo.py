@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ignn_pyg.checkpoints import load_weights
-from ignn_pyg.data import PhotoDataset, read_image, tensor_to_image, write_image
-from ignn_pyg.evaluation import bicubic_upsample, evaluate, make_forward, summarize
+from ignn_pyg.data import PhotoDataset, bicubic_upsample, read_image, tensor_to_image, write_image
+from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
 from ignn_pyg.upscale import bundled_weights
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     for index, name in enumerate(names):
         item = dataset[index]
         lr = item["lr"][None]
-        columns = [tensor_to_image(bicubic_upsample(lr, scale))]
+        columns = [tensor_to_image(bicubic_upsample(lr.double(), scale))]
         columns += [read_image(args.out / "images" / method.lower() / f"{name}.png") for method in models]
         columns.append(tensor_to_image(item["hr"][None]))
         strips.append(comparison_strip(columns, tuple(lr.shape[-2:]), scale))

@@ -32,13 +32,13 @@ from tqdm import tqdm
 
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
-                           div2k_dataset, downsample_for_graph, imresize, tensor_to_image, write_image)
+                           bicubic_upsample, div2k_dataset, downsample_for_graph, tensor_to_image, write_image)
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
 from ignn_pyg.metrics import psnr, ssim
 from ignn_pyg.models import IGNN
 
-__all__ = ["add_arguments", "run", "load_eval_dataset", "bicubic_upsample", "make_forward", "evaluate",
+__all__ = ["add_arguments", "run", "load_eval_dataset", "make_forward", "evaluate",
            "format_table", "write_results"]
 
 BICUBIC = "bicubic"
@@ -109,15 +109,6 @@ def load_eval_dataset(spec: str, scale: int) -> tuple[Dataset, str]:
             return PairedFolderDataset(hr_dir, lr_dir, scale), f"paired folders {hr_dir} + {lr_dir}"
     hr_dir = next((d for d in (root / "HR", root / "DIV2K_valid_HR") if d.is_dir()), root)
     return HRFolderDataset(hr_dir, scale), f"HR images in {hr_dir} (LR: MATLAB bicubic)"
-
-
-def bicubic_upsample(lr: Tensor, scale: int) -> Tensor:
-    """The bicubic baseline: MATLAB ``imresize(lr / 255, S) * 255`` in float64, unrounded
-    (the metrics round it as they round any SR output).
-
-    Shapes: ``[B, 3, h, w] -> [B, 3, S h, S w]``.
-    """
-    return imresize(lr.double() / 255.0, scale) * 255.0
 
 
 def make_forward(model: torch.nn.Module, tile: int | None = None, overlap: int = 16,
@@ -199,7 +190,7 @@ def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale
         if name in seen:
             raise ValueError(f"two images are named {name!r}; their outputs would overwrite each other")
         seen.add(name)
-        bicubic, bicubic_seconds = _timed(lambda x: bicubic_upsample(x, scale), lr)
+        bicubic, bicubic_seconds = _timed(lambda x: bicubic_upsample(x.double(), scale), lr)
         try:
             sr, seconds = (bicubic, bicubic_seconds) if forward is None else _timed(forward, lr)
             row = {"name": name, "lr_height": lr.shape[-2], "lr_width": lr.shape[-1],

@@ -11,19 +11,18 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
 from torch import nn
 from tqdm import tqdm
 
 from ignn_pyg.checkpoints import load_weights
-from ignn_pyg.data import image_to_tensor, read_image, tensor_to_image, write_image
+from ignn_pyg.data import datasets, image_to_tensor, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_tiled, forward_whole
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: (architecture, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
 BUNDLED = {("ignn", 2): "ignn_x2_compact.pt", ("ignn", 4): "ignn_x4_compact.pt",
            ("edsr", 2): "edsr_x2_compact.pt", ("edsr", 4): "edsr_x4_compact.pt"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm"}
+IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF frame
 
 
 def bundled_weights(scale: int, arch: str = "ignn") -> Path:
@@ -41,12 +40,11 @@ def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: 
 
     Returns the ``[sH, sW, 3]`` uint8 result (rounded, clipped).
     """
-    lr = image_to_tensor(image)
-    with torch.no_grad():
-        if lr.shape[-2] * lr.shape[-1] > max_pixels:
-            sr = forward_tiled(model, lr, tile=tile, overlap=overlap, progress=True)
-        else:
-            sr = forward_whole(model, lr)
+    lr = image_to_tensor(image)  # both forwards run without gradient
+    if lr.shape[-2] * lr.shape[-1] > max_pixels:
+        sr = forward_tiled(model, lr, tile=tile, overlap=overlap, progress=True)
+    else:
+        sr = forward_whole(model, lr)
     return tensor_to_image(sr)
 
 

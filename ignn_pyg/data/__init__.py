@@ -24,7 +24,7 @@ from .photos import (
     load_training_photo,
     photo_path,
 )
-from .resize import bicubic_downsample, downsample_for_graph, imresize, modcrop
+from .resize import bicubic_downsample, bicubic_upsample, downsample_for_graph, imresize, modcrop
 
 __all__ = [
     "read_image",
@@ -33,6 +33,7 @@ __all__ = [
     "tensor_to_image",
     "quantize",
     "imresize",
+    "bicubic_upsample",
     "downsample_for_graph",
     "modcrop",
     "bicubic_downsample",

@@ -93,6 +93,14 @@ def _check_scale(scale: float) -> float:
     return float(scale)
 
 
+@functools.lru_cache(maxsize=64)
+def _weight_matrix_as(in_length: int, out_length: int, scale: float, antialiasing: bool,
+                      device: torch.device, dtype: torch.dtype) -> Tensor:
+    """:func:`_weight_matrix` converted once per device and dtype (tiled inference resizes
+    every tile: the float64 matrix would otherwise be copied each time)."""
+    return _weight_matrix(in_length, out_length, scale, antialiasing).to(device, dtype)
+
+
 def imresize(img: Tensor, scale: float, antialiasing: bool = True) -> Tensor:
     """Resize like MATLAB's ``imresize(img, scale, 'bicubic')`` (see the module docstring).
 
@@ -120,8 +128,8 @@ def imresize(img: Tensor, scale: float, antialiasing: bool = True) -> Tensor:
     if min(in_h, in_w, out_h, out_w) < 1:
         raise ValueError(f"cannot resize an image of shape {tuple(img.shape)} by scale {scale}")
 
-    weight_h = _weight_matrix(in_h, out_h, scale, antialiasing).to(img.device, img.dtype)
-    weight_w = _weight_matrix(in_w, out_w, scale, antialiasing).to(img.device, img.dtype)
+    weight_h = _weight_matrix_as(in_h, out_h, scale, antialiasing, img.device, img.dtype)
+    weight_w = _weight_matrix_as(in_w, out_w, scale, antialiasing, img.device, img.dtype)
     # [out_h, H] @ [..., H, W] @ [W, out_w] -> [..., out_h, out_w]
     return weight_h @ img @ weight_w.T
 
@@ -188,6 +196,13 @@ def downsample_for_graph(lr: Tensor, graph_scale: int) -> Tensor:
 
     Shapes: ``[B, 3, H, W] -> [B, 3, H // s, W // s]`` (values in ``[0, 255]``).
     """
-    h, w = lr.shape[-2:]
-    cropped = lr[..., : h - h % graph_scale, : w - w % graph_scale]
-    return (imresize(cropped / 255.0, 1.0 / graph_scale) * 255.0).clamp(0.0, 255.0)
+    return (imresize(modcrop(lr, graph_scale) / 255.0, 1.0 / graph_scale) * 255.0).clamp(0.0, 255.0)
+
+
+def bicubic_upsample(lr: Tensor, scale: int, rgb_range: float = 255.0) -> Tensor:
+    """MATLAB-bicubic upsampling of an image in ``[0, rgb_range]``, computed on
+    ``lr / rgb_range``, unrounded: ``imresize(lr / rgb_range, S) * rgb_range``.
+
+    Shapes: ``[..., h, w] -> [..., S h, S w]``.
+    """
+    return imresize(lr / rgb_range, scale) * rgb_range

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ignn_pyg.data.resize import imresize
+from ignn_pyg.data.resize import bicubic_upsample
 
 # DIV2K RGB mean used by EDSR-family networks, on the [0, 1] scale.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -100,4 +100,4 @@ def output_residual(residual: str, lr: Tensor, scale: int, rgb_range: float) -> 
     """
     if residual == "none":
         return None
-    return imresize(lr / rgb_range, scale) * rgb_range
+    return bicubic_upsample(lr, scale, rgb_range)
