@@ -52,7 +52,6 @@ class PatchGraphAggregation(nn.Module):
                  edge_dim: int = 64, reduced_channels: int = 8) -> None:
         super().__init__()
         self.scale = scale
-        self.patch_size = patch_size
         self.reduce = nn.Conv2d(channels, reduced_channels, 1)
         self.restore = nn.Conv2d(reduced_channels, channels, 1)
         source_dim = reduced_channels * (patch_size * scale) ** 2

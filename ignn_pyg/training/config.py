@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from ignn_pyg.checkpoints import ARCHITECTURES
+
 __all__ = [
     "ModelConfig",
     "DataConfig",
@@ -39,8 +41,6 @@ __all__ = [
 
 TRAIN_SOURCES = ("photos", "folder", "div2k")
 VAL_SOURCES = ("photos", "folder", "div2k", "benchmark")
-_GRAPH_FIELDS = ("num_neighbors", "window", "patch_size", "stride", "fusion", "window_indexing", "backend",
-                 "aggregation", "reduced_channels", "embedding")
 
 
 @dataclass
@@ -74,6 +74,10 @@ class ModelConfig:
     embedding: str | None = None
     init_scale: float = 0.1
     init_embedding: bool = True
+
+
+#: the IGNN-only fields: those whose default ``None`` means "the IGNN default"
+_GRAPH_FIELDS = tuple(f.name for f in fields(ModelConfig) if f.default is None)
 
 
 @dataclass
@@ -222,7 +226,8 @@ def _check(config: TrainConfig) -> None:
         if not ok:
             raise ValueError(message)
 
-    require(m.arch in ("ignn", "edsr"), f"model.arch must be 'ignn' or 'edsr', got {m.arch!r}")
+    require(m.arch in ARCHITECTURES,
+            f"model.arch must be {' or '.join(map(repr, ARCHITECTURES))}, got {m.arch!r}")
     if m.arch == "edsr":
         set_graph = [name for name in _GRAPH_FIELDS if getattr(m, name) is not None]
         require(not set_graph, f"model.{', model.'.join(set_graph)} apply to arch 'ignn' only, not 'edsr'")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -184,8 +185,10 @@ class _Recorder:
                      "best_iteration": self.best_iteration, "seconds": seconds,
                      "train_config": asdict(self.config)}
             save_checkpoint(self.out_dir / "last.pt", model, **state)
-            if self.best_iteration == iteration:
-                save_checkpoint(self.out_dir / "best.pt", model, **state)
+            if self.best_iteration == iteration:  # the same bytes: copy, then rename (atomic)
+                tmp = self.out_dir / f"best.pt.tmp.{os.getpid()}"
+                shutil.copyfile(self.out_dir / "last.pt", tmp)
+                os.replace(tmp, self.out_dir / "best.pt")
             plot_progress(self.csv_log.read(), self.out_dir / "progress.png", scores["bicubic_psnr"])
         return scores
 
@@ -195,9 +198,12 @@ class _Recorder:
 
 
 def _mean_over_ranks(values: Tensor, ctx: Distributed) -> Tensor:
+    """Mean of a CPU tensor over the processes (reduced on ``ctx.device``: nccl reduces
+    GPU tensors only)."""
     if ctx.world_size > 1:
-        dist.all_reduce(values)
-        values = values / ctx.world_size
+        reduced = values.to(ctx.device)
+        dist.all_reduce(reduced)
+        values = reduced.cpu() / ctx.world_size
     return values
 
 
