@@ -35,7 +35,7 @@ from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, b
                            bicubic_upsample, div2k_dataset, downsample_for_graph, tensor_to_image, write_image)
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
-from ignn_pyg.metrics import psnr, ssim
+from ignn_pyg.metrics import psnr_ssim
 from ignn_pyg.models import IGNN
 
 __all__ = ["add_arguments", "run", "load_eval_dataset", "make_forward", "evaluate",
@@ -193,9 +193,10 @@ def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale
         bicubic, bicubic_seconds = _timed(lambda x: bicubic_upsample(x.double(), scale), lr)
         try:
             sr, seconds = (bicubic, bicubic_seconds) if forward is None else _timed(forward, lr)
+            sr_psnr, sr_ssim = psnr_ssim(sr, hr, scale)
+            bicubic_psnr, bicubic_ssim = (sr_psnr, sr_ssim) if forward is None else psnr_ssim(bicubic, hr, scale)
             row = {"name": name, "lr_height": lr.shape[-2], "lr_width": lr.shape[-1],
-                   "psnr": psnr(sr, hr, scale), "ssim": ssim(sr, hr, scale),
-                   "bicubic_psnr": psnr(bicubic, hr, scale), "bicubic_ssim": ssim(bicubic, hr, scale),
+                   "psnr": sr_psnr, "ssim": sr_ssim, "bicubic_psnr": bicubic_psnr, "bicubic_ssim": bicubic_ssim,
                    "seconds": seconds}
         except ValueError as err:
             raise ValueError(f"image {name!r}: {err}") from err

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .data.image_io import quantize
 
-__all__ = ["rgb_to_y", "psnr", "ssim"]
+__all__ = ["rgb_to_y", "psnr", "ssim", "psnr_ssim"]
 
 # BT.601 luma of [0, 1] RGB scaled to studio range: Y = 16 + 65.481 R + 128.553 G + 24.966 B.
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
@@ -125,7 +125,10 @@ def psnr(
     Returns:
         PSNR in dB; ``inf`` for identical images.
     """
-    sr_img, hr_img = _prepare(sr, hr, crop_border, y_channel, min_size=1)
+    return _psnr_prepared(*_prepare(sr, hr, crop_border, y_channel, min_size=1))
+
+
+def _psnr_prepared(sr_img: np.ndarray, hr_img: np.ndarray) -> float:
     mse = float(np.mean((sr_img - hr_img) ** 2))
     if mse == 0.0:
         return math.inf
@@ -178,7 +181,19 @@ def ssim(
     Returns:
         SSIM, 1 for identical images.
     """
-    sr_img, hr_img = _prepare(sr, hr, crop_border, y_channel, min_size=_SSIM_WINDOW)
-    if y_channel:
+    return _ssim_prepared(*_prepare(sr, hr, crop_border, y_channel, min_size=_SSIM_WINDOW))
+
+
+def _ssim_prepared(sr_img: np.ndarray, hr_img: np.ndarray) -> float:
+    if sr_img.ndim == 2:  # Y channel
         return _ssim_single_channel(sr_img, hr_img)
     return float(np.mean([_ssim_single_channel(sr_img[..., c], hr_img[..., c]) for c in range(3)]))
+
+
+def psnr_ssim(
+    sr: np.ndarray | Tensor, hr: np.ndarray | Tensor, crop_border: int, y_channel: bool = True
+) -> tuple[float, float]:
+    """``(psnr(...), ssim(...))`` with the protocol's preparation (rounding, crop, Y) done
+    once; same arguments, and the same error for images too small for SSIM."""
+    prepared = _prepare(sr, hr, crop_border, y_channel, min_size=_SSIM_WINDOW)
+    return _psnr_prepared(*prepared), _ssim_prepared(*prepared)

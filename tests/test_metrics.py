@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.metrics import psnr, rgb_to_y, ssim
+from ignn_pyg.metrics import psnr, psnr_ssim, rgb_to_y, ssim
 
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
@@ -163,3 +163,11 @@ def test_ssim_matches_skimage_on_a_real_photo():
     expected = _skimage_ssim(_y(sr)[crop, crop], _y(hr)[crop, crop])
     assert ssim(sr_tensor, hr_tensor, 4) == pytest.approx(expected, abs=1e-4)
     assert 0.5 < expected < 0.95
+
+
+@pytest.mark.parametrize("y_channel", [True, False])
+def test_psnr_ssim_is_the_pair_of_metrics(pair, y_channel):
+    sr, hr = pair
+    assert psnr_ssim(sr, hr, 4, y_channel) == (psnr(sr, hr, 4, y_channel), ssim(sr, hr, 4, y_channel))
+    with pytest.raises(ValueError, match="at least 11 pixels"):
+        psnr_ssim(sr[:20, :20], hr[:20, :20], 5)
