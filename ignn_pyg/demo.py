@@ -83,20 +83,19 @@ def run(args: argparse.Namespace) -> int:
               "IGNN": load_weights(args.ignn or bundled_weights(scale, "ignn"), scale)}
     dataset = PhotoDataset("eval", scale)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    samples = [dataset[index] for index in range(count)]  # read and degrade each photo once
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for method, model in models.items():
         print(f"{method}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        results[method] = evaluate(dataset, make_forward(model), scale, args.out / "images" / method.lower(),
-                                   limit=count)
+        results[method] = evaluate(samples, make_forward(model), scale, args.out / "images" / method.lower())
     names = [row["name"] for row in results["EDSR"]]
     table = format_comparison(names, results, scale)
     print(table)
     (args.out / "table.md").write_text(table + "\n")
 
     strips = []
-    for index, name in enumerate(names):
-        item = dataset[index]
+    for item, name in zip(samples, names):
         lr = item["lr"][None]
         columns = [tensor_to_image(bicubic_upsample(lr.double(), scale))]
         columns += [read_image(args.out / "images" / method.lower() / f"{name}.png") for method in models]
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     ignn = models["IGNN"]
     if isinstance(ignn, IGNN):
-        lr = dataset[0]["lr"][None]
+        lr = samples[0]["lr"][None]
         with torch.no_grad():
             graph = ignn.build_graph(lr)
         write_image(args.out / "graph_overlay.png", draw_overlay(tensor_to_image(lr), graph, sample=40))
