@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
 from ignn_pyg.evaluation import load_eval_dataset
 from ignn_pyg.metrics import psnr, ssim
-from ignn_pyg.models import IGNN
 
 SCALE = 2
 HR_SIZES = {"apple": (64, 60), "pear": (65, 61), "plum": (58, 66)}  # pear: odd, modcropped
@@ -39,14 +37,6 @@ def benchmark(tmp_path):
         write_image(root / "LR_bicubic" / f"X{SCALE}" / f"{name}x{SCALE}.png",
                     lr[0].permute(1, 2, 0).numpy().astype(np.uint8))
     return root
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.pt"
-    save_checkpoint(path, IGNN(SCALE, n_feats=8, n_resblocks=2, window=4))
-    return path
 
 
 def run_eval(*args: str) -> int:

@@ -8,16 +8,8 @@ from ignn_pyg.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import image_to_tensor, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_whole
-from ignn_pyg.models import EDSR, IGNN
+from ignn_pyg.models import EDSR
 from ignn_pyg.upscale import bundled_weights
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.pt"
-    save_checkpoint(path, IGNN(2, n_feats=8, n_resblocks=2, window=4))
-    return path
 
 
 def photo(path, h, w, seed=0):
