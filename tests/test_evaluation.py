@@ -12,7 +12,8 @@ import torch
 from ignn_pyg.cli import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
-from ignn_pyg.evaluation import load_eval_dataset
+from ignn_pyg.evaluation import evaluate, load_eval_dataset, make_forward
+from ignn_pyg.models import EDSR
 from ignn_pyg.metrics import psnr, ssim
 
 SCALE = 2
@@ -200,3 +201,18 @@ def test_eval_image_too_small_for_chop_names_it(tmp_path, checkpoint, capsys):
                     "--chop", "reference", "--out", tmp_path / "o") == 2
     line = error_line(capsys)
     assert "'speck'" in line and "too small for the reference chop" in line
+
+
+def test_baseline_rows_supply_the_bicubic_scores(tmp_path):
+    """A second evaluation given the first's rows reports the same bicubic scores
+    without recomputing them, and refuses rows of other images."""
+    samples = [{"name": f"im{i}", "lr": torch.rand(3, 16, 14) * 255, "hr": torch.rand(3, 32, 28) * 255}
+               for i in range(2)]
+    forward = make_forward(EDSR(SCALE, n_feats=4, n_resblocks=1))
+    first = evaluate(samples, forward, SCALE, tmp_path / "a", progress=False)
+    fake = [dict(row, bicubic_psnr=float(i), bicubic_ssim=-1.0) for i, row in enumerate(first)]
+    second = evaluate(samples, forward, SCALE, tmp_path / "b", progress=False, baseline=fake)
+    assert [(r["bicubic_psnr"], r["bicubic_ssim"]) for r in second] == [(0.0, -1.0), (1.0, -1.0)]
+    assert [r["psnr"] for r in second] == [r["psnr"] for r in first]
+    with pytest.raises(ValueError, match="baseline row 0"):
+        evaluate(samples, forward, SCALE, tmp_path / "c", progress=False, baseline=first[::-1])

@@ -87,15 +87,17 @@ def _seed_everything(seed: int) -> None:
 
 
 def _validate(model: nn.Module, samples: list[dict], scale: int, image_dir: Path,
-              device: torch.device) -> dict[str, float]:
+              device: torch.device, baseline: list[dict] | None) -> tuple[dict[str, float], list[dict]]:
     """Mean ``val_psnr``, ``val_ssim``, ``bicubic_psnr``, ``bicubic_ssim`` of ``model`` on whole
     ``samples`` (:func:`ignn_pyg.evaluation.evaluate`, which also writes the SR images
-    to ``image_dir``); the model is left in training mode."""
-    rows = evaluate(samples, make_forward(model), scale, image_dir, device=device, progress=False)
+    to ``image_dir``; ``baseline``: an earlier validation's rows, whose bicubic scores are
+    reused), and the per-image rows; the model is left in training mode."""
+    rows = evaluate(samples, make_forward(model), scale, image_dir, device=device, progress=False,
+                    baseline=baseline)
     model.train()
     mean = summarize(rows)
     return {"val_psnr": mean["psnr"], "val_ssim": mean["ssim"], "bicubic_psnr": mean["bicubic_psnr"],
-            "bicubic_ssim": mean["bicubic_ssim"]}
+            "bicubic_ssim": mean["bicubic_ssim"]}, rows
 
 
 def _configure_torch(config: TrainConfig) -> None:
@@ -157,6 +159,7 @@ class _Recorder:
                                             purge_step=None if start is None else start + 1)
         self.best_psnr = -math.inf if payload is None else payload["best_psnr"]
         self.best_iteration = 0 if payload is None else payload["best_iteration"]
+        self.baseline: list[dict] | None = None  # the first validation's rows: bicubic scores
 
     def record(self, iteration: int, mean_loss: float, seconds: float, validate: bool, model: nn.Module,
                optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
@@ -167,8 +170,9 @@ class _Recorder:
                                "seconds": f"{seconds:.1f}"}
         scores = {}
         if validate:
-            scores = _validate(model, self.val_samples, self.config.data.scale, self.out_dir / "val_images",
-                               next(model.parameters()).device)
+            scores, self.baseline = _validate(model, self.val_samples, self.config.data.scale,
+                                              self.out_dir / "val_images", next(model.parameters()).device,
+                                              self.baseline)
             row.update(val_psnr=f"{scores['val_psnr']:.4f}", val_ssim=f"{scores['val_ssim']:.5f}")
         # The row goes first: a crash before the checkpoint leaves a row that the resume
         # from the previous checkpoint drops, never a checkpoint without its row.
