@@ -26,6 +26,7 @@ from ignn_pyg.data import PhotoDataset, bicubic_upsample, read_image, tensor_to_
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
+from ignn_pyg.precision import PRECISIONS, resolve_precision
 from ignn_pyg.upscale import bundled_weights
 
 CROP = 48  # LR pixels of the comparison crops
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ignn", default=None, help="IGNN checkpoint (default: the bundled one)")
     parser.add_argument("--edsr", default=None, help="EDSR checkpoint (default: the bundled one)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (default: bf16 where the CPU computes it natively, else fp32 "
+                             "channels-last), fp32 (the exact path), bf16; see docs/model.md")
 
 
 def comparison_strip(columns: list[np.ndarray], lr_size: tuple[int, int], scale: int) -> np.ndarray:
@@ -85,10 +89,12 @@ def run(args: argparse.Namespace) -> int:
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     samples = [dataset[index] for index in range(count)]  # read and degrade each photo once
     args.out.mkdir(parents=True, exist_ok=True)
+    precision = resolve_precision(args.precision, "cpu")
+    print(f"precision: {precision}")
     results = {}
     for method, model in models.items():
         print(f"{method}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        results[method] = evaluate(samples, make_forward(model), scale, args.out / "images" / method.lower())
+        results[method] = evaluate(samples, make_forward(model, precision=precision), scale, args.out / "images" / method.lower())
     names = [row["name"] for row in results["EDSR"]]
     table = format_comparison(names, results, scale)
     print(table)
