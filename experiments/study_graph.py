@@ -148,7 +148,7 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
     model, payload = load_checkpoint(run_dir / "last.pt")
     dataset = PhotoDataset("eval", model.scale)
     rows = evaluate(dataset, make_forward(model), model.scale, run_dir / "eval_images", progress=False)
-    if isinstance(model, IGNN) and model.config.graph != "none":
+    if isinstance(model, IGNN) and model.uses_cross_scale_graph:
         rows = probe_graph(model, dataset, rows, seed=0, progress=False)
     curve = [{k: r[k] for k in ("iteration", "val_psnr", "val_reliance") if r.get(k)}
              for r in read_log(run_dir / "log.csv") if r["val_psnr"]]

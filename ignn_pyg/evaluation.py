@@ -261,8 +261,9 @@ def probe_graph(model: IGNN, dataset: Dataset, rows: list[dict[str, Any]],
     Returns:
         The rows, each with ``psnr_{c}``, ``ssim_{c}`` and ``reliance_{c}`` added (new dicts).
     """
-    if not isinstance(model, IGNN):
-        raise ValueError(f"the graph probe needs an IGNN model, got {type(model).__name__}")
+    if not isinstance(model, IGNN) or not model.uses_cross_scale_graph:
+        got = type(model).__name__ if not isinstance(model, IGNN) else f"an IGNN with graph={model.config.graph!r}"
+        raise ValueError(f"the graph probe needs an IGNN that aggregates a cross-scale graph, got {got}")
     unknown = [c for c in controls if c not in GRAPH_CONTROLS]
     if unknown:
         raise ValueError(f"unknown graph controls {unknown}; expected some of {GRAPH_CONTROLS}")

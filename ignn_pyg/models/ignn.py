@@ -11,6 +11,8 @@ from ignn_pyg.data.resize import downsample_for_graph
 from ignn_pyg.graph.controls import GRAPH_CONTROLS, permuted_neighbors, random_neighbors
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
 from ignn_pyg.graph.embedding import make_embedding
+from ignn_pyg.graph.same_scale_graph import build_same_scale_graph
+from ignn_pyg.nn.cross_scale_aggregation import repeat_pixels
 from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, check_residual, conv3x3, output_residual
 from ignn_pyg.nn.registry import build_aggregation
 
@@ -46,10 +48,10 @@ class IGNNConfig:
     graph: str = "cross_scale"
 
 
-#: what the aggregation receives (``graph`` option; the last two are controls for studies)
-GRAPH_MODES = ("cross_scale", "random", "none")
+#: what the aggregation receives (``graph`` option; all but the first are controls for studies)
+GRAPH_MODES = ("cross_scale", "random", "same_scale", "none")
 #: the neighbour sets :meth:`IGNN.build_graph` can build
-NEIGHBOR_CHOICES = ("cross_scale", *GRAPH_CONTROLS)
+NEIGHBOR_CHOICES = ("cross_scale", "same_scale", *GRAPH_CONTROLS)
 
 
 class IGNN(nn.Module):
@@ -91,9 +93,13 @@ class IGNN(nn.Module):
             ``"cross_scale"`` (the authors' graph), ``"random"`` (every query's ``k``
             neighbours drawn uniformly inside its own search window at every forward,
             edge features recomputed for them:
-            :func:`~ignn_pyg.graph.controls.random_neighbors`) or ``"none"`` (the
-            aggregation's two outputs replaced by zeros: the same parameters, no
-            information).  A ``graph`` passed to :meth:`forward` is used as given.
+            :func:`~ignn_pyg.graph.controls.random_neighbors`), ``"same_scale"`` (the
+            non-local baseline: each LR patch's ``k`` nearest other LR patches,
+            :func:`~ignn_pyg.graph.same_scale_graph.build_same_scale_graph`, whose messages
+            are their ``p x p`` feature patches repeated ``s x s``; aggregation ``"ignn"``
+            only) or ``"none"`` (the aggregation's two outputs replaced by zeros: the same
+            parameters, no information).  A ``graph`` passed to :meth:`forward` is used as
+            given.
 
     Shapes: ``lr [B, 3, H, W]`` in ``[0, 255]`` (optionally ``lr_down [B, 3, H//s, W//s]``)
     ``-> [B, 3, S H, S W]``.
@@ -107,6 +113,8 @@ class IGNN(nn.Module):
         super().__init__()
         if graph not in GRAPH_MODES:
             raise ValueError(f"graph must be one of {GRAPH_MODES}, got {graph!r}")
+        if graph == "same_scale" and aggregation != "ignn":
+            raise ValueError(f"graph 'same_scale' needs aggregation 'ignn', got {aggregation!r}")
         self.config = IGNNConfig(scale, n_feats, n_resblocks, num_neighbors, window, patch_size, stride,
                                  res_scale, fusion, window_indexing, backend, rgb_range, aggregation,
                                  reduced_channels, embedding, check_residual(residual), graph)
@@ -137,6 +145,13 @@ class IGNN(nn.Module):
         """Output scale ``S``."""
         return self.config.scale
 
+    @property
+    def uses_cross_scale_graph(self) -> bool:
+        """Whether the aggregation receives a cross-scale graph (``graph`` is
+        ``"cross_scale"`` or ``"random"``): where graph reliance against the cross-scale
+        controls is defined (:func:`ignn_pyg.evaluation.probe_graph`)."""
+        return self.config.graph in ("cross_scale", "random")
+
     def build_graph(self, lr: Tensor, lr_down: Tensor | None = None, window: int | None = None,
                     neighbors: str | None = None, generator: torch.Generator | None = None) -> CrossScaleGraph:
         """The cross-scale graph of ``lr`` on the frozen embedding (no gradient, float32
@@ -144,24 +159,30 @@ class IGNN(nn.Module):
         window for this graph.
 
         ``neighbors`` picks what each query is linked to: ``"cross_scale"`` (its ``k``
-        nearest patches), or a control of :mod:`~ignn_pyg.graph.controls`: ``"random"``
-        (``k`` patches drawn uniformly inside its window, edge features recomputed) or
-        ``"permuted"`` (another query's whole neighbour list); default: the model's
-        ``graph`` setting.  ``generator`` draws the controls (default: torch's global
-        generator).
+        nearest downsampled-image patches), ``"same_scale"`` (its ``k`` nearest other LR
+        patches), or a control of :mod:`~ignn_pyg.graph.controls` on the cross-scale
+        graph: ``"random"`` (``k`` patches drawn uniformly inside its window, edge
+        features recomputed) or ``"permuted"`` (another query's whole neighbour list);
+        default: the model's ``graph`` setting.  ``generator`` draws the controls
+        (default: torch's global generator).
         """
         cfg = self.config
-        neighbors = neighbors or ("random" if cfg.graph == "random" else "cross_scale")
+        neighbors = neighbors or (cfg.graph if cfg.graph in NEIGHBOR_CHOICES else "cross_scale")
         if neighbors not in NEIGHBOR_CHOICES:
             raise ValueError(f"neighbors must be one of {NEIGHBOR_CHOICES}, got {neighbors!r}")
         # Always float32, also under autocast: a bf16 embedding changes the neighbour sets.
         with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
             lr = lr.float()
             lr_down = downsample_for_graph(lr, self.graph_scale) if lr_down is None else lr_down.float()
-            lr_embed, down_embed = self.embedding(lr), self.embedding(lr_down)
+            lr_embed = self.embedding(lr)
+            window = cfg.window if window is None else window
+            if neighbors == "same_scale":
+                return build_same_scale_graph(lr_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size,
+                                              cfg.stride, window, cfg.backend)
+            down_embed = self.embedding(lr_down)
             graph = build_cross_scale_graph(
                 lr_embed, down_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size, cfg.stride,
-                cfg.window if window is None else window, cfg.backend, cfg.window_indexing)
+                window, cfg.backend, cfg.window_indexing)
             if neighbors == "random":
                 return random_neighbors(graph, generator, lr_embed, down_embed)
             if neighbors == "permuted":
@@ -178,7 +199,11 @@ class IGNN(nn.Module):
         if self.config.graph == "none":
             lr_branch, hr_branch = self._no_aggregation(x1)
         else:
-            lr_branch, hr_branch = self.aggregation(x1, self.build_graph(lr, lr_down) if graph is None else graph)
+            graph = self.build_graph(lr, lr_down) if graph is None else graph
+            if graph.same_scale:  # same-size messages: the LR features repeated s x s
+                lr_branch, hr_branch = self.aggregation(x1, graph, repeat_pixels(x1, self.graph_scale))
+            else:
+                lr_branch, hr_branch = self.aggregation(x1, graph)
         x1 = self.fuse_lr(torch.cat([x1, lr_branch], dim=1))
         x2 = self.body_post(x1) + x0
         # The HR fusion runs in the memory format of the aggregation's HR map (channels-last

@@ -182,15 +182,23 @@ class CrossScaleAggregation(MessagePassing):
             if isinstance(module, nn.Conv2d):
                 module.reset_parameters()
 
-    def forward(self, x: Tensor, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, graph: CrossScaleGraph, source_map: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``source_map`` is the map the sources' ``(p s) x (p s)`` patches are cut from at
+        ``s`` times their grid position: ``x`` itself by default (a cross-scale source is a
+        region of the LR map); for a same-scale graph (``graph.same_scale``) ``x`` repeated
+        ``s x s`` per pixel (``[B, C, sH, sW]``, :func:`repeat_pixels`)."""
         self._check(x, graph)
+        if graph.same_scale != (source_map is not None):
+            raise ValueError("a same-scale graph needs source_map (the map repeated s x s), "
+                             "and only a same-scale graph takes one")
         grid = graph.target_grid
         # Statistics, normalisation and weights in float32 even when x is a lower-precision
         # autocast output; the fold then runs in x's dtype (a no-op cast in float32).
         x32 = x.float()
         queries = patch_windows(pad_channels_last(x32, grid), grid.patch_size, grid.stride)
         _, target_mean, target_std = centered_patch_stats(queries, self.eps)
-        sources = hr_source_windows(x32, graph.source_grid, self.scale)  # [B, rows, cols, q, q, C]
+        sources = hr_source_windows(x32 if source_map is None else source_map.float(), graph.source_grid,
+                                    self.scale)  # [B, rows, cols, q, q, C]
         edge_weight = None
         if self.fusion == "edge":
             score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1).float()

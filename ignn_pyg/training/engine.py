@@ -98,7 +98,7 @@ def _validate(model: nn.Module, samples: list[dict], scale: int, image_dir: Path
     in training mode."""
     rows = evaluate(samples, make_forward(model, precision=precision), scale, image_dir, device=device,
                     progress=False, baseline=baseline)
-    if isinstance(model, IGNN) and model.config.graph != "none":
+    if isinstance(model, IGNN) and model.uses_cross_scale_graph:
         rows = probe_graph(model, samples, rows, controls=("random",), device=device, precision=precision,
                            progress=False)
     model.train()
