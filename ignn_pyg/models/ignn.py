@@ -13,7 +13,8 @@ from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_
 from ignn_pyg.graph.embedding import make_embedding
 from ignn_pyg.graph.same_scale_graph import build_same_scale_graph
 from ignn_pyg.nn.cross_scale_aggregation import repeat_pixels
-from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, check_residual, conv3x3, output_residual
+from ignn_pyg.nn.blocks import (MeanShift, ResBlock, Upsampler, at_least_float32, check_residual, conv3x3,
+                                output_residual)
 from ignn_pyg.nn.registry import build_aggregation
 
 
@@ -172,8 +173,8 @@ class IGNN(nn.Module):
             raise ValueError(f"neighbors must be one of {NEIGHBOR_CHOICES}, got {neighbors!r}")
         # Always float32, also under autocast: a bf16 embedding changes the neighbour sets.
         with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
-            lr = lr.float()
-            lr_down = downsample_for_graph(lr, self.graph_scale) if lr_down is None else lr_down.float()
+            lr = at_least_float32(lr)
+            lr_down = downsample_for_graph(lr, self.graph_scale) if lr_down is None else at_least_float32(lr_down)
             lr_embed = self.embedding(lr)
             window = cfg.window if window is None else window
             if neighbors == "same_scale":

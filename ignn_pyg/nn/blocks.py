@@ -13,6 +13,12 @@ from ignn_pyg.data.resize import bicubic_upsample
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    """``x`` in float32, or as it is when float64: the precision statistics, softmaxes and
+    the graph need whatever dtype an autocast region produced (a no-op in float32)."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     """3x3 convolution with 'same' padding and bias."""
     return nn.Conv2d(in_channels, out_channels, 3, padding=1)
@@ -61,7 +67,7 @@ class MeanShift(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         # float32 under autocast too: in bf16 the shifted image would round to 1/2-1 grey level
         with torch.autocast(x.device.type, enabled=False):
-            return super().forward(x.float())
+            return super().forward(at_least_float32(x))
 
 
 class Upsampler(nn.Sequential):
@@ -106,4 +112,4 @@ def output_residual(residual: str, lr: Tensor, scale: int, rgb_range: float) -> 
     if residual == "none":
         return None
     with torch.autocast(lr.device.type, enabled=False):  # float32 under autocast too
-        return bicubic_upsample(lr.float(), scale, rgb_range)
+        return bicubic_upsample(at_least_float32(lr), scale, rgb_range)

@@ -12,7 +12,7 @@ from torch_geometric.utils import softmax
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.graph.patches import (PatchGrid, channel_major_patches, fold_patch_constants, fold_patches,
                                     pad_channels_last, patch_windows)
-from ignn_pyg.nn.blocks import ResBlock
+from ignn_pyg.nn.blocks import ResBlock, at_least_float32
 from ignn_pyg.nn.gathered_patch_fold import fold_gathered_patches
 
 FUSIONS = ("reference", "edge")
@@ -194,14 +194,14 @@ class CrossScaleAggregation(MessagePassing):
         grid = graph.target_grid
         # Statistics, normalisation and weights in float32 even when x is a lower-precision
         # autocast output; the fold then runs in x's dtype (a no-op cast in float32).
-        x32 = x.float()
+        x32 = at_least_float32(x)
         queries = patch_windows(pad_channels_last(x32, grid), grid.patch_size, grid.stride)
         _, target_mean, target_std = centered_patch_stats(queries, self.eps)
-        sources = hr_source_windows(x32 if source_map is None else source_map.float(), graph.source_grid,
+        sources = hr_source_windows(x32 if source_map is None else at_least_float32(source_map), graph.source_grid,
                                     self.scale)  # [B, rows, cols, q, q, C]
         edge_weight = None
         if self.fusion == "edge":
-            score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1).float()
+            score = at_least_float32(self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1))
             edge_weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
         if self.fused:
             rank_maps = self._fused_rank_maps(sources, target_mean, target_std, graph, edge_weight, x.dtype)
@@ -333,8 +333,8 @@ class CrossScaleAggregation(MessagePassing):
             hr_scores.append(self.hr_weight_net(attr_map))
             lr_scores.append(self.lr_weight_net(attr_map))
         # softmax in float32 also under autocast (a no-op cast in float32)
-        hr_weight = repeat_pixels(torch.cat(hr_scores, 1).float().softmax(1), self.scale).unsqueeze(2)
-        return hr_weight, torch.stack(lr_scores, 1).float().softmax(1)
+        hr_weight = repeat_pixels(at_least_float32(torch.cat(hr_scores, 1)).softmax(1), self.scale).unsqueeze(2)
+        return hr_weight, at_least_float32(torch.stack(lr_scores, 1)).softmax(1)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(channels={self.channels}, scale={self.scale}, "

@@ -62,7 +62,7 @@ def read_log(path: str | Path) -> list[dict[str, str]]:
 
 
 def _series(rows: list[dict[str, str]], column: str) -> tuple[list[int], list[float]]:
-    pairs = [(int(r["iteration"]), float(r[column])) for r in rows if r[column] not in ("", None)]
+    pairs = [(int(r["iteration"]), float(r[column])) for r in rows if r.get(column) not in ("", None)]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
