@@ -6,8 +6,8 @@ with the MATLAB bicubic) with the bundled compact EDSR and compact IGNN, and wri
 
 * ``table.md`` (also printed): per-image and mean PSNR/SSIM on Y for bicubic, EDSR, IGNN;
 * ``images/{edsr,ignn}/NAME.png``: the SR outputs;
-* ``comparison.png``: for each photo a centre crop, side by side: bicubic | EDSR | IGNN |
-  ground truth (pixels doubled for viewing);
+* ``comparison.png``: for each photo a centre crop, side by side in labelled columns:
+  bicubic | EDSR | IGNN | ground truth, each titled with its PSNR against the ground truth;
 * ``graph_overlay.png``: the cross-scale graph of one photo, built on the bundled IGNN's
   own embedding: sampled query patches (white) and lines to their matches, coloured by
   rank (see ``docs/graph.md``).
@@ -23,9 +23,11 @@ import torch
 
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import PhotoDataset, bicubic_upsample, read_image, tensor_to_image, write_image
+from ignn_pyg.metrics import psnr
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
+from ignn_pyg.precision import PRECISIONS, resolve_precision
 from ignn_pyg.upscale import bundled_weights
 
 CROP = 48  # LR pixels of the comparison crops
@@ -33,30 +35,54 @@ CROP = 48  # LR pixels of the comparison crops
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 4))
+    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     parser.add_argument("--ignn", default=None, help="IGNN checkpoint (default: the bundled one)")
     parser.add_argument("--edsr", default=None, help="EDSR checkpoint (default: the bundled one)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (default: bf16 where the CPU computes it natively, else fp32 "
+                             "channels-last), fp32 (the exact path), bf16; see docs/model.md")
 
 
-def comparison_strip(columns: list[np.ndarray], lr_size: tuple[int, int], scale: int) -> np.ndarray:
-    """Centre crops (``CROP`` LR pixels, ``scale * CROP`` HR pixels) of equally sized HR
-    images ``[H, W, 3]``, side by side with 4-pixel white gaps, pixels doubled."""
+def centre_crops(images: list[np.ndarray], lr_size: tuple[int, int], scale: int) -> list[np.ndarray]:
+    """The same centre crop (``CROP`` LR pixels, ``scale * CROP`` HR pixels; less for a
+    smaller image) of equally sized HR images ``[H, W, 3]``."""
     h, w = lr_size
     side = min(CROP, h, w) * scale
     top, left = (h * scale - side) // 2, (w * scale - side) // 2
-    gap = np.full((side, 4, 3), 255, np.uint8)
-    parts = []
-    for image in columns:
-        parts += [image[top:top + side, left:left + side], gap]
-    strip = np.concatenate(parts[:-1], axis=1)
-    return strip.repeat(2, axis=0).repeat(2, axis=1)
+    return [image[top:top + side, left:left + side] for image in images]
 
 
-def _stack(strips: list[np.ndarray]) -> np.ndarray:
-    width = max(s.shape[1] for s in strips)
-    padded = [np.pad(s, ((0, 8), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in strips]
-    return np.concatenate(padded, axis=0)
+def crop_titles(crops: list[np.ndarray], labels: list[str], scale: int) -> list[str]:
+    """``"LABEL  PSNR dB"`` for every crop but the last (the ground truth, titled by its
+    label alone): the Y-channel PSNR of the crop against the ground-truth crop, with the
+    protocol's ``scale``-pixel border."""
+    truth = crops[-1]
+    return [f"{label}  {psnr(crop, truth, scale):.2f} dB" for crop, label in zip(crops[:-1], labels)] + [labels[-1]]
+
+
+def draw_comparison(names: list[str], crops: list[list[np.ndarray]], labels: list[str], scale: int,
+                    path: Path) -> None:
+    """One row per photo, one labelled column per method (pixels shown without
+    interpolation), each crop titled with its PSNR against the ground truth (last column)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    cols = len(labels)
+    fig, axes = plt.subplots(len(names), cols, figsize=(2.6 * cols, 2.8 * len(names)), squeeze=False,
+                             layout="constrained")
+    for row, (name, photo_crops) in enumerate(zip(names, crops)):
+        for col, (crop, title) in enumerate(zip(photo_crops, crop_titles(photo_crops, labels, scale))):
+            ax = axes[row, col]
+            ax.imshow(crop, interpolation="nearest")
+            ax.set_title(title, fontsize=9, fontweight="bold" if col == cols - 1 else "normal")
+            ax.set_xticks([]), ax.set_yticks([])
+        axes[row, 0].set_ylabel(name, fontsize=9)
+    fig.suptitle(f"x{scale} centre crops, Y-PSNR of each crop against the ground truth", fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def format_comparison(names: list[str], results: dict[str, list[dict]], scale: int) -> str:
@@ -85,23 +111,25 @@ def run(args: argparse.Namespace) -> int:
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     samples = [dataset[index] for index in range(count)]  # read and degrade each photo once
     args.out.mkdir(parents=True, exist_ok=True)
+    precision = resolve_precision(args.precision, "cpu")
+    print(f"precision: {precision}")
     results = {}
     for method, model in models.items():
         print(f"{method}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        results[method] = evaluate(samples, make_forward(model), scale, args.out / "images" / method.lower())
+        results[method] = evaluate(samples, make_forward(model, precision=precision), scale, args.out / "images" / method.lower())
     names = [row["name"] for row in results["EDSR"]]
     table = format_comparison(names, results, scale)
     print(table)
     (args.out / "table.md").write_text(table + "\n")
 
-    strips = []
+    crops = []
     for item, name in zip(samples, names):
         lr = item["lr"][None]
         columns = [tensor_to_image(bicubic_upsample(lr.double(), scale))]
         columns += [read_image(args.out / "images" / method.lower() / f"{name}.png") for method in models]
         columns.append(tensor_to_image(item["hr"][None]))
-        strips.append(comparison_strip(columns, tuple(lr.shape[-2:]), scale))
-    write_image(args.out / "comparison.png", _stack(strips))
+        crops.append(centre_crops(columns, tuple(lr.shape[-2:]), scale))
+    draw_comparison(names, crops, ["bicubic", *models, "ground truth"], scale, args.out / "comparison.png")
 
     ignn = models["IGNN"]
     if isinstance(ignn, IGNN):

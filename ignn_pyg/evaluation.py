@@ -36,12 +36,14 @@ from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, b
                            bicubic_upsample, div2k_dataset, downsample_for_graph, tensor_to_image, write_image)
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
+from ignn_pyg.graph.controls import GRAPH_CONTROLS
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr_ssim
 from ignn_pyg.models import IGNN
+from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
 
-__all__ = ["add_arguments", "run", "load_eval_dataset", "make_forward", "evaluate",
-           "format_table", "write_results"]
+__all__ = ["add_arguments", "run", "load_eval_dataset", "make_forward", "evaluate", "probe_graph",
+           "summarize", "format_table", "write_results"]
 
 BICUBIC = "bicubic"
 GRAPH = "graph"
@@ -74,6 +76,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-window-state", action="store_true",
                         help="reproduce the authors' switch to global search for the rest of the "
                              "run once a window covers a whole patch grid (IGNN only)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 (default: the exact path the published numbers use), bf16 / fp16 "
+                             "(autocast; the graph stays float32), or auto (bf16 where the device "
+                             "computes it natively, else fp32 channels-last); see docs/model.md")
+    parser.add_argument("--probe-graph", action="store_true",
+                        help="also report graph reliance (IGNN, whole images): PSNR with the model's own "
+                             "graph minus PSNR with random neighbours inside each window, and with the "
+                             "neighbour lists permuted between queries")
+    parser.add_argument("--probe-seed", type=int, default=0, metavar="N",
+                        help="seed of the graph probe's controls (default 0)")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N images only")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device (default: cuda when available, else cpu)")
@@ -117,7 +129,8 @@ def load_eval_dataset(spec: str, scale: int) -> tuple[Dataset, str]:
 
 def make_forward(model: torch.nn.Module, tile: int | None = None, overlap: int = 16,
                  chop: str | None = None, self_ensemble: bool = False,
-                 reference_window_state: bool = False) -> Callable[[Tensor], Tensor]:
+                 reference_window_state: bool = False,
+                 precision: Precision | None = None) -> Callable[[Tensor], Tensor]:
     """``lr [1, 3, h, w] -> sr [1, 3, S h, S w]`` for the chosen inference mode.
 
     Whole image by default; ``tile`` -> :func:`~ignn_pyg.inference.forward_tiled`;
@@ -127,6 +140,9 @@ def make_forward(model: torch.nn.Module, tile: int | None = None, overlap: int =
     the ensemble), as in the authors' test; with tiles every tile makes its own.
     ``reference_window_state`` wraps the model in one
     :class:`~ignn_pyg.inference.ReferenceWindowState` shared by all later calls.
+    ``precision`` (:class:`~ignn_pyg.precision.Precision`; default float32, the exact
+    path) sets the model's memory layout now and runs each call under its autocast; the
+    output is float32 in the default layout.
     """
     if reference_window_state and not isinstance(model, IGNN):
         raise ValueError(f"--reference-window-state needs an IGNN model, got {type(model).__name__}")
@@ -149,9 +165,15 @@ def make_forward(model: torch.nn.Module, tile: int | None = None, overlap: int =
             return None
         return downsample_for_graph(lr, model.graph_scale)
 
-    if self_ensemble:
-        return lambda lr: self_ensemble_x8(single, lr, lr_down_of(lr))
-    return lambda lr: single(lr, lr_down_of(lr))
+    def run_once(lr: Tensor) -> Tensor:
+        if self_ensemble:
+            return self_ensemble_x8(single, lr, lr_down_of(lr))
+        return single(lr, lr_down_of(lr))
+
+    if precision is None:
+        return run_once
+    precision.prepare_model(model)
+    return lambda lr: precision.run(run_once, lr)
 
 
 def _timed(fn: Callable[[Tensor], Tensor], lr: Tensor) -> tuple[Tensor, float]:
@@ -221,10 +243,69 @@ def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale
     return rows
 
 
+def probe_graph(model: IGNN, dataset: Dataset, rows: list[dict[str, Any]],
+                controls: tuple[str, ...] = GRAPH_CONTROLS, seed: int = 0, device: str | torch.device = "cpu",
+                precision: Precision | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    r"""Graph reliance: how much of ``model``'s PSNR its own graph is responsible for.
+
+    For every image and control ``c`` (:mod:`ignn_pyg.graph.controls`: ``"random"``,
+    neighbours drawn uniformly inside each query's search window; ``"permuted"``, the
+    neighbour lists shuffled between queries, edge features travelling with them)
+
+    .. math:: \mathrm{reliance}_c = \mathrm{PSNR}(\text{own graph}) - \mathrm{PSNR}(\text{control } c)
+
+    in dB, with the whole image in one forward (the protocol of :func:`evaluate`).  The
+    controls of image ``i`` are drawn from ``torch.Generator().manual_seed(seed + i)``,
+    so a probe is repeatable.
+
+    Args:
+        rows: :func:`evaluate`'s rows of the same model on the same ``dataset``, whole
+            images (their ``psnr`` is the own-graph PSNR).
+
+    Returns:
+        The rows, each with ``psnr_{c}``, ``ssim_{c}`` and ``reliance_{c}`` added (new dicts).
+    """
+    if not isinstance(model, IGNN) or not model.uses_cross_scale_graph:
+        got = type(model).__name__ if not isinstance(model, IGNN) else f"an IGNN with graph={model.config.graph!r}"
+        raise ValueError(f"the graph probe needs an IGNN that aggregates a cross-scale graph, got {got}")
+    unknown = [c for c in controls if c not in GRAPH_CONTROLS]
+    if unknown:
+        raise ValueError(f"unknown graph controls {unknown}; expected some of {GRAPH_CONTROLS}")
+    if len(rows) > len(dataset):
+        raise ValueError(f"{len(rows)} rows for a dataset of {len(dataset)} images")
+    model.eval()
+    probed = []
+    for index in tqdm(range(len(rows)), desc="graph probe", unit="img", disable=not progress, file=sys.stderr):
+        item, row = dataset[index], dict(rows[index])
+        if item["name"] != row["name"]:
+            raise ValueError(f"row {index} is {row['name']!r}, but image {index} is {item['name']!r}")
+        lr, hr = item["lr"][None].to(device), item["hr"][None]
+        lr_down = downsample_for_graph(lr, model.graph_scale)
+        for control in controls:
+            graph = model.build_graph(lr, lr_down, neighbors=control,
+                                      generator=torch.Generator().manual_seed(seed + index))
+
+            def forward(x: Tensor) -> Tensor:
+                with torch.no_grad():
+                    return model(x, lr_down, graph=graph)
+            sr = forward(lr) if precision is None else precision.run(forward, lr)
+            row[f"psnr_{control}"], row[f"ssim_{control}"] = psnr_ssim(sr, hr, model.scale)
+            row[f"reliance_{control}"] = row["psnr"] - row[f"psnr_{control}"]
+        probed.append(row)
+    return probed
+
+
+def _metric_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The per-image numbers of ``rows``: :data:`CSV_FIELDS` after the size, then any
+    added by :func:`probe_graph`."""
+    return [*CSV_FIELDS[3:], *(key for key in rows[0] if key not in CSV_FIELDS)]
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Means over the images of ``psnr``, ``ssim``, ``bicubic_psnr``, ``bicubic_ssim``
-    and ``seconds`` (rows as :func:`evaluate` returns them)."""
-    return {key: math.fsum(row[key] for row in rows) / len(rows) for key in CSV_FIELDS[3:]}
+    """Means over the images of ``psnr``, ``ssim``, ``bicubic_psnr``, ``bicubic_ssim``,
+    ``seconds`` and the graph probe's columns when present (rows as :func:`evaluate` or
+    :func:`probe_graph` return them)."""
+    return {key: math.fsum(row[key] for row in rows) / len(rows) for key in _metric_keys(rows)}
 
 
 def format_table(rows: list[dict[str, Any]], method: str, title: str) -> str:
@@ -243,6 +324,10 @@ def format_table(rows: list[dict[str, Any]], method: str, title: str) -> str:
     if method != BICUBIC:
         lines.append(f"{'mean (bicubic)':<{width}}  {'':>9}  {mean['bicubic_psnr']:7.3f}  "
                      f"{mean['bicubic_ssim']:6.4f}")
+    for control in (key[len("reliance_"):] for key in mean if key.startswith("reliance_")):
+        per_image = ", ".join(f"{row['name']} {row[f'reliance_{control}']:+.3f}" for row in rows)
+        lines.append(f"graph reliance vs {control} neighbours: mean {mean[f'reliance_{control}']:+.3f} dB "
+                     f"(PSNR {mean[f'psnr_{control}']:.3f}); per image: {per_image}")
     return "\n".join(lines)
 
 
@@ -257,7 +342,7 @@ def write_results(rows: list[dict[str, Any]], out_dir: str | Path, settings: dic
                "images": rows, "mean": mean}
     (out_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
     with open(out_dir / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=[*CSV_FIELDS[:3], *_metric_keys(rows)])
         writer.writeheader()
         writer.writerows(rows)
         writer.writerow({"name": "mean", "lr_height": "", "lr_width": "", **mean})
@@ -274,12 +359,14 @@ def _check_options(args: argparse.Namespace) -> None:
         torch.device(args.device)
     except RuntimeError as err:
         raise ValueError(f"--device {args.device!r} is not a torch device: {err}") from err
-    if args.weights in (BICUBIC, GRAPH):
-        used = [flag for flag, on in (("--tile", args.tile is not None), ("--chop", args.chop is not None),
-                                      ("--self-ensemble", args.self_ensemble),
-                                      ("--reference-window-state", args.reference_window_state)) if on]
-        if used:
-            raise ValueError(f"{', '.join(used)} need a model; --weights {args.weights} has none")
+    modes = [flag for flag, on in (("--tile", args.tile is not None), ("--chop", args.chop is not None),
+                                   ("--self-ensemble", args.self_ensemble),
+                                   ("--reference-window-state", args.reference_window_state)) if on]
+    if args.weights in (BICUBIC, GRAPH) and (modes or args.probe_graph):
+        used = modes + ["--probe-graph"] * args.probe_graph
+        raise ValueError(f"{', '.join(used)} need a model; --weights {args.weights} has none")
+    if args.probe_graph and modes:
+        raise ValueError(f"--probe-graph compares whole-image forwards; drop {', '.join(modes)}")
 
 
 def _mode(args: argparse.Namespace) -> str:
@@ -307,16 +394,21 @@ def run(args: argparse.Namespace) -> int:
         model = load_weights(args.weights, args.scale)
         model.to(args.device)
         method = type(model).__name__
+        precision = resolve_precision(args.precision, args.device)
+        print(f"precision: {precision}", file=sys.stderr)
         forward = make_forward(model, args.tile, args.overlap, args.chop, args.self_ensemble,
-                               args.reference_window_state)
+                               args.reference_window_state, precision)
     out_dir, mode = Path(args.out), _mode(args)
     rows = evaluate(dataset, forward, args.scale, out_dir / "images", args.limit, args.device)
+    if args.probe_graph:
+        rows = probe_graph(model, dataset, rows, seed=args.probe_seed, device=args.device, precision=precision)
     title = f"{method} x{args.scale} on {description}: {len(rows)} images, {mode}"
     settings = {"method": method, "weights": args.weights, "dataset": args.dataset,
                 "dataset_description": description, "scale": args.scale, "mode": mode,
                 "tile": args.tile, "overlap": args.overlap if args.tile else None, "chop": args.chop,
                 "self_ensemble": args.self_ensemble, "reference_window_state": args.reference_window_state,
-                "device": str(args.device)}
+                "device": str(args.device), "precision": args.precision,
+                "probe_graph": {"controls": list(GRAPH_CONTROLS), "seed": args.probe_seed} if args.probe_graph else None}
     write_results(rows, out_dir, settings)
     print(format_table(rows, method, title))
     print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.csv'} and {len(rows)} images "

@@ -21,11 +21,11 @@ from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import datasets, image_to_tensor, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_tiled, forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: (architecture, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
-BUNDLED = {("ignn", 2): "ignn_x2_compact.pt", ("ignn", 4): "ignn_x4_compact.pt",
-           ("edsr", 2): "edsr_x2_compact.pt", ("edsr", 4): "edsr_x4_compact.pt"}
+BUNDLED = {(arch, scale): f"{arch}_x{scale}_compact.pt" for arch in ("ignn", "edsr") for scale in (2, 3, 4)}
 IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF frame
 METHODS = ("network", "graph")
 
@@ -40,17 +40,22 @@ def bundled_weights(scale: int, arch: str = "ignn") -> Path:
     return WEIGHTS_DIR / name
 
 
-def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: int):
+def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: int,
+                  precision: Precision | None = None):
     """Super-resolve one ``[H, W, 3]`` uint8 image; tiles above ``max_pixels`` LR pixels.
+    ``precision``: see :mod:`ignn_pyg.precision` (the model must already be in its layout,
+    :meth:`~ignn_pyg.precision.Precision.prepare_model`); default float32.
 
     Returns the ``[sH, sW, 3]`` uint8 result (rounded, clipped).
     """
     lr = image_to_tensor(image)  # both forwards run without gradient
     if lr.shape[-2] * lr.shape[-1] > max_pixels:
-        sr = forward_tiled(model, lr, tile=tile, overlap=overlap, progress=True)
+        def forward(x):
+            return forward_tiled(model, x, tile=tile, overlap=overlap, progress=True)
     else:
-        sr = forward_whole(model, lr)
-    return tensor_to_image(sr)
+        def forward(x):
+            return forward_whole(model, x)
+    return tensor_to_image(forward(lr) if precision is None else precision.run(forward, lr))
 
 
 def _jobs(source: Path, output: Path | None, scale: int) -> list[tuple[Path, Path]]:
@@ -82,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LR pixels above which an image is processed in tiles")
     parser.add_argument("--tile", type=int, default=256, help="tile side in LR pixels")
     parser.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (default: bf16 where the CPU/GPU computes it natively, else fp32 "
+                             "channels-last), fp32 (the exact path), bf16, fp16 (CUDA); see docs/model.md")
 
 
 def graph_upscale_image(image, scale: int):
@@ -95,15 +103,17 @@ def run(args: argparse.Namespace) -> int:
         if args.weights:
             raise ValueError("--weights needs --method network; --method graph uses no model")
         upscale = partial(graph_upscale_image, scale=args.scale)
-        described = f"graph SR x{args.scale} (no model)"
+        described, extra = f"graph SR x{args.scale} (no model)", ""
     else:
         weights = Path(args.weights) if args.weights else bundled_weights(args.scale)
         model = load_weights(weights, args.scale)
+        precision = resolve_precision(args.precision, "cpu")
+        precision.prepare_model(model)
         upscale = partial(upscale_image, model, max_pixels=args.max_pixels, tile=args.tile,
-                          overlap=args.overlap)
-        described = f"{type(model).__name__} x{args.scale} from {weights}"
+                          overlap=args.overlap, precision=precision)
+        described, extra = f"{type(model).__name__} x{args.scale} from {weights}", f"; precision {precision}"
     jobs = _jobs(args.input, args.output, args.scale)
-    print(f"{described}; {len(jobs)} image(s)")
+    print(f"{described}; {len(jobs)} image(s){extra}")
     for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1):
         image = read_image(source)
         start = time.perf_counter()

@@ -7,7 +7,8 @@ import torch
 from ignn_pyg.checkpoints import save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import read_image
-from ignn_pyg.demo import comparison_strip
+from ignn_pyg.demo import centre_crops, crop_titles
+from ignn_pyg.metrics import psnr
 from ignn_pyg.models import EDSR, IGNN
 
 
@@ -22,14 +23,20 @@ def test_demo_writes_table_images_and_pictures(tmp_path, capsys):
     assert "| astronaut |" in table and "| mean |" in table
     assert table.strip() in capsys.readouterr().out
     assert (out / "images" / "ignn" / "astronaut.png").is_file()
-    assert read_image(out / "comparison.png").shape == (2 * 96 + 8, 2 * (4 * 96 + 3 * 4), 3)
+    picture = read_image(out / "comparison.png")
+    assert picture.shape[1] > 2 * picture.shape[0]  # one row of four labelled crops
     assert read_image(out / "graph_overlay.png").shape == (256, 256, 3)
 
 
-def test_comparison_strip_takes_centre_crops():
+def test_centre_crops_and_their_psnr_titles():
     hr = np.arange(100 * 120 * 3, dtype=np.uint32).reshape(100, 120, 3).astype(np.uint8)
-    strip = comparison_strip([hr, hr], (50, 60), 2)
+    crops = centre_crops([hr, hr[::-1].copy()], (50, 60), 2)
     side = 48 * 2
-    assert strip.shape == (2 * side, 2 * (2 * side + 4), 3)
-    np.testing.assert_array_equal(strip[::2, ::2][:, :side], hr[2:2 + side, 12:12 + side])
-    assert (strip[:, 2 * side:2 * side + 8] == 255).all()
+    assert [c.shape for c in crops] == [(side, side, 3)] * 2
+    np.testing.assert_array_equal(crops[0], hr[2:2 + side, 12:12 + side])
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    noisy = np.clip(truth + rng.normal(0, 5, truth.shape), 0, 255).astype(np.uint8)
+    titles = crop_titles([noisy, truth, truth], ["EDSR", "IGNN", "ground truth"], 2)
+    assert titles[0] == f"EDSR  {psnr(noisy, truth, 2):.2f} dB"
+    assert titles[1] == "IGNN  inf dB" and titles[2] == "ground truth"

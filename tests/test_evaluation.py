@@ -219,6 +219,68 @@ def test_baseline_rows_supply_the_bicubic_scores(tmp_path):
         evaluate(samples, forward, SCALE, tmp_path / "c", progress=False, baseline=first[::-1])
 
 
+def _graph_blind(model):
+    """``model`` with the input channels that carry the aggregation's outputs into
+    ``fuse_lr`` and ``fuse_hr`` zeroed: its output no longer depends on the graph."""
+    c = model.config.n_feats
+    with torch.no_grad():
+        model.fuse_lr[0].weight[:, c:] = 0
+        model.fuse_hr[0].weight[:, c:] = 0
+    return model
+
+
+def test_probe_graph_reliance_is_own_minus_control(benchmark, tmp_path):
+    from ignn_pyg.evaluation import probe_graph, summarize
+    from ignn_pyg.metrics import psnr_ssim
+    from ignn_pyg.models import IGNN
+    from tests.models.test_ignn import randomize
+
+    dataset, _ = load_eval_dataset(str(benchmark), SCALE)
+    model = randomize(IGNN(SCALE, n_feats=8, n_resblocks=2, window=4)).eval()
+    rows = evaluate(dataset, make_forward(model), SCALE, tmp_path / "own", progress=False)
+    probed = probe_graph(model, dataset, rows, seed=5, progress=False)
+    assert [r["name"] for r in probed] == [r["name"] for r in rows]
+    for index, row in enumerate(probed):
+        item = dataset[index]
+        lr, hr = item["lr"][None], item["hr"][None]
+        for control in ("random", "permuted"):
+            graph = model.build_graph(lr, neighbors=control, generator=torch.Generator().manual_seed(5 + index))
+            with torch.no_grad():
+                expected = psnr_ssim(model(lr, graph=graph), hr, SCALE)[0]
+            assert row[f"psnr_{control}"] == pytest.approx(expected, abs=1e-9)
+            assert row[f"reliance_{control}"] == pytest.approx(row["psnr"] - expected, abs=1e-9)
+    # a randomly initialised model's output depends on its graph
+    assert any(abs(r["reliance_random"]) > 1e-3 for r in probed)
+    assert probe_graph(model, dataset, rows, seed=5, progress=False) == probed
+    assert "reliance_permuted" in summarize(probed)
+
+    blind = _graph_blind(model)
+    rows = evaluate(dataset, make_forward(blind), SCALE, tmp_path / "blind", progress=False)
+    for row in probe_graph(blind, dataset, rows, progress=False):
+        assert row["reliance_random"] == pytest.approx(0.0, abs=1e-9)
+        assert row["reliance_permuted"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_eval_cli_probe_graph_writes_reliance_and_refuses_other_modes(benchmark, tmp_path, checkpoint, capsys):
+    out = tmp_path / "probe"
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out,
+                    "--probe-graph") == 0
+    printed = capsys.readouterr().out
+    assert "graph reliance vs random neighbours: mean" in printed and "graph reliance vs permuted" in printed
+    payload = json.loads((out / "results.json").read_text())
+    for row in payload["images"]:
+        assert row["reliance_random"] == pytest.approx(row["psnr"] - row["psnr_random"])
+    with open(out / "results.csv") as handle:
+        header = next(csv.reader(handle))
+    assert "reliance_random" in header and "psnr_permuted" in header
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out,
+                    "--probe-graph", "--tile", "40") == 2
+    assert "--probe-graph compares whole-image forwards; drop --tile" in capsys.readouterr().err
+    assert run_eval("--weights", "bicubic", "--dataset", benchmark, "--scale", SCALE, "--out", out,
+                    "--probe-graph") == 2
+    assert "--probe-graph need a model" in capsys.readouterr().err
+
+
 def test_eval_graph_weights(benchmark, tmp_path, capsys):
     # --weights graph: the library's graph SR of each LR file, scored like a model
     out = tmp_path / "graph"

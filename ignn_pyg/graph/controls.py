@@ -1,12 +1,17 @@
 """Control graphs: the cross-scale graph with its matches replaced by chance.
 
 A study that credits the graph with some gain must show that the gain disappears when
-the matches carry no information.  :func:`random_neighbors` keeps everything about a
+the matches carry no information.  Two controls, :data:`GRAPH_CONTROLS`:
+
+* :func:`random_neighbors` (``"random"``) keeps everything about a
 :class:`~ignn_pyg.graph.CrossScaleGraph` (targets, ``k``, the search windows, the
 geometry) except *which* source patches each query receives: ``k`` distinct source
 patches drawn uniformly from the query's own search window
 (:func:`~ignn_pyg.graph.windows.search_windows` with the graph's ``window``,
 ``scale`` and ``window_indexing``; the whole source grid under global search).
+* :func:`permuted_neighbors` (``"permuted"``) gives every query the whole neighbour list
+  of another query of the same image (a random permutation of the queries): the same
+  multiset of matches and edge features, attached to the wrong queries.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from torch import Tensor
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, edge_features
 from ignn_pyg.graph.patches import extract_patch_rows
 from ignn_pyg.graph.windows import search_windows
+
+GRAPH_CONTROLS = ("random", "permuted")
 
 
 def _sample_distinct(count: int, candidates: int, k: int, generator: torch.Generator,
@@ -98,3 +105,24 @@ def random_neighbors(graph: CrossScaleGraph, generator: torch.Generator,
     src = (neighbors + offsets).reshape(-1)
     return replace(graph, edge_index=torch.stack([src, graph.edge_index[1]]),
                    edge_attr=attr.reshape(b * m * k, -1), distance=dist.reshape(-1))
+
+
+def permuted_neighbors(graph: CrossScaleGraph, generator: torch.Generator | None = None) -> CrossScaleGraph:
+    """The graph with the neighbour lists permuted between the queries of each image.
+
+    Query ``i`` of image ``b`` receives the ``k`` sources, ``edge_attr``, ``distance``
+    (and ranks) of query ``pi_b(i)``, where ``pi_b`` is a uniformly random permutation of
+    the image's ``M`` queries (``torch.randperm`` with ``generator``; ``None``: torch's
+    global generator).  Targets and everything else are kept.
+
+    Returns:
+        A new :class:`CrossScaleGraph` of the same shapes on the graph's device.
+    """
+    b, m, k = graph.batch_size, graph.target_grid.num_patches, graph.num_neighbors
+    dev = graph.edge_index.device
+    donors = torch.stack([torch.randperm(m, generator=generator) for _ in range(b)])  # [B, M]
+    donors = (donors + torch.arange(b)[:, None] * m).reshape(-1).to(dev)  # global target ids
+    sources = graph.neighbors()[donors].reshape(-1)
+    return replace(graph, edge_index=torch.stack([sources, graph.edge_index[1]]),
+                   edge_attr=graph.edge_attr.view(b * m, k, -1)[donors].reshape(b * m * k, -1),
+                   distance=graph.distance.view(b * m, k)[donors].reshape(-1))

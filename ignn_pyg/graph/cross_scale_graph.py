@@ -94,6 +94,13 @@ class CrossScaleGraph:
         return self.edge_index.shape[1]
 
     @property
+    def same_scale(self) -> bool:
+        """Whether the sources are the query grid itself
+        (:func:`~ignn_pyg.graph.same_scale_graph.build_same_scale_graph`) rather than the
+        downsampled image's patches."""
+        return self.source_grid == self.target_grid
+
+    @property
     def size(self) -> tuple[int, int]:
         """``(num_source_nodes, num_target_nodes)``, the ``size`` argument of a bipartite
         :meth:`torch_geometric.nn.MessagePassing.propagate`."""
@@ -281,11 +288,21 @@ def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
         raise ValueError(f"num_neighbors={num_neighbors} exceeds the {candidates} patches a query "
                          f"can search (window {window}, downsampled patch grid {sgrid[0]}x{sgrid[1]})")
     neighbors = windowed_knn(query, source, tgrid, sgrid, windows, num_neighbors, backend)
-    attr, dist = edge_features(query, source, neighbors, lr_embed.shape[1])
+    return graph_from_neighbors(neighbors, query, source, target_grid, source_grid, scale, window,
+                                window_indexing, backend, windows is None)
 
+
+def graph_from_neighbors(neighbors: Tensor, query: Tensor, source: Tensor, target_grid: PatchGrid,
+                         source_grid: PatchGrid, scale: int, window: int, window_indexing: str, backend: str,
+                         global_search: bool) -> CrossScaleGraph:
+    """The :class:`CrossScaleGraph` of chosen neighbours ``[B, M, k]`` (per-image source
+    indices, nearest first) with their edge features from the pixel-major patch rows
+    ``query [B, M, P*C]`` and ``source [B, N, P*C]`` (:func:`edge_features`); the other
+    arguments are stored as the construction parameters."""
+    attr, dist = edge_features(query, source, neighbors, query.shape[-1] // target_grid.patch_size ** 2)
     b, m, k = neighbors.shape
     n = source_grid.num_patches
-    dev = lr_embed.device
+    dev = neighbors.device
     offsets = torch.arange(b, device=dev)[:, None, None]
     src = (neighbors + offsets * n).reshape(-1)
     dst = (torch.arange(m, device=dev)[None, :, None] + offsets * m).expand(b, m, k).reshape(-1)
@@ -305,5 +322,5 @@ def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
         window=window,
         window_indexing=window_indexing,
         backend=backend,
-        global_search=windows is None,
+        global_search=global_search,
     )

@@ -8,8 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from ignn_pyg.data.resize import downsample_for_graph
+from ignn_pyg.graph.controls import GRAPH_CONTROLS, permuted_neighbors, random_neighbors
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
 from ignn_pyg.graph.embedding import make_embedding
+from ignn_pyg.graph.same_scale_graph import build_same_scale_graph
+from ignn_pyg.nn.cross_scale_aggregation import repeat_pixels
 from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, check_residual, conv3x3, output_residual
 from ignn_pyg.nn.registry import build_aggregation
 
@@ -42,6 +45,13 @@ class IGNNConfig:
     reduced_channels: int = 8
     embedding: str = "vgg"
     residual: str = "none"
+    graph: str = "cross_scale"
+
+
+#: what the aggregation receives (``graph`` option; all but the first are controls for studies)
+GRAPH_MODES = ("cross_scale", "random", "same_scale", "none")
+#: the neighbour sets :meth:`IGNN.build_graph` can build
+NEIGHBOR_CHOICES = ("cross_scale", "same_scale", *GRAPH_CONTROLS)
 
 
 class IGNN(nn.Module):
@@ -79,6 +89,17 @@ class IGNN(nn.Module):
         residual: ``"none"`` (the authors') or ``"bicubic"``: add the network's output to
             the bicubic upsampling instead of the dataset mean
             (:func:`~ignn_pyg.nn.blocks.output_residual`); for compact, briefly trained models.
+        graph: what the aggregation receives, for studies of whether the graph matters:
+            ``"cross_scale"`` (the authors' graph), ``"random"`` (every query's ``k``
+            neighbours drawn uniformly inside its own search window at every forward,
+            edge features recomputed for them:
+            :func:`~ignn_pyg.graph.controls.random_neighbors`), ``"same_scale"`` (the
+            non-local baseline: each LR patch's ``k`` nearest other LR patches,
+            :func:`~ignn_pyg.graph.same_scale_graph.build_same_scale_graph`, whose messages
+            are their ``p x p`` feature patches repeated ``s x s``; aggregation ``"ignn"``
+            only) or ``"none"`` (the aggregation's two outputs replaced by zeros: the same
+            parameters, no information).  A ``graph`` passed to :meth:`forward` is used as
+            given.
 
     Shapes: ``lr [B, 3, H, W]`` in ``[0, 255]`` (optionally ``lr_down [B, 3, H//s, W//s]``)
     ``-> [B, 3, S H, S W]``.
@@ -88,11 +109,15 @@ class IGNN(nn.Module):
                  window: int = 30, patch_size: int = 3, stride: int = 2, res_scale: float = 0.1,
                  fusion: str = "reference", window_indexing: str = "reference", backend: str = "auto",
                  rgb_range: float = 255.0, aggregation: str = "ignn", reduced_channels: int = 8,
-                 embedding: str = "vgg", residual: str = "none") -> None:
+                 embedding: str = "vgg", residual: str = "none", graph: str = "cross_scale") -> None:
         super().__init__()
+        if graph not in GRAPH_MODES:
+            raise ValueError(f"graph must be one of {GRAPH_MODES}, got {graph!r}")
+        if graph == "same_scale" and aggregation != "ignn":
+            raise ValueError(f"graph 'same_scale' needs aggregation 'ignn', got {aggregation!r}")
         self.config = IGNNConfig(scale, n_feats, n_resblocks, num_neighbors, window, patch_size, stride,
                                  res_scale, fusion, window_indexing, backend, rgb_range, aggregation,
-                                 reduced_channels, embedding, check_residual(residual))
+                                 reduced_channels, embedding, check_residual(residual), graph)
         self.graph_scale = graph_scale_for(scale)
         n_pre = n_resblocks // 2
         self.input_shift = MeanShift(rgb_range, sign=-1)
@@ -120,29 +145,65 @@ class IGNN(nn.Module):
         """Output scale ``S``."""
         return self.config.scale
 
-    def build_graph(self, lr: Tensor, lr_down: Tensor | None = None,
-                    window: int | None = None) -> CrossScaleGraph:
-        """The cross-scale graph of ``lr`` on the frozen embedding (no gradient);
-        ``window`` overrides the configured search window for this graph."""
-        if lr_down is None:
-            lr_down = downsample_for_graph(lr, self.graph_scale)
+    @property
+    def uses_cross_scale_graph(self) -> bool:
+        """Whether the aggregation receives a cross-scale graph (``graph`` is
+        ``"cross_scale"`` or ``"random"``): where graph reliance against the cross-scale
+        controls is defined (:func:`ignn_pyg.evaluation.probe_graph`)."""
+        return self.config.graph in ("cross_scale", "random")
+
+    def build_graph(self, lr: Tensor, lr_down: Tensor | None = None, window: int | None = None,
+                    neighbors: str | None = None, generator: torch.Generator | None = None) -> CrossScaleGraph:
+        """The cross-scale graph of ``lr`` on the frozen embedding (no gradient, float32
+        even under :func:`torch.autocast`); ``window`` overrides the configured search
+        window for this graph.
+
+        ``neighbors`` picks what each query is linked to: ``"cross_scale"`` (its ``k``
+        nearest downsampled-image patches), ``"same_scale"`` (its ``k`` nearest other LR
+        patches), or a control of :mod:`~ignn_pyg.graph.controls` on the cross-scale
+        graph: ``"random"`` (``k`` patches drawn uniformly inside its window, edge
+        features recomputed) or ``"permuted"`` (another query's whole neighbour list);
+        default: the model's ``graph`` setting.  ``generator`` draws the controls
+        (default: torch's global generator).
+        """
         cfg = self.config
-        with torch.no_grad():
-            return build_cross_scale_graph(
-                self.embedding(lr), self.embedding(lr_down), self.graph_scale, cfg.num_neighbors,
-                cfg.patch_size, cfg.stride, cfg.window if window is None else window, cfg.backend,
-                cfg.window_indexing)
+        neighbors = neighbors or (cfg.graph if cfg.graph in NEIGHBOR_CHOICES else "cross_scale")
+        if neighbors not in NEIGHBOR_CHOICES:
+            raise ValueError(f"neighbors must be one of {NEIGHBOR_CHOICES}, got {neighbors!r}")
+        # Always float32, also under autocast: a bf16 embedding changes the neighbour sets.
+        with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
+            lr = lr.float()
+            lr_down = downsample_for_graph(lr, self.graph_scale) if lr_down is None else lr_down.float()
+            lr_embed = self.embedding(lr)
+            window = cfg.window if window is None else window
+            if neighbors == "same_scale":
+                return build_same_scale_graph(lr_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size,
+                                              cfg.stride, window, cfg.backend)
+            down_embed = self.embedding(lr_down)
+            graph = build_cross_scale_graph(
+                lr_embed, down_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size, cfg.stride,
+                window, cfg.backend, cfg.window_indexing)
+            if neighbors == "random":
+                return random_neighbors(graph, generator, lr_embed, down_embed)
+            if neighbors == "permuted":
+                return permuted_neighbors(graph, generator)
+            return graph
 
     def forward(self, lr: Tensor, lr_down: Tensor | None = None,
                 graph: CrossScaleGraph | None = None) -> Tensor:
         """Super-resolve ``lr`` (``[B, 3, H, W]``, 0-255); ``graph`` skips construction."""
         if lr.dim() != 4 or lr.shape[1] != 3:
             raise ValueError(f"expected lr of shape [B, 3, H, W], got {tuple(lr.shape)}")
-        if graph is None:
-            graph = self.build_graph(lr, lr_down)
         x0 = self.head(self.input_shift(lr))
         x1 = self.body_pre(x0)
-        lr_branch, hr_branch = self.aggregation(x1, graph)
+        if self.config.graph == "none":
+            lr_branch, hr_branch = self._no_aggregation(x1)
+        else:
+            graph = self.build_graph(lr, lr_down) if graph is None else graph
+            if graph.same_scale:  # same-size messages: the LR features repeated s x s
+                lr_branch, hr_branch = self.aggregation(x1, graph, repeat_pixels(x1, self.graph_scale))
+            else:
+                lr_branch, hr_branch = self.aggregation(x1, graph)
         x1 = self.fuse_lr(torch.cat([x1, lr_branch], dim=1))
         x2 = self.body_post(x1) + x0
         # The HR fusion runs in the memory format of the aggregation's HR map (channels-last
@@ -153,6 +214,13 @@ class IGNN(nn.Module):
         base = output_residual(self.config.residual, lr, self.scale, self.config.rgb_range)
         out = self.output_shift(self.tail(x)) if base is None else base + self.tail(x)
         return out.contiguous()  # [B, 3, SH, SW] in the default layout, whatever the fusion's
+
+    def _no_aggregation(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The ``graph="none"`` control: zeros of the aggregation's output shapes and layout,
+        ``([B, C, H, W], [B, C, sH, sW])``."""
+        b, c, h, w = x.shape
+        s = self.graph_scale
+        return torch.zeros_like(x), x.new_zeros(b, c, s * h, s * w).contiguous(memory_format=torch.channels_last)
 
     def config_dict(self) -> dict:
         """Constructor arguments, for checkpoints that rebuild the model from the file alone."""

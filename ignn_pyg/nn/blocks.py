@@ -47,7 +47,7 @@ class MeanShift(nn.Conv2d):
     dataset mean, :math:`y = x + \text{sign} \cdot r \mu` with ``r = rgb_range``.
 
     A parameter (not a buffer) with ``requires_grad=False``, as in released EDSR-family
-    checkpoints.  Shapes: ``[B, 3, H, W] -> [B, 3, H, W]``.
+    checkpoints.  Runs in float32 even under :func:`torch.autocast`.  Shapes: ``[B, 3, H, W] -> [B, 3, H, W]``.
     """
 
     def __init__(self, rgb_range: float = 255.0, sign: int = -1,
@@ -57,6 +57,11 @@ class MeanShift(nn.Conv2d):
             self.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
             self.bias.copy_(sign * rgb_range * torch.tensor(rgb_mean))
         self.requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # float32 under autocast too: in bf16 the shifted image would round to 1/2-1 grey level
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
 
 
 class Upsampler(nn.Sequential):
@@ -100,4 +105,5 @@ def output_residual(residual: str, lr: Tensor, scale: int, rgb_range: float) -> 
     """
     if residual == "none":
         return None
-    return bicubic_upsample(lr, scale, rgb_range)
+    with torch.autocast(lr.device.type, enabled=False):  # float32 under autocast too
+        return bicubic_upsample(lr.float(), scale, rgb_range)

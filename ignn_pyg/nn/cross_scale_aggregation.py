@@ -182,18 +182,31 @@ class CrossScaleAggregation(MessagePassing):
             if isinstance(module, nn.Conv2d):
                 module.reset_parameters()
 
-    def forward(self, x: Tensor, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, graph: CrossScaleGraph, source_map: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``source_map`` is the map the sources' ``(p s) x (p s)`` patches are cut from at
+        ``s`` times their grid position: ``x`` itself by default (a cross-scale source is a
+        region of the LR map); for a same-scale graph (``graph.same_scale``) ``x`` repeated
+        ``s x s`` per pixel (``[B, C, sH, sW]``, :func:`repeat_pixels`)."""
         self._check(x, graph)
+        if graph.same_scale != (source_map is not None):
+            raise ValueError("a same-scale graph needs source_map (the map repeated s x s), "
+                             "and only a same-scale graph takes one")
         grid = graph.target_grid
-        queries = patch_windows(pad_channels_last(x, grid), grid.patch_size, grid.stride)
+        # Statistics, normalisation and weights in float32 even when x is a lower-precision
+        # autocast output; the fold then runs in x's dtype (a no-op cast in float32).
+        x32 = x.float()
+        queries = patch_windows(pad_channels_last(x32, grid), grid.patch_size, grid.stride)
         _, target_mean, target_std = centered_patch_stats(queries, self.eps)
-        sources = hr_source_windows(x, graph.source_grid, self.scale)  # [B, rows, cols, q, q, C]
+        sources = hr_source_windows(x32 if source_map is None else source_map.float(), graph.source_grid,
+                                    self.scale)  # [B, rows, cols, q, q, C]
         edge_weight = None
         if self.fusion == "edge":
-            score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1)
+            score = self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1).float()
             edge_weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
-        maps = self._fused_rank_maps if self.fused else self._propagated_rank_maps
-        rank_maps = maps(sources, target_mean, target_std, graph, edge_weight)
+        if self.fused:
+            rank_maps = self._fused_rank_maps(sources, target_mean, target_std, graph, edge_weight, x.dtype)
+        else:
+            rank_maps = self._propagated_rank_maps(sources, target_mean, target_std, graph, edge_weight)
         if self.fusion == "edge":
             hr = next(rank_maps)
             return self.downsample(hr), hr
@@ -215,7 +228,9 @@ class CrossScaleAggregation(MessagePassing):
 
         ``source_windows`` from :func:`hr_source_windows`, query statistics from
         :func:`centered_patch_stats`.  The rank-``r`` edges give every query exactly one
-        message, so propagating one rank at a time holds ``1/k`` of the messages in memory."""
+        message, so propagating one rank at a time holds ``1/k`` of the messages in memory.
+        Messages are float32 also under autocast (this path serves hooks and explainers,
+        not speed)."""
         b, k = graph.batch_size, self.num_neighbors
         hr_grid = graph.target_grid.scaled(self.scale)
         _, source_mean, source_std = centered_patch_stats(source_windows, self.eps)
@@ -237,7 +252,8 @@ class CrossScaleAggregation(MessagePassing):
             yield total
 
     def _fused_rank_maps(self, source_windows: Tensor, target_mean: Tensor, target_std: Tensor,
-                         graph: CrossScaleGraph, edge_weight: Tensor | None) -> Iterator[Tensor]:
+                         graph: CrossScaleGraph, edge_weight: Tensor | None,
+                         dtype: torch.dtype) -> Iterator[Tensor]:
         r"""The same maps as :meth:`_propagated_rank_maps` without materialising the
         messages.  AdaIN splits into a source part and a query part,
         :math:`m_{j \to i} = \hat h_j \, \sigma(x_i) + \mu(x_i)` with
@@ -245,19 +261,20 @@ class CrossScaleAggregation(MessagePassing):
         query means fold into one map (weighted by :math:`\sum_j \alpha_{ji}` with edge
         weights) and :func:`~ignn_pyg.nn.gathered_patch_fold.fold_gathered_patches`
         adds the gathered, gain-scaled :math:`\hat h_j` into it.  Maps are channels-last
-        in memory."""
+        in memory; the normalisation is float32 and the fold runs in ``dtype``."""
         b, c, k = graph.batch_size, self.channels, self.num_neighbors
         q = source_windows.shape[3]
         hr_grid = graph.target_grid.scaled(self.scale)
         centered, _, source_std = centered_patch_stats(source_windows, self.eps)
-        normalized = (centered / source_std).view(-1, q, q, c)  # [B N, q, q, C]
+        normalized = (centered / source_std).view(-1, q, q, c).to(dtype)  # [B N, q, q, C]
         index = graph.edge_index[0].view(-1, k).t()  # [k, B M]: rank r's source of every query
         gain, offset = node_major(target_std)[None], node_major(target_mean)
         if edge_weight is not None:
             weight = edge_weight.view(-1, k)
             gain, offset = gain * weight.t()[:, :, None], offset * weight.sum(1, keepdim=True)
+        gain = gain.to(dtype)
         base = repeat_pixels(fold_patch_constants(offset.view(b, -1, c), graph.target_grid), self.scale)
-        base = base.permute(0, 2, 3, 1)  # [B, sH, sW, C]
+        base = base.permute(0, 2, 3, 1).to(dtype)  # [B, sH, sW, C]
         if edge_weight is not None:
             yield fold_gathered_patches(normalized, index, gain, base, hr_grid).permute(0, 3, 1, 2)
             return
@@ -315,8 +332,9 @@ class CrossScaleAggregation(MessagePassing):
             attr_map = fold_patch_constants(attr[:, :, r], graph.target_grid)  # [B, C_e, H, W]
             hr_scores.append(self.hr_weight_net(attr_map))
             lr_scores.append(self.lr_weight_net(attr_map))
-        hr_weight = repeat_pixels(torch.cat(hr_scores, 1).softmax(1), self.scale).unsqueeze(2)
-        return hr_weight, torch.stack(lr_scores, 1).softmax(1)
+        # softmax in float32 also under autocast (a no-op cast in float32)
+        hr_weight = repeat_pixels(torch.cat(hr_scores, 1).float().softmax(1), self.scale).unsqueeze(2)
+        return hr_weight, torch.stack(lr_scores, 1).float().softmax(1)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(channels={self.channels}, scale={self.scale}, "

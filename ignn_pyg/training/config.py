@@ -5,7 +5,7 @@ A config file has four parts; every key is optional and has the default below::
     model:  arch, n_feats, n_resblocks, res_scale, graph arguments, initialisation
     data:   scale, train/val sources, crop and batch size, augmentation, workers
     optim:  lr, betas, milestones, gamma, iterations
-    run:    seed, out_dir, val_every, log_every, threads, deterministic
+    run:    seed, out_dir, val_every, log_every, threads, deterministic, precision
 
 :func:`load_config` reads a file, applies ``section.key=value`` overrides (values in
 YAML syntax) and checks every key and type before anything runs, so a typo fails in
@@ -24,6 +24,8 @@ from typing import Any
 import yaml
 
 from ignn_pyg.checkpoints import ARCHITECTURES
+from ignn_pyg.models.ignn import GRAPH_MODES
+from ignn_pyg.precision import PRECISIONS
 
 __all__ = [
     "ModelConfig",
@@ -36,6 +38,7 @@ __all__ = [
     "config_from_dict",
     "load_config",
     "parse_override",
+    "apply_overrides",
     "config_to_yaml",
 ]
 
@@ -49,8 +52,9 @@ class ModelConfig:
 
     ``arch`` is ``"ignn"`` or ``"edsr"``; the scale comes from ``data.scale``; ``residual``
     (``"none"``, the authors', or ``"bicubic"``) see :func:`~ignn_pyg.nn.blocks.output_residual`.  The graph
-    fields (``num_neighbors`` ... ``embedding``) apply to IGNN only; ``None`` keeps the
-    :class:`~ignn_pyg.models.IGNN` default.  Initialisation (the authors'): every
+    fields (``num_neighbors`` ... ``graph``) apply to IGNN only; ``None`` keeps the
+    :class:`~ignn_pyg.models.IGNN` default.  ``graph`` picks what the aggregation receives:
+    ``cross_scale`` (the authors' graph) or, as controls for studies, ``random`` or ``none``.  Initialisation (the authors'): every
     trainable convolution gets Kaiming-normal weights (fan-in, ReLU gain) times
     ``init_scale`` and zero biases; the frozen mean shifts keep their values, and the
     frozen VGG embedding convs get the same scaled noise when ``init_embedding`` is true
@@ -72,6 +76,7 @@ class ModelConfig:
     aggregation: str | None = None
     reduced_channels: int | None = None
     embedding: str | None = None
+    graph: str | None = None
     init_scale: float = 0.1
     init_embedding: bool = True
 
@@ -133,7 +138,10 @@ class RunConfig:
     """Bookkeeping: ``out_dir`` receives ``last.pt``, ``best.pt``, ``log.csv``,
     ``progress.png``, ``config.yaml`` and TensorBoard events.  ``threads`` sets
     ``torch.set_num_threads`` (0: PyTorch's default); ``deterministic`` asks PyTorch for
-    deterministic kernels (bitwise-reproducible resumes on CPU)."""
+    deterministic kernels (bitwise-reproducible resumes on CPU).  ``precision`` is
+    ``fp32`` (the exact path), ``bf16``/``fp16`` (autocast with float32 master weights,
+    optimiser state and loss; fp16 on CUDA with a gradient scaler) or ``auto``
+    (:func:`~ignn_pyg.precision.resolve_precision`); validation runs in it too."""
 
     seed: int = 0
     out_dir: str = "runs/train"
@@ -141,6 +149,7 @@ class RunConfig:
     log_every: int = 50
     threads: int = 0
     deterministic: bool = False
+    precision: str = "fp32"
 
 
 @dataclass
@@ -231,6 +240,7 @@ def _check(config: TrainConfig) -> None:
     if m.arch == "edsr":
         set_graph = [name for name in _GRAPH_FIELDS if getattr(m, name) is not None]
         require(not set_graph, f"model.{', model.'.join(set_graph)} apply to arch 'ignn' only, not 'edsr'")
+    require(m.graph is None or m.graph in GRAPH_MODES, f"model.graph must be one of {GRAPH_MODES}, got {m.graph!r}")
     require(m.n_feats >= 1 and m.n_resblocks >= 1,
             f"model.n_feats and model.n_resblocks must be positive, got {m.n_feats}, {m.n_resblocks}")
     require(m.init_scale > 0, f"model.init_scale must be positive, got {m.init_scale}")
@@ -260,6 +270,7 @@ def _check(config: TrainConfig) -> None:
     require(r.val_every >= 1 and r.log_every >= 1,
             f"run.val_every and run.log_every must be positive, got {r.val_every}, {r.log_every}")
     require(r.threads >= 0, f"run.threads must be >= 0, got {r.threads}")
+    require(r.precision in PRECISIONS, f"run.precision must be one of {', '.join(PRECISIONS)}, got {r.precision!r}")
     require(bool(r.out_dir), "run.out_dir must not be empty")
 
 
@@ -283,6 +294,20 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
 
 
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set ``section.key=value`` overrides (:func:`parse_override`) in nested ``values``,
+    in place and in order; returns ``values``."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = values
+        for part in keys[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {text!r}: {part!r} is not a section")
+        node[keys[-1]] = value
+    return values
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML config (or start from the defaults when ``path`` is None), apply
     ``overrides`` in order, and check the result (see :func:`config_from_dict`).
@@ -303,14 +328,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             raise ValueError(f"cannot parse {str(path)!r}: {err}") from err
         if not isinstance(values, dict):
             raise ValueError(f"{str(path)!r} must hold a mapping of sections, got {type(values).__name__}")
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = values
-        for part in keys[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {text!r}: {part!r} is not a section")
-        node[keys[-1]] = value
+    apply_overrides(values, overrides)
     try:
         return config_from_dict(values)
     except TypeError as err:

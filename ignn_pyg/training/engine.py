@@ -42,7 +42,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ignn_pyg.checkpoints import build_model, load_checkpoint, save_checkpoint
-from ignn_pyg.evaluation import evaluate, make_forward, summarize
+from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
+from ignn_pyg.models import IGNN
+from ignn_pyg.precision import Precision, resolve_precision
 
 from .config import TrainConfig, config_to_yaml
 from .data import StreamSampler, build_train_dataset, build_val_samples, seed_worker
@@ -86,18 +88,26 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _validate(model: nn.Module, samples: list[dict], scale: int, image_dir: Path,
-              device: torch.device, baseline: list[dict] | None) -> tuple[dict[str, float], list[dict]]:
+def _validate(model: nn.Module, samples: list[dict], scale: int, image_dir: Path, device: torch.device,
+              baseline: list[dict] | None, precision: Precision) -> tuple[dict[str, float], list[dict]]:
     """Mean ``val_psnr``, ``val_ssim``, ``bicubic_psnr``, ``bicubic_ssim`` of ``model`` on whole
     ``samples`` (:func:`ignn_pyg.evaluation.evaluate`, which also writes the SR images
     to ``image_dir``; ``baseline``: an earlier validation's rows, whose bicubic scores are
-    reused), and the per-image rows; the model is left in training mode."""
-    rows = evaluate(samples, make_forward(model), scale, image_dir, device=device, progress=False,
-                    baseline=baseline)
+    reused), for an IGNN with a graph also ``val_reliance`` (against random neighbours,
+    :func:`~ignn_pyg.evaluation.probe_graph`), and the per-image rows; the model is left
+    in training mode."""
+    rows = evaluate(samples, make_forward(model, precision=precision), scale, image_dir, device=device,
+                    progress=False, baseline=baseline)
+    if isinstance(model, IGNN) and model.uses_cross_scale_graph:
+        rows = probe_graph(model, samples, rows, controls=("random",), device=device, precision=precision,
+                           progress=False)
     model.train()
     mean = summarize(rows)
-    return {"val_psnr": mean["psnr"], "val_ssim": mean["ssim"], "bicubic_psnr": mean["bicubic_psnr"],
-            "bicubic_ssim": mean["bicubic_ssim"]}, rows
+    scores = {"val_psnr": mean["psnr"], "val_ssim": mean["ssim"], "bicubic_psnr": mean["bicubic_psnr"],
+              "bicubic_ssim": mean["bicubic_ssim"]}
+    if "reliance_random" in mean:
+        scores["val_reliance"] = mean["reliance_random"]
+    return scores, rows
 
 
 def _configure_torch(config: TrainConfig) -> None:
@@ -148,8 +158,9 @@ class _Recorder:
     """Rank 0's side of a run: ``log.csv``, TensorBoard, validation, checkpoints and
     ``progress.png`` in ``out_dir``, and the best validation PSNR so far."""
 
-    def __init__(self, config: TrainConfig, val_samples: list[dict], payload: dict[str, Any] | None) -> None:
-        self.config, self.val_samples = config, val_samples
+    def __init__(self, config: TrainConfig, val_samples: list[dict], payload: dict[str, Any] | None,
+                 precision: Precision) -> None:
+        self.config, self.val_samples, self.precision = config, val_samples, precision
         self.out_dir = Path(config.run.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.yaml").write_text(config_to_yaml(config))
@@ -162,7 +173,7 @@ class _Recorder:
         self.baseline: list[dict] | None = None  # the first validation's rows: bicubic scores
 
     def record(self, iteration: int, mean_loss: float, seconds: float, validate: bool, model: nn.Module,
-               optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
+               optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler) -> dict[str, float]:
         """Log one row; with ``validate`` also validate, checkpoint and plot.  Returns
         the validation scores (empty without ``validate``)."""
         lr = optimizer.param_groups[0]["lr"]
@@ -172,8 +183,9 @@ class _Recorder:
         if validate:
             scores, self.baseline = _validate(model, self.val_samples, self.config.data.scale,
                                               self.out_dir / "val_images", next(model.parameters()).device,
-                                              self.baseline)
-            row.update(val_psnr=f"{scores['val_psnr']:.4f}", val_ssim=f"{scores['val_ssim']:.5f}")
+                                              self.baseline, self.precision)
+            row.update(val_psnr=f"{scores['val_psnr']:.4f}", val_ssim=f"{scores['val_ssim']:.5f}",
+                       val_reliance=f"{scores['val_reliance']:.4f}" if "val_reliance" in scores else "")
         # The row goes first: a crash before the checkpoint leaves a row that the resume
         # from the previous checkpoint drops, never a checkpoint without its row.
         self.csv_log.append(row)
@@ -188,6 +200,8 @@ class _Recorder:
                      "scheduler": scheduler.state_dict(), "rng": rng_state(), "best_psnr": self.best_psnr,
                      "best_iteration": self.best_iteration, "seconds": seconds,
                      "train_config": asdict(self.config)}
+            if scaler.is_enabled():
+                state["grad_scaler"] = scaler.state_dict()
             save_checkpoint(self.out_dir / "last.pt", model, **state)
             if self.best_iteration == iteration:  # the same bytes: copy, then rename (atomic)
                 tmp = self.out_dir / f"best.pt.tmp.{os.getpid()}"
@@ -248,9 +262,12 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> d
     payload = None if resume_path is None else _read_resume_checkpoint(resume_path, model, config)
 
     train_set = build_train_dataset(data, run.seed)
-    recorder = _Recorder(config, build_val_samples(data), payload) if ctx.is_main else None
+    precision = resolve_precision(run.precision, ctx.device)
+    recorder = _Recorder(config, build_val_samples(data), payload, precision) if ctx.is_main else None
 
-    model.to(ctx.device)
+    precision.prepare_model(model.to(ctx.device))
+    # fp16 gradients underflow without loss scaling; bf16 has float32's exponent range
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision.dtype == torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=optim.lr, betas=tuple(optim.betas))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, optim.milestones, optim.gamma)
@@ -259,10 +276,12 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> d
         model.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
+        if "grad_scaler" in payload:
+            scaler.load_state_dict(payload["grad_scaler"])
         start, seconds_before = payload["iteration"], payload["seconds"]
     if recorder is not None:
         print(f"{model.config_dict()} | {sum(p.numel() for p in params):,} trainable parameters | "
-              f"{train_set} | {len(recorder.val_samples)} validation images", flush=True)
+              f"{train_set} | {len(recorder.val_samples)} validation images | precision {precision}", flush=True)
 
     net: nn.Module = model
     if ctx.world_size > 1:
@@ -282,10 +301,13 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> d
     net.train()
     iteration = start
     for batch in loader:
-        loss = F.l1_loss(net(batch["lr"].to(ctx.device)), batch["hr"].to(ctx.device))
+        with precision.autocast(ctx.device):
+            sr = net(precision.prepare_input(batch["lr"].to(ctx.device)))
+        loss = F.l1_loss(sr.float(), batch["hr"].to(ctx.device))  # the loss in float32 whatever the precision
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)  # optimizer.step() itself unless fp16
+        scaler.update()
         scheduler.step()
         iteration += 1
         interval += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
@@ -300,12 +322,13 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> d
         interval.zero_()
         if recorder is not None:
             seconds = seconds_before + time.perf_counter() - started
-            scores = recorder.record(iteration, mean_loss, seconds, validate, model, optimizer, scheduler)
+            scores = recorder.record(iteration, mean_loss, seconds, validate, model, optimizer, scheduler, scaler)
             if validate:
                 bar.write(f"iteration {iteration}: loss {mean_loss:.4f}, val PSNR {scores['val_psnr']:.3f} dB "
                           f"SSIM {scores['val_ssim']:.4f} (bicubic {scores['bicubic_psnr']:.3f} dB / "
                           f"{scores['bicubic_ssim']:.4f}), best {recorder.best_psnr:.3f} dB at "
-                          f"{recorder.best_iteration}")
+                          f"{recorder.best_iteration}" + (f", graph reliance {scores['val_reliance']:+.3f} dB"
+                                                          if "val_reliance" in scores else ""))
             summary.update(scores, loss=mean_loss)
         if validate and ctx.world_size > 1:
             dist.barrier()  # the others wait while rank 0 validates and writes

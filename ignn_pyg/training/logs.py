@@ -14,9 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "CSVLog", "plot_progress", "open_tensorboard"]
+__all__ = ["COLUMNS", "CSVLog", "read_log", "plot_progress", "open_tensorboard"]
 
-COLUMNS = ("iteration", "loss", "lr", "val_psnr", "val_ssim", "seconds")
+#: ``val_reliance``: graph reliance on the validation images (IGNN only; see
+#: :func:`ignn_pyg.evaluation.probe_graph`), PSNR with the own graph minus with random neighbours
+COLUMNS = ("iteration", "loss", "lr", "val_psnr", "val_ssim", "val_reliance", "seconds")
 
 
 class CSVLog:
@@ -38,10 +40,7 @@ class CSVLog:
 
     def read(self) -> list[dict[str, str]]:
         """All rows as strings (empty cells are ``""``); no rows when the file is absent."""
-        if not self.path.is_file():
-            return []
-        with open(self.path, newline="") as handle:
-            return list(csv.DictReader(handle))
+        return read_log(self.path)
 
     def append(self, row: dict[str, Any]) -> None:
         """Write one row (missing columns stay empty) and flush it to disk."""
@@ -51,21 +50,36 @@ class CSVLog:
             os.fsync(handle.fileno())
 
 
+def read_log(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a ``log.csv`` as strings, every column of :data:`COLUMNS` present
+    (empty cells and columns an older log lacks are ``""``); no rows when the file is
+    absent.  Reading never changes the file (unlike opening a :class:`CSVLog`)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: row.get(k) or "" for k in COLUMNS} for row in csv.DictReader(handle)]
+
+
 def _series(rows: list[dict[str, str]], column: str) -> tuple[list[int], list[float]]:
     pairs = [(int(r["iteration"]), float(r[column])) for r in rows if r[column] not in ("", None)]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def plot_progress(rows: list[dict[str, str]], path: str | Path, bicubic_psnr: float | None = None) -> None:
-    """Draw the training loss and the validation PSNR against the iteration into a PNG
-    (two panels; the PSNR panel has a dashed line at ``bicubic_psnr``).  Written to a
-    temporary file and renamed, so a reader never sees half a plot."""
+    """Draw the training loss, the validation PSNR and, when logged, the graph reliance
+    against the iteration into a PNG (two or three panels; the PSNR panel has a dashed
+    line at ``bicubic_psnr``).  Written to a temporary file and renamed, so a reader
+    never sees half a plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    reliance = _series(rows, "val_reliance")
+    panels = 3 if reliance[0] else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), layout="constrained")
+    ax_loss, ax_psnr = axes[:2]
     iterations, losses = _series(rows, "loss")
     ax_loss.plot(iterations, losses, lw=1)
     ax_loss.set(xlabel="iteration", ylabel="L1 loss (0-255 scale)", title="training loss")
@@ -77,7 +91,11 @@ def plot_progress(rows: list[dict[str, str]], path: str | Path, bicubic_psnr: fl
         ax_psnr.axhline(bicubic_psnr, ls="--", color="gray", label=f"bicubic {bicubic_psnr:.2f} dB")
     ax_psnr.set(xlabel="iteration", ylabel="PSNR (dB, Y)", title="validation")
     ax_psnr.legend(loc="best")
-    for ax in (ax_loss, ax_psnr):
+    if panels == 3:
+        axes[2].plot(*reliance, "o-", ms=3, color="tab:green")
+        axes[2].axhline(0.0, ls="--", color="gray")
+        axes[2].set(xlabel="iteration", ylabel="dB", title="graph reliance (own - random neighbours)")
+    for ax in axes:
         ax.grid(alpha=0.3)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")

@@ -95,3 +95,22 @@ def test_mismatched_embeddings_rejected(embeds):
         random_neighbors(g, _gen(0), lr, None)
     with pytest.raises(ValueError, match="do not match"):
         random_neighbors(g, _gen(0), lr[:, :, :20], down[:, :, :10])
+
+
+def test_permuted_moves_whole_lists_within_each_image(embeds):
+    from ignn_pyg.graph.controls import permuted_neighbors
+
+    lr, down = embeds
+    g = build_cross_scale_graph(lr, down, 2, num_neighbors=4, window=3)
+    p = permuted_neighbors(g, _gen(2))
+    m, k = g.target_grid.num_patches, 4
+    assert torch.equal(p.edge_index[1], g.edge_index[1]) and torch.equal(p.rank, g.rank)
+    gen = _gen(2)  # the documented draw: one torch.randperm(M) per image, in image order
+    donors = torch.cat([torch.randperm(m, generator=gen) + b * m for b in range(2)])
+    assert not torch.equal(donors, torch.arange(2 * m))
+    assert torch.equal(p.neighbors(), g.neighbors()[donors])
+    assert torch.equal(p.edge_attr.view(-1, k, 3), g.edge_attr.view(-1, k, 3)[donors])
+    assert torch.equal(p.distance.view(-1, k), g.distance.view(-1, k)[donors])
+    # sources stay in their image, and the multiset of lists is unchanged
+    assert bool((p.edge_index[0] // g.source_grid.num_patches == p.edge_index[1] // m).all())
+    assert sorted(map(tuple, p.neighbors().tolist())) == sorted(map(tuple, g.neighbors().tolist()))

@@ -22,6 +22,7 @@ import yaml
 
 from ignn_pyg.cli import main as cli_main
 from ignn_pyg.training import load_config, train
+from ignn_pyg.training.logs import read_log
 
 ROOT = Path(__file__).parents[2]
 # Runs the training in a child process that kills itself (SIGKILL: no clean-up, no
@@ -61,11 +62,12 @@ def _log_without_time(out_dir: str) -> list[list[str]]:
     return [line.split(",")[:-1] for line in lines]
 
 
-def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore_torch_globals):
-    reference = tiny_config("uninterrupted")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore_torch_globals, precision):
+    reference = tiny_config("uninterrupted", run={"precision": precision})
     train(load_config(_write(reference, tmp_path / "a.yaml")))
 
-    killed = tiny_config("killed")
+    killed = tiny_config("killed", run={"precision": precision})
     path = _write(killed, tmp_path / "b.yaml")
     child = subprocess.run([sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"], env=_env(),
                            capture_output=True, text=True, timeout=300)
@@ -82,6 +84,9 @@ def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restor
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 6
     assert _log_without_time(reference["run"]["out_dir"]) == _log_without_time(killed["run"]["out_dir"])
     assert (Path(killed["run"]["out_dir"]) / "progress.png").is_file()
+    assert all(v.dtype == torch.float32 for v in b["state_dict"].values() if v.is_floating_point())
+    validated = [row for row in read_log(Path(killed["run"]["out_dir"]) / "log.csv") if row["val_psnr"]]
+    assert len(validated) == 3 and all(row["val_reliance"] for row in validated)  # IGNN: graph reliance logged
 
 
 def _free_port() -> int:

@@ -1,0 +1,345 @@
+"""The graph study: does IGNN use its cross-scale graph, and in which training regime?
+
+Every variant of ``experiments/configs/study/graph_study.yaml`` (the IGNN, its graph
+controls, EDSR of equal and of matched size, and the levers that could make the network
+use its neighbours) trains once per seed into ``runs/study_graph/VARIANT/seedN``, one
+thread per run.  Seeds fix the data order, so seed ``s`` of every variant sees the same
+crops.  ``run`` skips finished runs and resumes unfinished ones (``--resume``), so the
+study continues across working stretches; ``report`` evaluates every finished run on
+the eval photos (whole images, Y, border 2) with the graph probe
+(:func:`ignn_pyg.evaluation.probe_graph`: own graph minus random neighbours, and minus
+permuted neighbour lists) and writes ``experiments/results/graph_study.{md,json}`` and
+``graph_study_curves.png`` / ``graph_study_summary.png``.  The JSON holds every run's
+per-image numbers and learning curve, so results survive a lost run folder.
+
+Usage::
+
+    nohup python experiments/study_graph.py run --jobs 2 > runs/study_graph.log 2>&1 &
+    python experiments/study_graph.py status
+    python experiments/study_graph.py report
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.data import PhotoDataset
+from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
+from ignn_pyg.models import EDSR, IGNN
+from ignn_pyg.training.config import TrainConfig, apply_overrides, config_from_dict, config_to_yaml
+from ignn_pyg.training.logs import read_log
+
+ROOT = Path(__file__).resolve().parent
+STUDY = ROOT / "configs" / "study" / "graph_study.yaml"
+RESULTS = ROOT / "results"
+MATCH_TOLERANCE = 0.05  # parameter-matched EDSR: within 5% of the IGNN's trainable parameters
+
+
+def trainable_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def matched_edsr_width(ignn_kwargs: dict[str, Any]) -> int:
+    """The smallest EDSR width (same depth, scale and residual) whose trainable
+    parameters are within :data:`MATCH_TOLERANCE` of the IGNN ``ignn_kwargs`` builds."""
+    target = trainable_parameters(IGNN(**{k: v for k, v in ignn_kwargs.items() if k != "arch"}))
+    for width in range(ignn_kwargs["n_feats"], 4 * ignn_kwargs["n_feats"]):
+        count = trainable_parameters(EDSR(ignn_kwargs["scale"], width, ignn_kwargs["n_resblocks"],
+                                          residual=ignn_kwargs["residual"]))
+        if abs(count - target) <= MATCH_TOLERANCE * target:
+            return width
+    raise ValueError(f"no EDSR width matches {target:,} parameters within {MATCH_TOLERANCE:.0%}")
+
+
+class Study:
+    """The study file: ``base`` config, ``seeds``, ``variants`` and ``levers`` (name ->
+    overrides; :attr:`variants` holds both)."""
+
+    def __init__(self, path: Path, runs: Path) -> None:
+        spec = yaml.safe_load(path.read_text())
+        self.base, self.seeds = spec["base"], spec["seeds"]
+        self.groups = [list(spec["variants"]), list(spec.get("levers", {}))]
+        self.variants = {**spec["variants"], **spec.get("levers", {})}
+        self.runs = runs
+
+    def config(self, variant: str, seed: int) -> TrainConfig:
+        overrides = dict(self.variants[variant])
+        if overrides.get("model.n_feats") == "match":
+            overrides["model.n_feats"] = matched_edsr_width(self.config("ignn", seed).model_kwargs())
+        values = apply_overrides(copy.deepcopy(self.base), [f"{k}={json.dumps(v)}" for k, v in overrides.items()])
+        values["run"].update(seed=seed, out_dir=str(self.run_dir(variant, seed)))
+        return config_from_dict(values)
+
+    def run_dir(self, variant: str, seed: int) -> Path:
+        return self.runs / variant / f"seed{seed}"
+
+    def runs_in_order(self) -> list[tuple[str, int]]:
+        """The variants seed by seed, then the levers seed by seed, so a partial study has
+        every variant at the first seeds."""
+        return [(variant, seed) for group in self.groups for seed in self.seeds for variant in group]
+
+    def progress(self, variant: str, seed: int) -> tuple[int, int]:
+        """``(iteration of last.pt or 0, iterations to train)``."""
+        config = self.config(variant, seed)
+        rows = read_log(self.run_dir(variant, seed) / "log.csv")
+        done = max((int(r["iteration"]) for r in rows if r["val_psnr"]), default=0)
+        if not (self.run_dir(variant, seed) / "last.pt").is_file():
+            done = 0
+        return done, config.optim.iterations
+
+
+def command_run(study: Study, jobs: int) -> None:
+    """Train every unfinished run, ``jobs`` processes at a time (one thread each)."""
+    pending = [(v, s) for v, s in study.runs_in_order() if study.progress(v, s)[0] < study.progress(v, s)[1]]
+    print(f"{len(pending)} runs to train or resume: {', '.join(f'{v}/seed{s}' for v, s in pending)}", flush=True)
+    running: list[tuple[subprocess.Popen, str]] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    while pending or running:
+        while pending and len(running) < jobs:
+            variant, seed = pending.pop(0)
+            run_dir = study.run_dir(variant, seed)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config_path = run_dir / "study_config.yaml"
+            config_path.write_text(config_to_yaml(study.config(variant, seed)))
+            resume = (run_dir / "last.pt").is_file()
+            command = [sys.executable, "-m", "ignn_pyg.cli", "train", "--config", str(config_path),
+                       *(["--resume"] if resume else [])]
+            log = open(run_dir / "train.log", "a")
+            print(f"{time.strftime('%H:%M:%S')} {'resume' if resume else 'start'} {variant}/seed{seed}", flush=True)
+            running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env),
+                            f"{variant}/seed{seed}"))
+        time.sleep(5)
+        for process, name in list(running):
+            if process.poll() is not None:
+                running.remove((process, name))
+                print(f"{time.strftime('%H:%M:%S')} {name} exited with {process.returncode}", flush=True)
+
+
+def command_status(study: Study) -> None:
+    for variant, seed in study.runs_in_order():
+        done, total = study.progress(variant, seed)
+        print(f"{variant:>14}/seed{seed}: {done:>5} / {total}")
+
+
+def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None:
+    """A finished run's numbers on the eval photos (cached in the run folder by the
+    checkpoint's iteration), its learning curve and its costs; ``None`` if unfinished."""
+    done, total = study.progress(variant, seed)
+    if done < total:
+        return None
+    run_dir = study.run_dir(variant, seed)
+    cache = run_dir / "eval.json"
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if cached["iteration"] == done:
+            return cached
+    model, payload = load_checkpoint(run_dir / "last.pt")
+    dataset = PhotoDataset("eval", model.scale)
+    rows = evaluate(dataset, make_forward(model), model.scale, run_dir / "eval_images", progress=False)
+    if isinstance(model, IGNN) and model.uses_cross_scale_graph:
+        rows = probe_graph(model, dataset, rows, seed=0, progress=False)
+    curve = [{k: r[k] for k in ("iteration", "val_psnr", "val_reliance") if r.get(k)}
+             for r in read_log(run_dir / "log.csv") if r["val_psnr"]]
+    result = {"variant": variant, "seed": seed, "iteration": payload["iteration"],
+              "train_seconds": payload["seconds"], "parameters": trainable_parameters(model),
+              "model": model.config_dict(), "images": rows, "mean": summarize(rows), "curve": curve}
+    cache.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = math.fsum(values) / len(values)
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
+    return mean, std
+
+
+def _paired(results: list[dict], reference: list[dict]) -> dict[str, float] | None:
+    """Per-image paired PSNR differences against ``reference`` over the seeds both have:
+    mean and 95% t-interval over seeds x images, and the std over seeds of the
+    per-seed mean difference."""
+    from scipy import stats
+
+    by_seed = {r["seed"]: r for r in reference}
+    diffs, per_seed = [], []
+    for r in results:
+        if r["seed"] not in by_seed:
+            continue
+        d = [a["psnr"] - b["psnr"] for a, b in zip(r["images"], by_seed[r["seed"]]["images"])]
+        diffs += d
+        per_seed.append(math.fsum(d) / len(d))
+    if len(diffs) < 2:
+        return None
+    mean, std = _mean_std(diffs)
+    half = stats.t.ppf(0.975, len(diffs) - 1) * std / math.sqrt(len(diffs))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(diffs), "seeds": len(per_seed),
+            "seed_std": _mean_std(per_seed)[1]}
+
+
+def summarize_variants(study: Study, results: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    table = []
+    for variant in study.variants:
+        runs = results.get(variant, [])
+        if not runs:
+            table.append({"variant": variant, "seeds": 0})
+            continue
+        psnr = _mean_std([r["mean"]["psnr"] for r in runs])
+        row = {"variant": variant, "seeds": len(runs), "psnr": psnr[0], "psnr_std": psnr[1],
+               "ssim": _mean_std([r["mean"]["ssim"] for r in runs])[0],
+               "bicubic_psnr": runs[0]["mean"]["bicubic_psnr"], "parameters": runs[0]["parameters"],
+               "cpu_hours": math.fsum(r["train_seconds"] for r in runs) / 3600,
+               "seconds_per_iteration": _mean_std([r["train_seconds"] / r["iteration"] for r in runs])[0],
+               "vs_ignn": _paired(runs, results.get("ignn", [])) if variant != "ignn" else None}
+        for control in ("random", "permuted"):
+            key = f"reliance_{control}"
+            if key in runs[0]["mean"]:
+                row[key], row[f"{key}_std"] = _mean_std([r["mean"][key] for r in runs])
+        table.append(row)
+    return table
+
+
+def _fmt(value: float | None, spec: str = ".3f", std: float | None = None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = format(value, spec)
+    return text if std is None or math.isnan(std) else f"{text} ± {format(std, spec)}"
+
+
+def write_report(study: Study, results: dict[str, list[dict]], pending: list[str]) -> str:
+    table = summarize_variants(study, results)
+    base = config_from_dict(copy.deepcopy(study.base))
+    lines = ["# Graph study: does IGNN use its graph? (x2, eval photos, Y, border 2)", "",
+             f"Base: {base.model.n_feats} features, {base.model.n_resblocks} blocks, residual "
+             f"'{base.model.residual}', HR crops {base.data.crop_size}, batch {base.data.batch_size}, "
+             f"{base.optim.iterations} iterations, lr {base.optim.lr:g}, {base.run.precision}, one thread per "
+             "run on the 2-core CPU; seeds " + ", ".join(map(str, study.seeds)) + " (the same data order for "
+             "every variant at one seed).  Produced by `python experiments/study_graph.py report`.", "",
+             "Reliance = PSNR with the model's own graph minus PSNR with a control graph (random: k "
+             "neighbours drawn uniformly inside each query's window; permuted: neighbour lists shuffled "
+             "between queries).  Δ vs ignn: per-image paired difference, mean [95% t-interval over "
+             "seeds × images] (seed std: std over seeds of the per-seed mean difference).", "",
+             "| variant | overrides | seeds | PSNR (dB), mean ± std over seeds | Δ vs ignn (dB) | "
+             "reliance random (dB) | reliance permuted (dB) | trainable params | CPU h (all seeds) | "
+             "s / iteration |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in table:
+        overrides = ", ".join(f"{k}={v}" for k, v in study.variants[row["variant"]].items()) or "–"
+        if not row["seeds"]:
+            lines.append(f"| {row['variant']} | {overrides} | 0 | – | – | – | – | – | – | – |")
+            continue
+        paired = row["vs_ignn"]
+        delta = "–" if paired is None else (f"{paired['mean']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] "
+                                            f"(seed std {_fmt(paired['seed_std'])})")
+        lines.append(
+            f"| {row['variant']} | {overrides} | {row['seeds']} | {_fmt(row['psnr'], std=row['psnr_std'])} | "
+            f"{delta} | {_fmt(row.get('reliance_random'), '+.3f', row.get('reliance_random_std'))} | "
+            f"{_fmt(row.get('reliance_permuted'), '+.3f', row.get('reliance_permuted_std'))} | "
+            f"{row['parameters']:,} | {row['cpu_hours']:.2f} | {row['seconds_per_iteration']:.2f} |")
+    bicubic = next((r["bicubic_psnr"] for r in table if r["seeds"]), None)
+    lines += ["", f"Bicubic: {_fmt(bicubic)} dB.  Unfinished runs (not in the table): "
+              f"{', '.join(pending) or 'none'}.", ""]
+    text = "\n".join(lines)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "graph_study.md").write_text(text)
+    (RESULTS / "graph_study.json").write_text(json.dumps(
+        {"study": yaml.safe_load(STUDY.read_text()), "summary": table, "runs": results, "unfinished": pending},
+        indent=1) + "\n")
+    _plot(study, results, table)
+    return text
+
+
+def _plot(study: Study, results: dict[str, list[dict]], table: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (ax_psnr, ax_rel) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    for i, (variant, runs) in enumerate((v, results[v]) for v in study.variants if results.get(v)):
+        colour = f"C{i % 10}"
+        for j, run in enumerate(runs):
+            its = [int(p["iteration"]) for p in run["curve"]]
+            ax_psnr.plot(its, [float(p["val_psnr"]) for p in run["curve"]], color=colour, alpha=0.8, lw=1,
+                         label=variant if j == 0 else None)
+            rel = [(int(p["iteration"]), float(p["val_reliance"])) for p in run["curve"] if p.get("val_reliance")]
+            if rel:
+                ax_rel.plot(*zip(*rel), "o-", ms=2, color=colour, alpha=0.8, lw=1, label=variant if j == 0 else None)
+    ax_psnr.set(xlabel="iteration", ylabel="validation PSNR (dB, Y; 4 eval crops)",
+                title="Learning curves (one line per seed)")
+    ax_rel.axhline(0.0, color="gray", ls="--")
+    ax_rel.axhline(0.10, color="tab:red", ls=":", label="target 0.10 dB")
+    ax_rel.set(xlabel="iteration", ylabel="dB", title="Graph reliance on the validation crops (own − random)")
+    for ax in (ax_psnr, ax_rel):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+    fig.savefig(RESULTS / "graph_study_curves.png", dpi=90)
+    plt.close(fig)
+
+    rows = [r for r in table if r["seeds"]]
+    fig, (ax_d, ax_r) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    names = [r["variant"] for r in rows]
+    for k, r in enumerate(rows):
+        p = r["vs_ignn"]
+        if p is not None:
+            ax_d.errorbar(k, p["mean"], yerr=[[p["mean"] - p["low"]], [p["high"] - p["mean"]]], fmt="o", capsize=3)
+        for offset, control in ((-0.12, "random"), (0.12, "permuted")):
+            if f"reliance_{control}" in r:
+                ax_r.errorbar(k + offset, r[f"reliance_{control}"], yerr=r[f"reliance_{control}_std"],
+                              fmt="o" if control == "random" else "s", capsize=3,
+                              color="C0" if control == "random" else "C1", label=control if k == 0 else None)
+    for ax in (ax_d, ax_r):
+        ax.axhline(0.0, color="gray", ls="--")
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        ax.grid(alpha=0.3)
+    ax_r.axhline(0.10, color="tab:red", ls=":")
+    ax_d.set(ylabel="dB", title="PSNR − ignn's, paired per image (95% interval over seeds × images)")
+    ax_r.set(ylabel="dB", title="Graph reliance on the eval photos (mean ± std over seeds)")
+    ax_r.legend(fontsize=8)
+    fig.savefig(RESULTS / "graph_study_summary.png", dpi=90)
+    plt.close(fig)
+
+
+def command_report(study: Study) -> None:
+    results: dict[str, list[dict]] = {}
+    pending = []
+    for variant, seed in study.runs_in_order():
+        result = evaluate_run(study, variant, seed)
+        if result is None:
+            pending.append(f"{variant}/seed{seed}")
+        else:
+            results.setdefault(variant, []).append(result)
+            print(f"{variant}/seed{seed}: {result['mean']['psnr']:.3f} dB"
+                  + (f", reliance {result['mean']['reliance_random']:+.3f}" if "reliance_random" in result["mean"]
+                     else ""), flush=True)
+    print(write_report(study, results, pending))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "status", "report"))
+    parser.add_argument("--study", type=Path, default=STUDY)
+    parser.add_argument("--runs", type=Path, default=Path("runs/study_graph"))
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
+    args = parser.parse_args()
+    study = Study(args.study, args.runs)
+    if args.command == "run":
+        command_run(study, args.jobs)
+    elif args.command == "status":
+        command_status(study)
+    else:
+        command_report(study)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Numeric precision and memory layout a model runs in: one switch for every entry point.
+
+``fp32`` is the exact path: float32 everywhere, the default memory layout, the numbers
+the oracle tests check.  ``bf16`` (and ``fp16``, CUDA only) is mixed precision by
+:func:`torch.autocast`: convolutions and the cross-scale fold run in the low-precision
+dtype, while the parts whose precision matters stay float32 inside the models (the
+graph's embedding, search and edge features, so the neighbour sets equal the fp32
+graph's exactly; the aggregation's mean/variance; every softmax; the mean shifts and
+the bicubic residual).  Weights, optimiser state and the loss stay float32.  The fast
+choices also put models and inputs in channels-last, where oneDNN's convolutions are
+faster; outputs come back in the default layout.
+
+``auto`` picks bf16 where the device computes it natively -- a CPU with AVX512-BF16 or
+AMX (``torch.cpu._is_avx512_bf16_supported()`` / ``_is_amx_tile_supported()``, which
+read the CPUID flags ``avx512_bf16`` and ``amx_bf16`` that ``/proc/cpuinfo`` lists), or
+a CUDA GPU for which ``torch.cuda.is_bf16_supported()`` holds -- and float32 in
+channels-last elsewhere (on an AVX2-only CPU, bf16 convolutions are emulated and
+several times slower than float32).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bf16 convolutions natively (see the module docstring)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return False
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A resolved precision: ``name`` (``fp32``, ``bf16`` or ``fp16``), whether models and
+    inputs go channels-last, and why it was chosen (one line, for the user)."""
+
+    name: str
+    channels_last: bool
+    reason: str
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast dtype, ``None`` for float32."""
+        return _DTYPES[self.name]
+
+    def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager:
+        """The autocast context for ``device`` (a no-op context for fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(device).type, dtype=self.dtype)
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """``model`` in this precision's memory layout (in place; weights stay float32)."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def prepare_input(self, x: Tensor) -> Tensor:
+        """``x`` ``[B, C, H, W]`` in this precision's memory layout."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def run(self, forward: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """``forward(x)`` with ``x`` in this layout, under this autocast; the result as
+        float32 in the default layout."""
+        with self.autocast(x.device):
+            return forward(self.prepare_input(x)).float().contiguous()
+
+    def __str__(self) -> str:
+        return f"{self.name}{', channels-last' if self.channels_last else ''} ({self.reason})"
+
+
+def resolve_precision(requested: str, device: torch.device | str = "cpu") -> Precision:
+    """The precision ``requested`` (one of :data:`PRECISIONS`) means on ``device``.
+
+    ``fp32`` is today's exact path (default layout).  ``bf16`` asked for on a device
+    without native support still runs, with a one-line :class:`RuntimeWarning` that it
+    will be slow.  ``fp16`` needs CUDA.
+
+    Raises:
+        ValueError: an unknown name, or fp16 on a CPU.
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    device = torch.device(device)
+    native = native_bf16(device)
+    where = "this GPU" if device.type == "cuda" else f"this {device.type.upper()}"
+    if requested == "auto":
+        if native:
+            return Precision("bf16", True, f"auto: {where} computes bf16 natively")
+        return Precision("fp32", True, f"auto: {where} has no native bf16 "
+                                       f"({torch.backends.cpu.get_cpu_capability() if device.type == 'cpu' else device})")
+    if requested == "fp32":
+        return Precision("fp32", False, "exact path")
+    if requested == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 needs a CUDA device; on a CPU use bf16 or fp32")
+    if requested == "bf16" and not native:
+        warnings.warn(f"bf16 requested but {where} has no native bf16 (no AVX512-BF16/AMX): it runs, "
+                      "several times slower than fp32", RuntimeWarning, stacklevel=2)
+        return Precision("bf16", True, f"requested; {where} emulates bf16, slow")
+    return Precision(requested, True, "requested")
+

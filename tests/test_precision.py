@@ -1,0 +1,62 @@
+"""The precision switch: what ``auto`` picks, warnings, errors, and what a Precision does."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ignn_pyg import precision as precision_module
+from ignn_pyg.precision import Precision, resolve_precision
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_picks_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    chosen = resolve_precision("auto", "cpu")
+    assert chosen.name == ("bf16" if native else "fp32")
+    assert chosen.channels_last
+    assert ("natively" if native else "no native bf16") in chosen.reason
+
+
+def test_amx_alone_counts_as_native(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert precision_module.native_bf16("cpu")
+    assert resolve_precision("auto").dtype is torch.bfloat16
+
+
+def test_bf16_without_native_support_runs_with_one_warning(monkeypatch):
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device: False)
+    with pytest.warns(RuntimeWarning, match="no native bf16") as record:
+        chosen = resolve_precision("bf16", "cpu")
+    assert len(record) == 1 and "\n" not in str(record[0].message)
+    assert chosen.dtype is torch.bfloat16
+
+
+def test_fp32_is_the_exact_path_and_bad_names_fail():
+    exact = resolve_precision("fp32")
+    assert exact.dtype is None and not exact.channels_last
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16, got 'half'"):
+        resolve_precision("half")
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        resolve_precision("fp16", "cpu")
+
+
+def test_run_returns_float32_in_the_default_layout_and_autocasts_inside():
+    seen = {}
+
+    def forward(x):
+        seen["layout"] = x.is_contiguous(memory_format=torch.channels_last)
+        seen["autocast"] = torch.is_autocast_enabled("cpu")
+        return torch.nn.functional.conv2d(x, torch.ones(2, 3, 1, 1))
+
+    x = torch.rand(1, 3, 5, 6)
+    out = Precision("bf16", True, "test").run(forward, x)
+    assert seen == {"layout": True, "autocast": True}
+    assert out.dtype is torch.float32 and out.is_contiguous()
+    # a 1x1 conv of ones sums the channels: bf16 keeps 8 significant bits
+    assert torch.allclose(out, x.sum(1, keepdim=True).expand(1, 2, 5, 6), rtol=2 ** -7)
+    out = Precision("fp32", False, "test").run(forward, x)
+    assert seen == {"layout": False, "autocast": False}
+    assert torch.equal(out, torch.nn.functional.conv2d(x, torch.ones(2, 3, 1, 1)))
