@@ -95,6 +95,10 @@ def test_same_graph_as_the_network(scale):
     assert not ours.global_search
     assert torch.equal(ours.edge_index, theirs.edge_index)
     torch.testing.assert_close(ours.distance, theirs.distance)
+    # and the same random-neighbour control for the same seed
+    ours = build_graph(lr, config, torch.Generator().manual_seed(9))
+    theirs = model.build_graph(lr, neighbors="random", generator=torch.Generator().manual_seed(9))
+    assert torch.equal(ours.edge_index, theirs.edge_index)
 
 
 def _planted_recurrence():
