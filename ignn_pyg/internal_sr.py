@@ -43,7 +43,7 @@ is learnt:
    :math:`x_{t+1} = x_t + U(y - D x_t)` converges to the one image of
    :math:`x_0 + \operatorname{range}(U)` that ``D`` maps to ``y`` -- but slowly: ``DU``
    passes the finest LR frequencies at 0.47 per axis, so their error shrinks by only
-   :math:`1 - 0.47^2 = 0.78` per step (~25 steps to 0.05 grey levels).  Preconditioned
+   :math:`1 - 0.47^2 = 0.78` per step (~25 steps to shrink it 500-fold).  Preconditioned
    by :math:`(DU)^{-1}`, separable and so two small ``[H, H]`` and ``[W, W]`` inverses,
 
    .. math::
