@@ -2,15 +2,16 @@
 
 ::
 
-    ignn-pyg eval --weights W|bicubic --dataset DIR|photos --scale S
+    ignn-pyg eval --weights W|bicubic|graph --dataset DIR|photos --scale S
                   [--tile N [--overlap O] | --chop reference] [--self-ensemble]
                   [--reference-window-state] [--limit N] [--device D] --out DIR
 
 Metrics follow :mod:`ignn_pyg.metrics` (8-bit rounding of the output, ``scale`` border
 pixels cropped, BT.601 Y channel).  Every image is also upsampled with MATLAB bicubic,
-``imresize(lr / 255, S) * 255``, as the reference row.  Written to ``--out``:
-``results.json``, ``results.csv`` and the SR images ``images/{name}.png``; the table is
-printed.  See ``docs/evaluation.md`` for the protocol and how to reproduce the paper.
+``imresize(lr / 255, S) * 255``, as the reference row.  ``--weights graph`` is the
+training-free graph super-resolution of :mod:`ignn_pyg.internal_sr` (default parameters).
+Written to ``--out``: ``results.json``, ``results.csv`` and the SR images
+``images/{name}.png``; the table is printed.  See ``docs/evaluation.md`` for the protocol and how to reproduce the paper.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, b
                            bicubic_upsample, div2k_dataset, downsample_for_graph, tensor_to_image, write_image)
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
-from ignn_pyg.metrics import psnr_ssim
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
+from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.metrics import psnr_ssim
 from ignn_pyg.models import IGNN
 from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
 
@@ -44,6 +46,7 @@ __all__ = ["add_arguments", "run", "load_eval_dataset", "make_forward", "evaluat
            "summarize", "format_table", "write_results"]
 
 BICUBIC = "bicubic"
+GRAPH = "graph"
 PHOTOS = "photos"
 CSV_FIELDS = ("name", "lr_height", "lr_width", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "seconds")
 
@@ -51,8 +54,9 @@ CSV_FIELDS = ("name", "lr_height", "lr_width", "psnr", "ssim", "bicubic_psnr", "
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``eval`` subcommand's options."""
     parser.add_argument("--weights", required=True,
-                        help="an ignn-pyg checkpoint, the authors' IGNN_x{S}.pth, or 'bicubic' "
-                             "(no model: the bicubic baseline only)")
+                        help="an ignn-pyg checkpoint, the authors' IGNN_x{S}.pth, 'bicubic' "
+                             "(no model: the bicubic baseline only) or 'graph' (no model: "
+                             "training-free SR from the cross-scale graph, ignn_pyg.internal_sr)")
     parser.add_argument("--dataset", required=True,
                         help="'photos' (the installed eval photos) or a folder: benchmark layout "
                              "(HR/ + LR_bicubic/X{S}/), DIV2K (DIV2K_valid_HR/ + "
@@ -358,9 +362,9 @@ def _check_options(args: argparse.Namespace) -> None:
     modes = [flag for flag, on in (("--tile", args.tile is not None), ("--chop", args.chop is not None),
                                    ("--self-ensemble", args.self_ensemble),
                                    ("--reference-window-state", args.reference_window_state)) if on]
-    if args.weights == BICUBIC and (modes or args.probe_graph):
+    if args.weights in (BICUBIC, GRAPH) and (modes or args.probe_graph):
         used = modes + ["--probe-graph"] * args.probe_graph
-        raise ValueError(f"{', '.join(used)} need a model; --weights bicubic has none")
+        raise ValueError(f"{', '.join(used)} need a model; --weights {args.weights} has none")
     if args.probe_graph and modes:
         raise ValueError(f"--probe-graph compares whole-image forwards; drop {', '.join(modes)}")
 
@@ -368,6 +372,8 @@ def _check_options(args: argparse.Namespace) -> None:
 def _mode(args: argparse.Namespace) -> str:
     if args.weights == BICUBIC:
         return "MATLAB bicubic upsampling"
+    if args.weights == GRAPH:
+        return "whole image, graph SR with default parameters"
     mode = f"tiles {args.tile} (overlap {args.overlap})" if args.tile else \
         "reference chop" if args.chop else "whole image"
     extras = [name for name, on in (("x8 self-ensemble", args.self_ensemble),
@@ -381,6 +387,9 @@ def run(args: argparse.Namespace) -> int:
     dataset, description = load_eval_dataset(args.dataset, args.scale)
     if args.weights == BICUBIC:
         method, forward = BICUBIC, None
+    elif args.weights == GRAPH:
+        config = InternalSRConfig(scale=args.scale)
+        method, forward = "graph-SR", lambda lr: internal_sr(lr, config)[0]
     else:
         model = load_weights(args.weights, args.scale)
         model.to(args.device)

@@ -2,13 +2,16 @@
 
 The bundled compact model of the requested scale is used unless ``--weights`` names a
 checkpoint (ours, or the authors' ``IGNN_x*.pth``).  Images larger than ``--max-pixels``
-LR pixels are processed in overlapping tiles so memory stays bounded.
+LR pixels are processed in overlapping tiles so memory stays bounded.  ``--method graph``
+uses no model: training-free super-resolution from the image's own cross-scale graph
+(:mod:`ignn_pyg.internal_sr`, default parameters, whole image, with a progress bar).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 from torch import nn
@@ -17,12 +20,14 @@ from tqdm import tqdm
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import datasets, image_to_tensor, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_tiled, forward_whole
+from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: (architecture, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
 BUNDLED = {(arch, scale): f"{arch}_x{scale}_compact.pt" for arch in ("ignn", "edsr") for scale in (2, 3, 4)}
 IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF frame
+METHODS = ("network", "graph")
 
 
 def bundled_weights(scale: int, arch: str = "ignn") -> Path:
@@ -73,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="output file (or folder for a folder input); default: beside the input")
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument("--method", default="network", choices=METHODS,
+                        help="'network' (a trained model, default) or 'graph' (no model: patches "
+                             "of the image's own cross-scale graph, then back-projection)")
     parser.add_argument("--weights", default=None,
                         help="checkpoint (ours or the authors' IGNN_x*.pth); default: the bundled model")
     parser.add_argument("--max-pixels", type=int, default=512 * 512,
@@ -84,17 +92,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "channels-last), fp32 (the exact path), bf16, fp16 (CUDA); see docs/model.md")
 
 
+def graph_upscale_image(image, scale: int):
+    """Super-resolve one ``[H, W, 3]`` uint8 image with :func:`~ignn_pyg.internal_sr.internal_sr`
+    (default parameters, progress bar on stderr); the ``[sH, sW, 3]`` uint8 result."""
+    return tensor_to_image(internal_sr(image_to_tensor(image), InternalSRConfig(scale=scale), progress=True)[0])
+
+
 def run(args: argparse.Namespace) -> int:
-    weights = Path(args.weights) if args.weights else bundled_weights(args.scale)
-    model = load_weights(weights, args.scale)
+    if args.method == "graph":
+        if args.weights:
+            raise ValueError("--weights needs --method network; --method graph uses no model")
+        upscale = partial(graph_upscale_image, scale=args.scale)
+        described, extra = f"graph SR x{args.scale} (no model)", ""
+    else:
+        weights = Path(args.weights) if args.weights else bundled_weights(args.scale)
+        model = load_weights(weights, args.scale)
+        precision = resolve_precision(args.precision, "cpu")
+        precision.prepare_model(model)
+        upscale = partial(upscale_image, model, max_pixels=args.max_pixels, tile=args.tile,
+                          overlap=args.overlap, precision=precision)
+        described, extra = f"{type(model).__name__} x{args.scale} from {weights}", f"; precision {precision}"
     jobs = _jobs(args.input, args.output, args.scale)
-    precision = resolve_precision(args.precision, "cpu")
-    precision.prepare_model(model)
-    print(f"{type(model).__name__} x{args.scale} from {weights}; {len(jobs)} image(s); precision {precision}")
+    print(f"{described}; {len(jobs)} image(s){extra}")
     for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1):
         image = read_image(source)
         start = time.perf_counter()
-        result = upscale_image(model, image, args.max_pixels, args.tile, args.overlap, precision)
+        result = upscale(image)
         write_image(target, result)
         print(f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
               f"({time.perf_counter() - start:.1f} s)")

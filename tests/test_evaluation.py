@@ -13,6 +13,7 @@ from ignn_pyg.cli import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
 from ignn_pyg.evaluation import evaluate, load_eval_dataset, make_forward
+from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
 from ignn_pyg.metrics import psnr, ssim
 
@@ -278,3 +279,18 @@ def test_eval_cli_probe_graph_writes_reliance_and_refuses_other_modes(benchmark,
     assert run_eval("--weights", "bicubic", "--dataset", benchmark, "--scale", SCALE, "--out", out,
                     "--probe-graph") == 2
     assert "--probe-graph need a model" in capsys.readouterr().err
+
+
+def test_eval_graph_weights(benchmark, tmp_path, capsys):
+    # --weights graph: the library's graph SR of each LR file, scored like a model
+    out = tmp_path / "graph"
+    assert run_eval("--weights", "graph", "--dataset", benchmark, "--scale", SCALE, "--out", out) == 0
+    results, _ = load_results(out)
+    assert results["method"] == "graph-SR"
+    for row in results["images"]:
+        hr, lr = hr_and_lr(benchmark, row["name"])
+        sr, _ = internal_sr(image_to_tensor(lr), InternalSRConfig(scale=SCALE))
+        assert row["psnr"] == pytest.approx(psnr(sr, hr, SCALE), abs=1e-9)
+    assert run_eval("--weights", "graph", "--dataset", benchmark, "--scale", SCALE, "--self-ensemble",
+                    "--out", out) == 2
+    assert "--weights graph has none" in capsys.readouterr().err

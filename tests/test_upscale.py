@@ -8,6 +8,7 @@ from ignn_pyg.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import image_to_tensor, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_whole
+from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
 from ignn_pyg.upscale import bundled_weights
 
@@ -57,3 +58,12 @@ def test_bad_input(tmp_path, checkpoint, capsys):
     assert "not x4" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no bundled ignn model for x3"):
         bundled_weights(3)
+
+
+def test_graph_method(tmp_path, capsys):
+    src = photo(tmp_path / "in.png", 24, 20)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--method", "graph"]) == 0
+    expected = tensor_to_image(internal_sr(image_to_tensor(read_image(src)), InternalSRConfig(scale=2))[0])
+    np.testing.assert_array_equal(read_image(tmp_path / "out.png"), expected)
+    assert main(["upscale", str(src), "--method", "graph", "--weights", "x.pt"]) == 2
+    assert "--method graph uses no model" in capsys.readouterr().err

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from .image_io import quantize
 
-__all__ = ["imresize", "modcrop", "bicubic_downsample", "downsample_for_graph"]
+__all__ = ["imresize", "resize_matrix", "modcrop", "bicubic_downsample", "downsample_for_graph"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -99,6 +99,18 @@ def _weight_matrix_as(in_length: int, out_length: int, scale: float, antialiasin
     """:func:`_weight_matrix` converted once per device and dtype (tiled inference resizes
     every tile: the float64 matrix would otherwise be copied each time)."""
     return _weight_matrix(in_length, out_length, scale, antialiasing).to(device, dtype)
+
+
+def resize_matrix(in_length: int, scale: float, antialiasing: bool = True,
+                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
+    """The ``[ceil(in_length * scale), in_length]`` matrix :func:`imresize` applies along an
+    axis of length ``in_length`` (for operators built from resizes, e.g. their inverses).
+    Cached and shared: do not modify it in place."""
+    scale = _check_scale(scale)
+    out_length = math.ceil(in_length * scale)
+    if min(in_length, out_length) < 1:
+        raise ValueError(f"cannot resize a length of {in_length} by scale {scale}")
+    return _weight_matrix_as(in_length, out_length, scale, antialiasing, torch.device(device or "cpu"), dtype)
 
 
 def imresize(img: Tensor, scale: float, antialiasing: bool = True) -> Tensor:

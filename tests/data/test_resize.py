@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.data.resize import bicubic_downsample, imresize, modcrop
+from ignn_pyg.data.resize import bicubic_downsample, imresize, modcrop, resize_matrix
 
 # --- independent reference: MATLAB's documented imresize, pixel by pixel ---------------
 
@@ -196,3 +196,10 @@ def test_bicubic_downsample_is_rounded_matlab_resize(scale):
 def test_bicubic_downsample_needs_modcropped_input():
     with pytest.raises(ValueError, match="13x12"):
         bicubic_downsample(torch.zeros(3, 13, 12), 2)
+
+
+def test_resize_matrix_is_what_imresize_applies():
+    img = torch.rand(2, 3, 9, 7, dtype=torch.float64)
+    for scale in (0.5, 2, 1 / 3):
+        rows, cols = resize_matrix(9, scale), resize_matrix(7, scale)
+        torch.testing.assert_close(rows @ img @ cols.T, imresize(img, scale), rtol=0, atol=1e-12)
