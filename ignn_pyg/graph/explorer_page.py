@@ -21,7 +21,8 @@ with ``data-source`` (source node id), ``data-rank`` and ``data-distance`` (the 
 distance, printed so that it reads back exactly), and carries ``data-query``, the
 selected query's id.  With weights, the element ``id="weights"`` holds one cell per
 (weight net, rank, query pixel) with ``data-net``, ``data-rank``, ``data-row``,
-``data-col`` (LR pixel; ``-1`` for per-edge weights) and ``data-weight``.
+``data-col`` (LR pixel; ``-1`` for per-edge weights) and ``data-weight``.  ``document.body``
+gets ``data-ready="true"`` once the data is unpacked.
 
 The arrays travel gzip-compressed and base64-encoded in the page; the browser inflates
 them with ``DecompressionStream``.  Weights are stored as ``round(65535 w)`` (error
@@ -41,13 +42,12 @@ from typing import Any
 import imageio.v3 as iio
 import numpy as np
 import torch
-from matplotlib import colormaps
 from torch import Tensor
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.graph.patches import fold_patch_constants
-from ignn_pyg.graph.study import RANK_COLOURS, border_limited_queries, edge_displacement, format_summary, \
-    graph_summary
+from ignn_pyg.graph.study import (RANK_COLOURS, border_limited_queries, edge_displacement, format_summary,
+                                  graph_summary)
 from ignn_pyg.graph.windows import search_windows
 
 HISTOGRAM_BINS = 40
@@ -225,13 +225,13 @@ def _png_base64(image: np.ndarray) -> str:
 
 def _levels(values: Tensor, lo: float, hi: float) -> np.ndarray:
     """``values`` as 8-bit levels ``round(255 clip((v - lo) / (hi - lo), 0, 1))``."""
-    scaled = ((values.double() - lo) / (hi - lo)).clamp(0.0, 1.0)
+    scaled = ((values.detach().double().cpu() - lo) / (hi - lo)).clamp(0.0, 1.0)
     return torch.round(scaled * 255).to(torch.uint8).numpy()
 
 
 def _weight_levels(weights: Tensor) -> np.ndarray:
-    return torch.round(weights.detach().double().cpu().clamp(0.0, 1.0) * 65535).to(torch.int32).numpy() \
-        .astype(np.uint16)
+    """Weights in [0, 1] as ``round(65535 w)``, uint16."""
+    return torch.round(weights.detach().double().cpu().clamp(0.0, 1.0) * 65535).numpy().astype(np.uint16)
 
 
 def explorer_data(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScaleGraph,
@@ -284,6 +284,8 @@ def explorer_data(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScal
         weights = {"label": layer_weights.label, "per_pixel": layer_weights.edge_weight is None, "nets": nets}
 
     summary = graph_summary(graph)
+    from matplotlib import colormaps  # here, not at import: `ignn-pyg --help` imports this module
+
     lut = (colormaps[COLORMAP](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
     return {
         "title": title,
