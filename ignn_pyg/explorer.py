@@ -149,8 +149,10 @@ def run(args: argparse.Namespace) -> int:
     model = None
     if args.weights is not None:
         model = load_graph_model(args.weights, args.scale, {name: getattr(args, name) for name in GRAPH_DEFAULTS})
-    scale = DEFAULT_SCALE if args.scale is None else args.scale
-    scale, patch_size = (scale, 3) if model is None else (model.graph_scale, model.config.patch_size)
+    if model is None:
+        scale, patch_size = DEFAULT_SCALE if args.scale is None else args.scale, 3
+    else:
+        scale, patch_size = model.graph_scale, model.config.patch_size
     lr = modcrop(image_to_tensor(image), scale).contiguous()
     _check_size(args.image, lr, scale, patch_size)
     weights = None
