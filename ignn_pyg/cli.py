@@ -16,7 +16,8 @@ from collections.abc import Sequence
 # subcommand -> (module, one-line help); the module provides
 # ``add_arguments(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "graph": ("ignn_pyg.graph.study", "build the cross-scale graph of an image and write a study of it"),
+    "graph": ("ignn_pyg.explorer", "build the cross-scale graph of an image and write a study of it, "
+                                   "with an interactive explorer page"),
     "upscale": ("ignn_pyg.upscale", "super-resolve an image or a folder of images"),
     "train": ("ignn_pyg.training", "train a model from a YAML config"),
     "eval": ("ignn_pyg.evaluation", "evaluate a model on a dataset (PSNR/SSIM on Y)"),

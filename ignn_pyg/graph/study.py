@@ -1,44 +1,33 @@
-"""``ignn-pyg graph``: build the cross-scale graph of one image and write a study of it.
+"""The study of one image's cross-scale graph: its numbers and an overlay picture.
 
-The image is taken as the LR input ``x`` (``[1, 3, H, W]`` in [0, 255], cropped to a
-multiple of the graph scale ``s``).  The sources come from its downsampled copy, made
-the authors' way -- MATLAB bicubic on ``x / 255``, times 255, clamped to [0, 255] and
-*not* rounded:
+These are the pure functions behind ``ignn-pyg graph`` (:mod:`ignn_pyg.explorer`), which
+takes an image as the LR input ``x`` (``[1, 3, H, W]`` in [0, 255], cropped to a
+multiple of the graph scale ``s``) and matches it against its downsampled copy, made the
+authors' way -- MATLAB bicubic on ``x / 255``, times 255, clamped to [0, 255] and *not*
+rounded:
 
 .. math::
     x_\\downarrow = \\operatorname{clamp}(255 \\cdot \\operatorname{imresize}(x / 255, 1/s),\\ 0,\\ 255).
 
-Both are embedded (:class:`~ignn_pyg.graph.embedding.VGGEmbedding` or
-:class:`~ignn_pyg.graph.embedding.PixelEmbedding`) and matched by
-:func:`~ignn_pyg.graph.cross_scale_graph.build_cross_scale_graph`.  Three files land in
-``--out``: ``graph.pt`` (:meth:`CrossScaleGraph.save`), ``summary.json`` (also printed
-as a table) and ``overlay.png`` (matches of a random sample of query patches drawn on
-the LR image).
-
-:func:`graph_summary` and :func:`draw_overlay` are pure functions of a graph.
+* :func:`graph_summary` / :func:`format_summary`: sizes and statistics (``summary.json``);
+* :func:`draw_overlay`: matches of a random sample of query patches drawn on the LR image
+  (``overlay.png``);
+* :func:`edge_displacement`, :func:`border_limited_queries`: per-edge and per-query
+  quantities the summary and the explorer page (:mod:`ignn_pyg.graph.explorer_page`) share;
+* :func:`seeded_embedding`: the patch embedding when no model checkpoint supplies one.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ignn_pyg.data.image_io import image_to_tensor, read_image, tensor_to_image, write_image
-from ignn_pyg.data.resize import downsample_for_graph, modcrop
-from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
-from ignn_pyg.graph.embedding import EMBEDDINGS, make_embedding
-from ignn_pyg.graph.knn import BACKENDS
-from ignn_pyg.graph.windows import WINDOW_INDEXINGS, search_windows
+from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
+from ignn_pyg.graph.embedding import make_embedding
+from ignn_pyg.graph.windows import search_windows
 
 # Colour of the query box, and of a match's line and box by its rank (cycled for k > 8):
 # rank 0 red, then orange, yellow, green, cyan, blue, purple, magenta.
@@ -60,7 +49,7 @@ def seeded_embedding(kind: str, seed: int) -> torch.nn.Module:
         return make_embedding(kind)
 
 
-def _per_query_border_limited(graph: CrossScaleGraph) -> Tensor:
+def border_limited_queries(graph: CrossScaleGraph) -> Tensor:
     """``[M]`` bool: the query's search block is narrower than ``graph.window`` or touches
     the border of the downsampled patch grid, in either direction (all ``True`` for
     global search)."""
@@ -118,7 +107,7 @@ def graph_summary(graph: CrossScaleGraph) -> dict[str, Any]:
     The median is the middle value, or the mean of the two middle values.
     """
     tg, sg = graph.target_grid, graph.source_grid
-    limited = _per_query_border_limited(graph).repeat(graph.batch_size)
+    limited = border_limited_queries(graph).repeat(graph.batch_size)
     return {
         "lr_size": [tg.height, tg.width],
         "down_size": [sg.height, sg.width],
@@ -232,70 +221,3 @@ def draw_overlay(image: np.ndarray, graph: CrossScaleGraph, sample: int, seed: i
     for qr, qc in query_pos:
         _draw_box(canvas, qr, qc, p, QUERY_COLOUR)
     return canvas
-
-
-@contextlib.contextmanager
-def _stage(message: str) -> Iterator[None]:
-    """Print ``message``, run the block, then its duration or ``failed`` (on stderr: stdout
-    keeps the table, and a CLI error still gets a line of its own)."""
-    print(f"{message} ...", end="", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    try:
-        yield
-    except BaseException:
-        print(" failed", file=sys.stderr, flush=True)
-        raise
-    print(f" {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``ignn-pyg graph``."""
-    parser.add_argument("image", type=Path, help="the image, taken as the LR input")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="output folder for graph.pt, summary.json and overlay.png")
-    parser.add_argument("--scale", type=int, default=2, help="graph scale s (default 2)")
-    parser.add_argument("--num-neighbors", type=int, default=5, help="k (default 5)")
-    parser.add_argument("--window", type=int, default=30, help="search window in patches (default 30)")
-    parser.add_argument("--window-indexing", choices=WINDOW_INDEXINGS, default="reference",
-                        help="reference: the authors' window placement; centered: centred on i/s")
-    parser.add_argument("--embedding", choices=EMBEDDINGS, default="vgg",
-                        help="vgg: VGG19 relu1_2 slice with random weights from --seed "
-                             "(a model checkpoint would supply them); pixel: RGB / 255")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="k-NN search (auto: cluster on CUDA, dense elsewhere)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the VGG weights and of the overlay sample")
-    parser.add_argument("--sample", type=int, default=40, help="query patches drawn in overlay.png (default 40)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build the graph of ``args.image`` and write the three study files into ``args.out``."""
-    if args.scale < 2:
-        raise ValueError(f"--scale must be an integer >= 2, got {args.scale}")
-    if args.sample < 0:
-        raise ValueError(f"--sample must be >= 0, got {args.sample}")
-    lr = modcrop(image_to_tensor(read_image(args.image)), args.scale).contiguous()
-    h, w = lr.shape[-2:]
-    min_side = 3 * args.scale  # the downsampled image must hold one 3x3 patch
-    if min(h, w) < min_side:
-        raise ValueError(f"image {args.image} is {h}x{w} after cropping to a multiple of scale "
-                         f"{args.scale}; the graph needs at least {min_side}x{min_side} pixels")
-    with torch.no_grad():
-        with _stage(f"downsampling {h}x{w} by {args.scale}"):
-            down = downsample_for_graph(lr, args.scale)
-        with _stage(f"embedding both images ({args.embedding})"):
-            embedding = seeded_embedding(args.embedding, args.seed)
-            lr_embed, down_embed = embedding(lr), embedding(down)
-        with _stage(f"building the graph ({lr_embed.shape[1]} channels, k={args.num_neighbors}, "
-                    f"window {args.window})"):
-            graph = build_cross_scale_graph(
-                lr_embed, down_embed, args.scale, num_neighbors=args.num_neighbors,
-                window=args.window, backend=args.backend, window_indexing=args.window_indexing)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with _stage(f"writing {args.out}"):
-        graph.save(args.out / "graph.pt")
-        summary = graph_summary(graph)
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        overlay = draw_overlay(tensor_to_image(lr), graph, args.sample, args.seed)
-        write_image(args.out / "overlay.png", overlay)
-    print(format_summary(summary))
-    return 0

@@ -199,10 +199,7 @@ class CrossScaleAggregation(MessagePassing):
         _, target_mean, target_std = centered_patch_stats(queries, self.eps)
         sources = hr_source_windows(x32 if source_map is None else at_least_float32(source_map), graph.source_grid,
                                     self.scale)  # [B, rows, cols, q, q, C]
-        edge_weight = None
-        if self.fusion == "edge":
-            score = at_least_float32(self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1))
-            edge_weight = softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes)
+        edge_weight = self.edge_weights(graph)[:, None] if self.fusion == "edge" else None
         if self.fused:
             rank_maps = self._fused_rank_maps(sources, target_mean, target_std, graph, edge_weight, x.dtype)
         else:
@@ -310,6 +307,26 @@ class CrossScaleAggregation(MessagePassing):
                   dim_size: int | None = None) -> Tensor:
         # one rank at a time: each target has exactly one incoming edge, in target order
         return inputs
+
+    def edge_weights(self, graph: CrossScaleGraph) -> Tensor:
+        r"""The edge fusion's weights :math:`\alpha_{ji} = \operatorname{softmax}_{j \in
+        \mathcal{N}(i)} \phi(a_{ji})`, ``[E]``: each query's ``k`` weights sum to 1.
+        The numbers :meth:`forward` uses (``fusion="edge"`` only)."""
+        if self.fusion != "edge":
+            raise ValueError(f"edge_weights belong to fusion='edge', this layer has fusion={self.fusion!r}")
+        score = at_least_float32(self.hr_weight_net(graph.edge_attr[:, :, None, None]).view(-1, 1))  # also under autocast
+        return softmax(score, graph.edge_index[1], num_nodes=graph.num_target_nodes).view(-1)
+
+    def rank_weights(self, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
+        """The reference fusion's per-pixel softmax over ranks at LR resolution
+        (``fusion="reference"`` only): ``(hr_weight, lr_weight)``, each ``[B, k, H, W]``
+        summing to 1 over ``k``.  ``hr_weight`` weighs the HR rank maps (:meth:`forward`
+        repeats it ``s x s``), ``lr_weight`` the LR ones; the numbers of
+        :meth:`_rank_weights`, which :meth:`forward` uses."""
+        if self.fusion != "reference":
+            raise ValueError(f"rank_weights belong to fusion='reference', this layer has fusion={self.fusion!r}")
+        hr_weight, lr_weight = self._rank_weights(graph)
+        return hr_weight[:, :, 0, ::self.scale, ::self.scale], lr_weight[:, :, 0]
 
     def _rank_weights(self, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
         """The authors' per-pixel weights: edge features folded per rank, scored by the

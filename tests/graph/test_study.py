@@ -1,15 +1,14 @@
-"""The graph study: summary numbers, overlay pixels, and the ``ignn-pyg graph`` command."""
+"""The graph study: summary numbers and overlay pixels (the ``ignn-pyg graph`` command is
+tested in ``tests/test_explorer.py``)."""
 
 import json
 import math
 import statistics
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.cli import main
 from ignn_pyg.graph import CrossScaleGraph, PatchGrid, build_cross_scale_graph
 from ignn_pyg.graph.study import QUERY_COLOUR, RANK_COLOURS, draw_overlay, graph_summary
 
@@ -102,68 +101,3 @@ def test_overlay_sample_and_clipping():
     assert (everything == np.array(QUERY_COLOUR, np.uint8)).all(-1).any()
     with pytest.raises(ValueError, match="uint8"):
         draw_overlay(image.astype(np.float32), g, sample=1)
-
-
-@pytest.fixture
-def photo(tmp_path):
-    """A 41x37 smooth colour image with some texture."""
-    rows, cols = np.mgrid[0:41, 0:37]
-    rng = np.random.default_rng(0)
-    img = np.stack([rows * 5, cols * 6, (rows + cols) * 3], -1) + rng.integers(0, 40, (41, 37, 3))
-    path = tmp_path / "photo.png"
-    iio.imwrite(path, np.clip(img, 0, 255).astype(np.uint8))
-    return path
-
-
-@pytest.mark.parametrize("embedding", ["vgg", "pixel"])
-def test_cli_end_to_end(tmp_path, photo, capsys, embedding):
-    out = tmp_path / "study"
-    status = main(["graph", str(photo), "--scale", "2", "--window", "4", "--num-neighbors", "3",
-                   "--embedding", embedding, "--sample", "7", "--out", str(out)])
-    assert status == 0
-    summary = json.loads((out / "summary.json").read_text())
-    g = CrossScaleGraph.load(out / "graph.pt")
-    assert summary["lr_size"] == [40, 36] and summary["down_size"] == [20, 18]   # cropped to even
-    assert g.num_edges == summary["edges"] == 20 * 18 * 3   # 40x36 -> 20x18 (pad) patches
-    assert g.num_source_nodes == summary["down_patches"] == 10 * 9
-    assert g.edge_attr.shape[1] == (64 if embedding == "vgg" else 3)
-    overlay = iio.imread(out / "overlay.png")
-    assert overlay.shape == (40, 36, 3)
-    assert f"{summary['edges']:,}" in capsys.readouterr().out
-
-
-def test_cli_vgg_seed_is_reproducible(tmp_path, photo):
-    for name in ("a", "b"):
-        assert main(["graph", str(photo), "--seed", "3", "--out", str(tmp_path / name)]) == 0
-    a, b = (CrossScaleGraph.load(tmp_path / name / "graph.pt") for name in ("a", "b"))
-    assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_attr, b.edge_attr)
-
-
-def one_line_error(capsys, argv):
-    """Run ``argv``; expect exit status 2 and stderr ending in one ``error:`` line.  Returns
-    that line.  Errors found before any work starts are all of stderr."""
-    status = main(argv)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert status == 2
-    assert lines[-1].startswith("ignn-pyg graph: error:")
-    assert not any("error" in line for line in lines[:-1])
-    return lines[-1], len(lines)
-
-
-def test_cli_missing_file(tmp_path, capsys):
-    err, num_lines = one_line_error(capsys, ["graph", str(tmp_path / "nope.png"), "--out", str(tmp_path / "o")])
-    assert "nope.png" in err and num_lines == 1
-    assert not (tmp_path / "o").exists()
-
-
-def test_cli_image_smaller_than_a_patch(tmp_path, capsys):
-    path = tmp_path / "tiny.png"
-    iio.imwrite(path, np.full((5, 9, 3), 128, np.uint8))  # 4x8 after crop, 2x4 downsampled
-    err, num_lines = one_line_error(capsys, ["graph", str(path), "--out", str(tmp_path / "o")])
-    assert "4x8" in err and "6x6" in err and num_lines == 1
-
-
-def test_cli_bad_values(tmp_path, photo, capsys):
-    assert one_line_error(capsys, ["graph", str(photo), "--scale", "1", "--out", str(tmp_path / "o")])[1] == 1
-    err, _ = one_line_error(capsys, ["graph", str(photo), "--num-neighbors", "0", "--out", str(tmp_path / "o")])
-    assert "num_neighbors" in err  # found by the graph builder, after the progress lines

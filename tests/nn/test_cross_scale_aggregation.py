@@ -171,3 +171,46 @@ def test_unfused_layer_runs_message_hooks():
     layer.register_message_forward_hook(lambda module, inputs, out: seen.append(out.shape))
     layer(x, graph)
     assert seen == [(16, C * (2 * S) ** 2)] * K
+
+
+def test_rank_weights_on_overlapping_patches_against_brute_force():
+    """rank_weights: per LR pixel, the edge features of each rank averaged over the query
+    patches covering the pixel (3x3 patches, stride 2), scored by each weight net,
+    softmax over ranks -- computed here pixel by pixel."""
+    torch.manual_seed(5)
+    k, height, width = 3, 11, 10  # the LR grid pads one column on the right
+    embedding = torch.rand(1, EDGE_DIM, height, width)
+    graph = build_cross_scale_graph(embedding, torch.rand(1, EDGE_DIM, 5, 5), 2, k, window=3)
+    layer = perturbed_layer("reference", num_neighbors=k)
+    hr_weight, lr_weight = layer.rank_weights(graph)
+    assert hr_weight.shape == lr_weight.shape == (1, k, height, width)
+
+    attr = graph.edge_attr.view(-1, k, EDGE_DIM)
+    total = torch.zeros(k, EDGE_DIM, height, width)
+    count = torch.zeros(height, width)
+    for (top, left), query_attr in zip(graph.target_pos.tolist(), attr):
+        for y in range(max(top, 0), min(top + 3, height)):
+            for x in range(max(left, 0), min(left + 3, width)):
+                total[:, :, y, x] += query_attr
+                count[y, x] += 1
+    attr_maps = total / count  # [k, C_e, H, W]
+    with torch.no_grad():
+        for net, weight in ((layer.hr_weight_net, hr_weight), (layer.lr_weight_net, lr_weight)):
+            expected = net(attr_maps)[:, 0].softmax(0)  # [k, H, W]
+            torch.testing.assert_close(weight[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_edge_weights_are_a_softmax_per_query():
+    graph = hand_graph()
+    layer = perturbed_layer("edge")
+    weights = layer.edge_weights(graph)
+    assert weights.shape == (graph.num_edges,)
+    with torch.no_grad():
+        scores = layer.hr_weight_net(graph.edge_attr[:, :, None, None]).view(16, K)
+    for q in range(16):
+        expected = torch.exp(scores[q] - scores[q].max())
+        torch.testing.assert_close(weights[q * K:(q + 1) * K], expected / expected.sum())
+    with pytest.raises(ValueError, match="fusion='edge'"):
+        perturbed_layer("reference").edge_weights(graph)
+    with pytest.raises(ValueError, match="fusion='reference'"):
+        layer.rank_weights(graph)
