@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from ignn_pyg.data.resize import downsample_for_graph
-from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
+from ignn_pyg.graph.cross_scale_graph import (CrossScaleGraph, build_cross_scale_graph, candidates_per_query,
+                                              min_map_side)
 from ignn_pyg.graph.embedding import make_embedding
 from ignn_pyg.nn.blocks import MeanShift, ResBlock, Upsampler, check_residual, conv3x3, output_residual
 from ignn_pyg.nn.registry import build_aggregation
@@ -120,10 +121,38 @@ class IGNN(nn.Module):
         """Output scale ``S``."""
         return self.config.scale
 
+    @property
+    def min_input_side(self) -> int:
+        """The LR side every image at least this high and wide is large enough for
+        (:func:`~ignn_pyg.graph.min_map_side` of the graph settings at the graph scale);
+        some thinner images work too (see :meth:`check_input_size`)."""
+        cfg = self.config
+        return min_map_side(self.graph_scale, cfg.num_neighbors, cfg.patch_size, cfg.stride, cfg.window)
+
+    def check_input_size(self, lr: Tensor, window: int | None = None) -> None:
+        """``ValueError`` in one line, naming :attr:`min_input_side`, when the graph of
+        ``lr [B, 3, H, W]`` cannot be built: a query would search fewer than
+        ``num_neighbors`` patches (:func:`~ignn_pyg.graph.candidates_per_query`);
+        ``window`` as in :meth:`build_graph`."""
+        h, w = lr.shape[-2:]
+        cfg = self.config
+        if candidates_per_query(h, w, self.graph_scale, cfg.patch_size, cfg.stride,
+                                cfg.window if window is None else window, cfg.window_indexing) < cfg.num_neighbors:
+            side = self.min_input_side
+            raise ValueError(f"an image of {h}x{w} pixels (height x width) is too small for this IGNN at "
+                             f"x{self.scale}: it takes images of at least {side}x{side}, set by its graph "
+                             f"(patch_size {cfg.patch_size}, stride {cfg.stride}, window {cfg.window}, "
+                             f"num_neighbors {cfg.num_neighbors} at graph scale {self.graph_scale})")
+
     def build_graph(self, lr: Tensor, lr_down: Tensor | None = None,
                     window: int | None = None) -> CrossScaleGraph:
         """The cross-scale graph of ``lr`` on the frozen embedding (no gradient);
-        ``window`` overrides the configured search window for this graph."""
+        ``window`` overrides the configured search window for this graph.
+
+        Raises:
+            ValueError: ``lr`` is too small for the graph (:meth:`check_input_size`).
+        """
+        self.check_input_size(lr, window)
         if lr_down is None:
             lr_down = downsample_for_graph(lr, self.graph_scale)
         cfg = self.config
