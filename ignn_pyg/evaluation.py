@@ -186,7 +186,8 @@ def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale
     image_dir = Path(image_dir)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for index in tqdm(range(count), desc="eval", unit="img", disable=not progress, file=sys.stderr):
+    # leave=False: the bar is erased when it closes, so an error is the one line left on stderr
+    for index in tqdm(range(count), desc="eval", unit="img", disable=not progress, file=sys.stderr, leave=False):
         item = dataset[index]
         name, lr, hr = item["name"], item["lr"][None].to(device), item["hr"][None]
         if name in seen:

@@ -2,7 +2,8 @@
 
 The bundled compact model of the requested scale is used unless ``--weights`` names a
 checkpoint (ours, or the authors' ``IGNN_x*.pth``).  Images larger than ``--max-pixels``
-LR pixels are processed in overlapping tiles so memory stays bounded.
+LR pixels are processed in overlapping tiles so memory stays bounded.  An alpha channel
+is upscaled with MATLAB bicubic and written back (RGBA) when the output format holds one.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
 from torch import nn
 from tqdm import tqdm
 
 from ignn_pyg.checkpoints import load_weights
-from ignn_pyg.data import datasets, image_to_tensor, read_image, tensor_to_image, write_image
+from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
+                           read_image_and_alpha, tensor_to_image, write_image)
 from ignn_pyg.inference import forward_tiled, forward_whole
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -46,6 +50,27 @@ def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: 
     else:
         sr = forward_whole(model, lr)
     return tensor_to_image(sr)
+
+
+def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-bicubic upsampling of an alpha channel, ``[H, W]`` (``uint8``, or float in
+    [0, 255]) ``-> [S H, S W]`` ``uint8`` (rounded, clipped)."""
+    upsampled = bicubic_upsample(torch.from_numpy(alpha.astype(np.float64))[None], scale)
+    return quantize(upsampled)[0].numpy().astype(np.uint8)
+
+
+def _with_alpha(result: np.ndarray, alpha: np.ndarray | None, scale: int, source: Path, target: Path
+                ) -> np.ndarray:
+    """``result [sH, sW, 3]`` with ``alpha`` upscaled as a fourth channel when ``target``'s
+    format holds one; says in one line what became of the alpha channel."""
+    if alpha is None:
+        return result
+    if target.suffix.lower() not in ALPHA_SUFFIXES:
+        print(f"{source}: alpha channel dropped, {target.suffix or 'the output format'} holds none "
+              f"(write {', '.join(sorted(ALPHA_SUFFIXES))} to keep it)")
+        return result
+    print(f"{source}: alpha channel upscaled with bicubic, written as RGBA")
+    return np.concatenate([result, upscale_alpha(alpha, scale)[..., None]], axis=2)
 
 
 def _jobs(source: Path, output: Path | None, scale: int) -> list[tuple[Path, Path]]:
@@ -81,11 +106,14 @@ def run(args: argparse.Namespace) -> int:
     model = load_weights(weights, args.scale)
     jobs = _jobs(args.input, args.output, args.scale)
     print(f"{type(model).__name__} x{args.scale} from {weights}; {len(jobs)} image(s)")
-    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1):
-        image = read_image(source)
+    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation.py
+        image, alpha = read_image_and_alpha(source)
         start = time.perf_counter()
-        result = upscale_image(model, image, args.max_pixels, args.tile, args.overlap)
-        write_image(target, result)
+        try:
+            result = upscale_image(model, image, args.max_pixels, args.tile, args.overlap)
+        except ValueError as err:  # e.g. an image too small for the model: name the file
+            raise ValueError(f"{source}: {err}") from err
+        write_image(target, _with_alpha(result, alpha, args.scale, source, target))
         print(f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
               f"({time.perf_counter() - start:.1f} s)")
     return 0
