@@ -212,7 +212,8 @@ def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale
     image_dir = Path(image_dir)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for index in tqdm(range(count), desc="eval", unit="img", disable=not progress, file=sys.stderr):
+    # leave=False: the bar is erased when it closes, so an error is the one line left on stderr
+    for index in tqdm(range(count), desc="eval", unit="img", disable=not progress, file=sys.stderr, leave=False):
         item = dataset[index]
         name, lr, hr = item["name"], item["lr"][None].to(device), item["hr"][None]
         if name in seen:
@@ -395,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
         model.to(args.device)
         method = type(model).__name__
         precision = resolve_precision(args.precision, args.device)
-        print(f"precision: {precision}", file=sys.stderr)
+        print(f"precision: {precision}")
         forward = make_forward(model, args.tile, args.overlap, args.chop, args.self_ensemble,
                                args.reference_window_state, precision)
     out_dir, mode = Path(args.out), _mode(args)

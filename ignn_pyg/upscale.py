@@ -4,7 +4,9 @@ The bundled compact model of the requested scale is used unless ``--weights`` na
 checkpoint (ours, or the authors' ``IGNN_x*.pth``).  Images larger than ``--max-pixels``
 LR pixels are processed in overlapping tiles so memory stays bounded.  ``--method graph``
 uses no model: training-free super-resolution from the image's own cross-scale graph
-(:mod:`ignn_pyg.internal_sr`, default parameters, whole image, with a progress bar).
+(:mod:`ignn_pyg.internal_sr`, default parameters, whole image, with a progress bar).  An
+alpha channel is upscaled with MATLAB bicubic and written back (RGBA) when the output
+format holds one.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import time
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+import torch
 from torch import nn
 from tqdm import tqdm
 
 from ignn_pyg.checkpoints import load_weights
-from ignn_pyg.data import datasets, image_to_tensor, read_image, tensor_to_image, write_image
+from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
+                           read_image_and_alpha, tensor_to_image, write_image)
 from ignn_pyg.inference import forward_tiled, forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
@@ -56,6 +61,27 @@ def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: 
         def forward(x):
             return forward_whole(model, x)
     return tensor_to_image(forward(lr) if precision is None else precision.run(forward, lr))
+
+
+def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-bicubic upsampling of an alpha channel, ``[H, W]`` (``uint8``, or float in
+    [0, 255]) ``-> [S H, S W]`` ``uint8`` (rounded, clipped)."""
+    upsampled = bicubic_upsample(torch.from_numpy(alpha.astype(np.float64))[None], scale)
+    return quantize(upsampled)[0].numpy().astype(np.uint8)
+
+
+def _with_alpha(result: np.ndarray, alpha: np.ndarray | None, scale: int, source: Path, target: Path
+                ) -> np.ndarray:
+    """``result [sH, sW, 3]`` with ``alpha`` upscaled as a fourth channel when ``target``'s
+    format holds one; says in one line what became of the alpha channel."""
+    if alpha is None:
+        return result
+    if target.suffix.lower() not in ALPHA_SUFFIXES:
+        print(f"{source}: alpha channel dropped, {target.suffix or 'the output format'} holds none "
+              f"(write {', '.join(sorted(ALPHA_SUFFIXES))} to keep it)")
+        return result
+    print(f"{source}: alpha channel upscaled with bicubic, written as RGBA")
+    return np.concatenate([result, upscale_alpha(alpha, scale)[..., None]], axis=2)
 
 
 def _jobs(source: Path, output: Path | None, scale: int) -> list[tuple[Path, Path]]:
@@ -114,11 +140,14 @@ def run(args: argparse.Namespace) -> int:
         described, extra = f"{type(model).__name__} x{args.scale} from {weights}", f"; precision {precision}"
     jobs = _jobs(args.input, args.output, args.scale)
     print(f"{described}; {len(jobs)} image(s){extra}")
-    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1):
-        image = read_image(source)
+    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation.py
+        image, alpha = read_image_and_alpha(source)
         start = time.perf_counter()
-        result = upscale(image)
-        write_image(target, result)
+        try:
+            result = upscale(image)
+        except ValueError as err:  # e.g. an image too small for the model: name the file
+            raise ValueError(f"{source}: {err}") from err
+        write_image(target, _with_alpha(result, alpha, args.scale, source, target))
         print(f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
               f"({time.perf_counter() - start:.1f} s)")
     return 0

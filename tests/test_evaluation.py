@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.cli import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
@@ -16,6 +17,8 @@ from ignn_pyg.evaluation import evaluate, load_eval_dataset, make_forward
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
 from ignn_pyg.metrics import psnr, ssim
+from ignn_pyg.upscale import bundled_weights
+from tests.cli_process import one_line_error, run_cli
 
 SCALE = 2
 HR_SIZES = {"apple": (64, 60), "pear": (65, 61), "plum": (58, 66)}  # pear: odd, modcropped
@@ -294,3 +297,17 @@ def test_eval_graph_weights(benchmark, tmp_path, capsys):
     assert run_eval("--weights", "graph", "--dataset", benchmark, "--scale", SCALE, "--self-ensemble",
                     "--out", out) == 2
     assert "--weights graph has none" in capsys.readouterr().err
+
+
+def test_eval_image_too_small_for_the_model_is_one_line(tmp_path):
+    """An HR-only folder whose 14 x 14 image gives a 7 x 7 LR input: through the CLI."""
+    write_image(tmp_path / "Set" / "tiny.png", textured(14, 14, 0))
+    weights = bundled_weights(2)
+    result = run_cli("eval", "--weights", weights, "--dataset", tmp_path / "Set", "--scale", 2,
+                     "--out", tmp_path / "o")
+    assert result.returncode == 2
+    side = load_weights(weights).min_input_side
+    assert one_line_error(result) == (
+        "ignn-pyg eval: error: image 'tiny': an image of 7x7 pixels (height x width) is too small for this "
+        f"IGNN at x2: it takes images of at least {side}x{side}, set by its graph (patch_size 3, stride 2, "
+        "window 30, num_neighbors 5 at graph scale 2)")

@@ -1,16 +1,18 @@
 """ignn-pyg upscale end to end on tiny checkpoints and synthetic images."""
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
 
 from ignn_pyg.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.cli import main
-from ignn_pyg.data import image_to_tensor, read_image, tensor_to_image, write_image
+from ignn_pyg.data import image_to_tensor, imresize, quantize, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
 from ignn_pyg.upscale import bundled_weights
+from tests.cli_process import one_line_error, run_cli
 
 
 def photo(path, h, w, seed=0):
@@ -67,3 +69,57 @@ def test_graph_method(tmp_path, capsys):
     np.testing.assert_array_equal(read_image(tmp_path / "out.png"), expected)
     assert main(["upscale", str(src), "--method", "graph", "--weights", "x.pt"]) == 2
     assert "--method graph uses no model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (7, 7), (5, 400)])
+def test_image_too_small_for_the_bundled_model_is_one_line(tmp_path, h, w):
+    """The sizes of the issue report; the minimum comes from the model's graph settings."""
+    src = photo(tmp_path / "small.png", h, w)
+    side = load_weights(bundled_weights(2)).min_input_side
+    result = run_cli("upscale", src)
+    assert result.returncode == 2
+    assert one_line_error(result) == (
+        f"ignn-pyg upscale: error: {src}: an image of {h}x{w} pixels (height x width) is too small for this "
+        f"IGNN at x2: it takes images of at least {side}x{side}, set by its graph (patch_size 3, stride 2, "
+        "window 30, num_neighbors 5 at graph scale 2)")
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "the file is empty"),
+    (b"a text file renamed to .png\n", "not an image file imageio can decode"),
+])
+def test_unreadable_file_is_one_line(tmp_path, checkpoint, content, reason):
+    src = tmp_path / "not_an_image.png"
+    src.write_bytes(content)
+    result = run_cli("upscale", src, "--weights", checkpoint)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert line.startswith(f"ignn-pyg upscale: error: cannot read image {src}: {reason}"), line
+
+
+def test_rgba_keeps_its_alpha_where_the_format_holds_it(tmp_path, checkpoint):
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (21, 18, 3), dtype=np.uint8)
+    alpha = np.tile(np.linspace(0, 255, 18).round().astype(np.uint8), (21, 1))  # a left-to-right fade
+    src = tmp_path / "logo.png"
+    iio.imwrite(src, np.concatenate([rgb, alpha[..., None]], axis=2))
+    write_image(tmp_path / "rgb.png", rgb)
+
+    result = run_cli("upscale", src, "-o", tmp_path / "out.png", "--weights", checkpoint)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{src}: alpha channel upscaled with bicubic, written as RGBA" in result.stdout.splitlines()
+    assert "Warning" not in result.stderr
+    out = iio.imread(tmp_path / "out.png")
+    assert out.shape == (42, 36, 4)
+    # colour: what the RGB image alone gives; alpha: MATLAB bicubic, 8-bit rounded
+    assert main(["upscale", str(tmp_path / "rgb.png"), "-o", str(tmp_path / "rgb_x2.png"),
+                 "--weights", str(checkpoint)]) == 0
+    np.testing.assert_array_equal(out[..., :3], read_image(tmp_path / "rgb_x2.png"))
+    expected = quantize(imresize(torch.from_numpy(alpha).double()[None] / 255, 2) * 255)[0]
+    np.testing.assert_array_equal(out[..., 3], expected.numpy().astype(np.uint8))
+
+    result = run_cli("upscale", src, "-o", tmp_path / "out.jpg", "--weights", checkpoint)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert any(line.startswith(f"{src}: alpha channel dropped, .jpg holds none")
+               for line in result.stdout.splitlines()), result.stdout
+    assert iio.imread(tmp_path / "out.jpg").shape == (42, 36, 3)

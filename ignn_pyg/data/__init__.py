@@ -13,7 +13,8 @@ from .datasets import (
     div2k_dataset,
     make_sr_pair,
 )
-from .image_io import image_to_tensor, quantize, read_image, tensor_to_image, write_image
+from .image_io import (ALPHA_SUFFIXES, image_to_tensor, quantize, read_image, read_image_and_alpha,
+                       tensor_to_image, write_image)
 from .photos import (
     PhotoChecksumError,
     PhotoDataset,
@@ -28,6 +29,8 @@ from .resize import bicubic_downsample, bicubic_upsample, downsample_for_graph, 
 
 __all__ = [
     "read_image",
+    "read_image_and_alpha",
+    "ALPHA_SUFFIXES",
     "write_image",
     "image_to_tensor",
     "tensor_to_image",

@@ -19,9 +19,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["read_image", "write_image", "image_to_tensor", "tensor_to_image", "quantize"]
+__all__ = ["read_image", "read_image_and_alpha", "write_image", "ALPHA_SUFFIXES", "image_to_tensor",
+           "tensor_to_image", "quantize"]
 
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, Tensor)
+#: file suffixes whose formats hold an alpha channel (as imageio writes them)
+ALPHA_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".webp"})
 
 
 def quantize(img: ArrayOrTensor) -> ArrayOrTensor:
@@ -40,11 +43,10 @@ def quantize(img: ArrayOrTensor) -> ArrayOrTensor:
     raise TypeError(f"img must be a numpy array or torch.Tensor, got {type(img).__name__}")
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB.
+def read_image_and_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read an image file as RGB plus its alpha channel, if it has one.
 
     * grayscale becomes 3 identical channels;
-    * an alpha channel is dropped, with a warning;
     * 8-bit files come back as ``uint8``; 16-bit files as ``float32`` scaled to
       [0, 255] by ``value / 65535 * 255``.  16-bit colour PNGs are refused, since Pillow
       (imageio's PNG reader) cuts them to 8 bits; 16-bit grayscale PNGs and 16-bit TIFFs
@@ -54,22 +56,26 @@ def read_image(path: str | Path) -> np.ndarray:
         path: the image file (any format imageio reads: PNG, JPEG, BMP, TIFF, ...).
 
     Returns:
-        ``[H, W, 3]`` ``uint8`` or ``float32``.
+        ``(rgb [H, W, 3], alpha [H, W] or None)``, both ``uint8`` or both ``float32``.
 
     Raises:
-        ValueError: naming the file, when it is missing, unreadable, not an image, or has
-            an unsupported layout or dtype.
+        ValueError: in one line naming the file, when it is missing, empty, unreadable,
+            not an image, or has an unsupported layout or dtype.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"image file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"cannot read image {path}: the file is empty")
     try:
         with warnings.catch_warnings():
             # imageio probes every plugin on unknown files, some of them deprecated
             warnings.simplefilter("ignore", DeprecationWarning)
             img = iio.imread(path, index=0)
     except Exception as exc:  # imageio raises many types for corrupt or unknown files
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
+        # imageio's first line names the problem; the rest lists plugins to pip install
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cannot read image {path}: not an image file imageio can decode ({reason})") from exc
     if img.dtype == np.uint8 and _png_bit_depth(path) == 16:
         # Pillow decodes 16-bit colour PNGs to 8 bits by keeping the high byte, which
         # is not value / 65535 * 255; refuse rather than return slightly wrong pixels.
@@ -82,19 +88,34 @@ def read_image(path: str | Path) -> np.ndarray:
         img = img[:, :, None]
     if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4):
         raise ValueError(f"unsupported image layout {img.shape} in {path}; expected H x W (x C)")
-    if img.shape[2] in (2, 4):
-        warnings.warn(f"dropping the alpha channel of {path}", stacklevel=2)
-        img = img[:, :, :-1]
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
+    img = _to_8bit_range(img, path)
+    alpha = img[:, :, -1] if img.shape[2] in (2, 4) else None
+    rgb = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha)
 
+
+def _to_8bit_range(img: np.ndarray, path: Path) -> np.ndarray:
+    """``uint8`` as it is, ``uint16`` as ``float32`` ``value / 65535 * 255``, 1-bit as 0/255."""
     if img.dtype == np.uint8:
-        return np.ascontiguousarray(img)
+        return img
     if img.dtype == np.uint16:
         return (img.astype(np.float64) / 65535.0 * 255.0).astype(np.float32)
     if img.dtype == np.bool_:  # 1-bit images
         return img.astype(np.uint8) * 255
     raise ValueError(f"unsupported pixel type {img.dtype} in {path}; expected 8 or 16 bit")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB, :func:`read_image_and_alpha` without the alpha channel
+    (dropped with a warning when the file has one).
+
+    Returns:
+        ``[H, W, 3]`` ``uint8`` or ``float32``.
+    """
+    rgb, alpha = read_image_and_alpha(path)
+    if alpha is not None:
+        warnings.warn(f"dropping the alpha channel of {path}", stacklevel=2)
+    return rgb
 
 
 def _png_bit_depth(path: Path) -> int | None:
@@ -114,13 +135,14 @@ def write_image(path: str | Path, img: np.ndarray) -> None:
 
     Args:
         path: the output file.
-        img: ``[H, W, 3]`` or ``[H, W]`` ``uint8``.
+        img: ``[H, W, 3]``, ``[H, W, 4]`` (RGBA, for a format with alpha:
+            :data:`ALPHA_SUFFIXES`) or ``[H, W]`` ``uint8``.
     """
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
         kind = img.dtype if isinstance(img, np.ndarray) else type(img).__name__
         raise TypeError(f"img must be a uint8 numpy array, got {kind}; use tensor_to_image")
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
-        raise ValueError(f"img must be [H, W, 3] or [H, W], got shape {img.shape}")
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
+        raise ValueError(f"img must be [H, W, 3], [H, W, 4] or [H, W], got shape {img.shape}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(path, img)

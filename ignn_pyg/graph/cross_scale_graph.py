@@ -17,6 +17,7 @@ first, so edge ``e = (b M + m) k + r`` has rank ``r``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -213,6 +214,51 @@ def _check_inputs(lr_embed: Tensor, down_embed: Tensor, scale: int, patch_size: 
             raise ValueError(f"{name} contains NaN or infinite values")
 
 
+def candidates_per_query(height: int, width: int, scale: int, patch_size: int = 3, stride: int = 2,
+                         window: int = 30, window_indexing: str = "reference") -> int:
+    """How many downsampled-image patches each query patch of an ``[H, W]`` LR map
+    searches (its window, or the whole source grid under global search); 0 when the LR
+    map or its ``[H // s, W // s]`` downsampled map is smaller than a patch.
+    :func:`build_cross_scale_graph` needs at least ``num_neighbors``."""
+    down_h, down_w = height // scale, width // scale
+    if min(down_h, down_w) < patch_size:  # the LR map is s times larger, so it fits too
+        return 0
+    target = PatchGrid.of(height, width, patch_size, stride)
+    source = PatchGrid.of(down_h, down_w, patch_size, stride)
+    windows = search_windows((target.rows, target.cols), (source.rows, source.cols), window, scale,
+                             window_indexing)
+    return source.num_patches if windows is None else windows.num_candidates
+
+
+def min_map_side(scale: int, num_neighbors: int = 5, patch_size: int = 3, stride: int = 2,
+                 window: int = 30) -> int:
+    r"""The smallest side ``L`` such that :func:`build_cross_scale_graph` accepts every
+    ``[H, W]`` LR map with ``H, W >= L`` (with its ``[H // s, W // s]`` downsampled map).
+
+    A query searches (:func:`candidates_per_query`) ``n_1 n_2`` source patches when the
+    window covers the ``n_1 x n_2`` source patch grid, else ``min(window, n_1) min(window, n_2)``
+    (``"centered"``) or ``min(window, n_1, n_2)^2`` (``"reference"``).  With both
+    ``n_1, n_2 >= n*``, :math:`n^* = \lceil \sqrt{k} \rceil`, and ``window >= n*`` each of
+    these is at least ``n*^2 >= k``; so ``L = s d``, with ``d`` the smallest downsampled
+    side (at least ``patch_size``) whose :class:`PatchGrid` has ``n*`` rows.  Nothing
+    smaller works for all maps: the ``(L - 1)``-square map has at most ``(n* - 1)^2 < k``
+    source patches (or none).  Some thinner maps work as well (a ``6 x 20`` map at the
+    defaults: one row of five source patches, searched globally).
+
+    Raises:
+        ValueError: ``window < n*``: a query of a large map searches fewer than ``k``
+            patches, so no ``L`` exists.
+    """
+    needed = math.isqrt(max(num_neighbors, 1) - 1) + 1  # ceil(sqrt(k))
+    if window < needed:
+        raise ValueError(f"window={window} lets a query search at most {window * window} patches, "
+                         f"fewer than num_neighbors={num_neighbors}")
+    side = patch_size
+    while PatchGrid.of(side, side, patch_size, stride).rows < needed:
+        side += 1
+    return scale * side
+
+
 def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: int,
                   chunk: int = 256) -> tuple[Tensor, Tensor]:
     """Edge attributes and squared distances of chosen neighbours.
@@ -283,7 +329,7 @@ def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
     tgrid = (target_grid.rows, target_grid.cols)
     sgrid = (source_grid.rows, source_grid.cols)
     windows = search_windows(tgrid, sgrid, window, scale, window_indexing)
-    candidates = source_grid.num_patches if windows is None else windows.num_candidates
+    candidates = candidates_per_query(*lr_embed.shape[-2:], scale, patch_size, stride, window, window_indexing)
     if num_neighbors > candidates:
         raise ValueError(f"num_neighbors={num_neighbors} exceeds the {candidates} patches a query "
                          f"can search (window {window}, downsampled patch grid {sgrid[0]}x{sgrid[1]})")

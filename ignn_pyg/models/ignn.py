@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from ignn_pyg.data.resize import downsample_for_graph
 from ignn_pyg.graph.controls import GRAPH_CONTROLS, permuted_neighbors, random_neighbors
-from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
+from ignn_pyg.graph.cross_scale_graph import (CrossScaleGraph, build_cross_scale_graph, candidates_per_query,
+                                              min_map_side)
 from ignn_pyg.graph.embedding import make_embedding
 from ignn_pyg.graph.same_scale_graph import build_same_scale_graph
 from ignn_pyg.nn.cross_scale_aggregation import repeat_pixels
@@ -153,6 +154,29 @@ class IGNN(nn.Module):
         controls is defined (:func:`ignn_pyg.evaluation.probe_graph`)."""
         return self.config.graph in ("cross_scale", "random")
 
+    @property
+    def min_input_side(self) -> int:
+        """The LR side every image at least this high and wide is large enough for
+        (:func:`~ignn_pyg.graph.min_map_side` of the graph settings at the graph scale);
+        some thinner images work too (see :meth:`check_input_size`)."""
+        cfg = self.config
+        return min_map_side(self.graph_scale, cfg.num_neighbors, cfg.patch_size, cfg.stride, cfg.window)
+
+    def check_input_size(self, lr: Tensor, window: int | None = None) -> None:
+        """``ValueError`` in one line, naming :attr:`min_input_side`, when the graph of
+        ``lr [B, 3, H, W]`` cannot be built: a query would search fewer than
+        ``num_neighbors`` patches (:func:`~ignn_pyg.graph.candidates_per_query`);
+        ``window`` as in :meth:`build_graph`."""
+        h, w = lr.shape[-2:]
+        cfg = self.config
+        if candidates_per_query(h, w, self.graph_scale, cfg.patch_size, cfg.stride,
+                                cfg.window if window is None else window, cfg.window_indexing) < cfg.num_neighbors:
+            side = self.min_input_side
+            raise ValueError(f"an image of {h}x{w} pixels (height x width) is too small for this IGNN at "
+                             f"x{self.scale}: it takes images of at least {side}x{side}, set by its graph "
+                             f"(patch_size {cfg.patch_size}, stride {cfg.stride}, window {cfg.window}, "
+                             f"num_neighbors {cfg.num_neighbors} at graph scale {self.graph_scale})")
+
     def build_graph(self, lr: Tensor, lr_down: Tensor | None = None, window: int | None = None,
                     neighbors: str | None = None, generator: torch.Generator | None = None) -> CrossScaleGraph:
         """The cross-scale graph of ``lr`` on the frozen embedding (no gradient, float32
@@ -166,7 +190,11 @@ class IGNN(nn.Module):
         features recomputed) or ``"permuted"`` (another query's whole neighbour list);
         default: the model's ``graph`` setting.  ``generator`` draws the controls
         (default: torch's global generator).
+
+        Raises:
+            ValueError: ``lr`` is too small for the graph (:meth:`check_input_size`).
         """
+        self.check_input_size(lr, window)
         cfg = self.config
         neighbors = neighbors or (cfg.graph if cfg.graph in NEIGHBOR_CHOICES else "cross_scale")
         if neighbors not in NEIGHBOR_CHOICES:

@@ -7,6 +7,8 @@
 ``engine``   the loop: L1 + Adam + step decay, validation, checkpoints, resume
 ``distributed``  ``torchrun`` process groups (NCCL on GPU, Gloo on CPU)
 ``logs``     ``log.csv``, ``progress.png``, TensorBoard
+``interrupt``  SIGINT / SIGTERM: a checkpoint at the current iteration, then exit
+``run_lock``   one training process per run folder
 
 Multi-process: ``torchrun --nproc_per_node N -m ignn_pyg.training --config FILE``.
 See ``docs/training.md``.
@@ -15,9 +17,11 @@ See ``docs/training.md``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .config import TrainConfig, load_config
 from .engine import train
+from .interrupt import TrainingInterrupted
 
 __all__ = ["TrainConfig", "load_config", "train", "add_arguments", "run"]
 
@@ -32,8 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load and check the config, then train; user errors raise ValueError."""
-    summary = train(load_config(args.config, args.override), resume=args.resume)
+    """Load and check the config, then train; user errors raise ValueError.  A run
+    stopped by SIGINT or SIGTERM reports its checkpoint in one line and returns
+    ``128 + signal`` (130, 143)."""
+    try:
+        summary = train(load_config(args.config, args.override), resume=args.resume)
+    except TrainingInterrupted as stopped:
+        print(f"ignn-pyg train: {stopped}", file=sys.stderr)
+        return stopped.exit_status
     if "val_psnr" in summary:
         print(f"done: iteration {summary['iteration']}, val PSNR {summary['val_psnr']:.3f} dB "
               f"(best {summary['best_psnr']:.3f}, bicubic {summary['bicubic_psnr']:.3f}), "

@@ -14,6 +14,7 @@ batches one process would.
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,7 +144,13 @@ class StreamSampler(Sampler[int]):
 def seed_worker(worker_id: int) -> None:
     """``DataLoader`` ``worker_init_fn``: seed Python's and numpy's global generators from
     the per-worker torch seed (base seed + worker id), so no two workers share a stream.
-    The training samples themselves use their own generators and do not depend on it."""
+    The training samples themselves use their own generators and do not depend on it.
+
+    The worker also ignores SIGINT and SIGTERM: a Ctrl-C reaches the whole process group,
+    and the main process, which stops the run with a checkpoint
+    (:mod:`ignn_pyg.training.interrupt`), must still find its workers alive."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)

@@ -18,7 +18,10 @@ the weights, optimiser, scheduler, iteration, best score, elapsed time, the trai
 config and the RNG states (Python, numpy, torch; rank 0's), and the data of iteration
 ``t`` is a pure function of ``(seed, t)`` (:mod:`ignn_pyg.training.data`), so a run
 killed at any moment and resumed from ``last.pt`` continues exactly as if it had not
-stopped.
+stopped.  On SIGINT or SIGTERM the run writes ``last.pt`` at the current iteration (with
+the loss sums of the unfinished log interval) and raises
+:class:`~ignn_pyg.training.interrupt.TrainingInterrupted`; rank 0 holds a
+:class:`~ignn_pyg.training.run_lock.RunLock` on ``run.out_dir`` for the whole run.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import random
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,9 @@ from ignn_pyg.precision import Precision, resolve_precision
 from .config import TrainConfig, config_to_yaml
 from .data import StreamSampler, build_train_dataset, build_val_samples, seed_worker
 from .distributed import Distributed, setup_distributed, teardown_distributed
+from .interrupt import StopSignals, TrainingInterrupted
 from .logs import CSVLog, open_tensorboard, plot_progress
+from .run_lock import RunLock
 from .weight_init import scaled_kaiming_init_
 
 __all__ = ["train", "rng_state", "set_rng_state"]
@@ -159,8 +165,8 @@ class _Recorder:
     ``progress.png`` in ``out_dir``, and the best validation PSNR so far."""
 
     def __init__(self, config: TrainConfig, val_samples: list[dict], payload: dict[str, Any] | None,
-                 precision: Precision) -> None:
-        self.config, self.val_samples, self.precision = config, val_samples, precision
+                 precision: Precision, scaler: torch.amp.GradScaler) -> None:
+        self.config, self.val_samples, self.precision, self.scaler = config, val_samples, precision, scaler
         self.out_dir = Path(config.run.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.yaml").write_text(config_to_yaml(config))
@@ -173,7 +179,7 @@ class _Recorder:
         self.baseline: list[dict] | None = None  # the first validation's rows: bicubic scores
 
     def record(self, iteration: int, mean_loss: float, seconds: float, validate: bool, model: nn.Module,
-               optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler) -> dict[str, float]:
+               optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
         """Log one row; with ``validate`` also validate, checkpoint and plot.  Returns
         the validation scores (empty without ``validate``)."""
         lr = optimizer.param_groups[0]["lr"]
@@ -196,19 +202,26 @@ class _Recorder:
         if validate:
             if scores["val_psnr"] > self.best_psnr:
                 self.best_psnr, self.best_iteration = scores["val_psnr"], iteration
-            state = {"iteration": iteration, "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "rng": rng_state(), "best_psnr": self.best_psnr,
-                     "best_iteration": self.best_iteration, "seconds": seconds,
-                     "train_config": asdict(self.config)}
-            if scaler.is_enabled():
-                state["grad_scaler"] = scaler.state_dict()
-            save_checkpoint(self.out_dir / "last.pt", model, **state)
+            self.save_last(iteration, seconds, model, optimizer, scheduler)
             if self.best_iteration == iteration:  # the same bytes: copy, then rename (atomic)
                 tmp = self.out_dir / f"best.pt.tmp.{os.getpid()}"
                 shutil.copyfile(self.out_dir / "last.pt", tmp)
                 os.replace(tmp, self.out_dir / "best.pt")
             plot_progress(self.csv_log.read(), self.out_dir / "progress.png", scores["bicubic_psnr"])
         return scores
+
+    def save_last(self, iteration: int, seconds: float, model: nn.Module, optimizer: torch.optim.Optimizer,
+                  scheduler: Any, **extra: Any) -> Path:
+        """Write ``last.pt``, everything a resume needs at ``iteration`` (``extra``: more
+        entries); returns its path."""
+        path = self.out_dir / "last.pt"
+        if self.scaler.is_enabled():
+            extra["grad_scaler"] = self.scaler.state_dict()
+        save_checkpoint(path, model, iteration=iteration, optimizer=optimizer.state_dict(),
+                        scheduler=scheduler.state_dict(), rng=rng_state(), best_psnr=self.best_psnr,
+                        best_iteration=self.best_iteration, seconds=seconds, train_config=asdict(self.config),
+                        **extra)
+        return path
 
     def close(self) -> None:
         if self.tensorboard is not None:
@@ -225,6 +238,21 @@ def _mean_over_ranks(values: Tensor, ctx: Distributed) -> Tensor:
     return values
 
 
+def _save_stop_checkpoint(recorder: _Recorder | None, interval: Tensor, ctx: Distributed, iteration: int,
+                          seconds: float, model: nn.Module, optimizer: torch.optim.Optimizer,
+                          scheduler: Any) -> None:
+    """Rank 0 writes ``last.pt`` at ``iteration``, plus ``loss_interval``: the unfinished
+    log interval's loss sum (mean over the ranks) and count, so the resumed run writes
+    the log rows this one would have; the other ranks wait."""
+    loss_interval = _mean_over_ranks(interval.clone(), ctx)
+    loss_interval[1] = interval[1]
+    if recorder is not None:
+        recorder.save_last(iteration, seconds, model, optimizer, scheduler, loss_interval=loss_interval)
+        recorder.close()
+    if ctx.world_size > 1:
+        dist.barrier()
+
+
 def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
     """Run (or, with ``resume``, continue) the training ``config`` describes.
 
@@ -238,23 +266,28 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
     Raises:
         ValueError: ``run.out_dir`` already holds a run and ``resume`` is false, the
             checkpoint is of another model or finished, a dataset is empty, ...
+        RunFolderBusy: another live process trains in ``run.out_dir`` (a ``ValueError``).
         FileNotFoundError: ``resume`` without ``last.pt``, or a photo not installed.
+        TrainingInterrupted: SIGINT or SIGTERM arrived; ``last.pt`` holds the iteration
+            reached.
     """
     last_path = Path(config.run.out_dir) / "last.pt"
     if resume and not last_path.is_file():
         raise FileNotFoundError(f"nothing to resume: {str(last_path)!r} does not exist")
-    if not resume and last_path.is_file():
-        raise ValueError(f"{config.run.out_dir!r} already holds a run (last.pt); pass --resume to continue "
-                         "it or choose another run.out_dir")
     _configure_torch(config)
     ctx = setup_distributed()
     try:
-        return _train(config, ctx, last_path if resume else None)
+        with RunLock(config.run.out_dir) if ctx.is_main else nullcontext(), StopSignals() as signals:
+            if not resume and last_path.is_file():
+                raise ValueError(f"{config.run.out_dir!r} already holds a run (last.pt); pass --resume to "
+                                 "continue it or choose another run.out_dir")
+            return _train(config, ctx, last_path if resume else None, signals)
     finally:
         teardown_distributed(ctx)
 
 
-def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> dict[str, float]:
+def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
+           signals: StopSignals) -> dict[str, float]:
     data, optim, run = config.data, config.optim, config.run
     _seed_everything(run.seed)
     model = build_model(config.model_kwargs())
@@ -263,11 +296,11 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> d
 
     train_set = build_train_dataset(data, run.seed)
     precision = resolve_precision(run.precision, ctx.device)
-    recorder = _Recorder(config, build_val_samples(data), payload, precision) if ctx.is_main else None
-
-    precision.prepare_model(model.to(ctx.device))
     # fp16 gradients underflow without loss scaling; bf16 has float32's exponent range
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision.dtype == torch.float16)
+    recorder = _Recorder(config, build_val_samples(data), payload, precision, scaler) if ctx.is_main else None
+
+    precision.prepare_model(model.to(ctx.device))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=optim.lr, betas=tuple(optim.betas))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, optim.milestones, optim.gamma)
@@ -295,12 +328,20 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> d
 
     summary: dict[str, float] = {}
     interval = torch.zeros(2, dtype=torch.float64)  # (sum of losses, count) since the last log row
+    if payload is not None and "loss_interval" in payload:  # written by a stop between log rows
+        interval = payload["loss_interval"].clone()
     started = time.perf_counter()
     bar = tqdm(total=optim.iterations, initial=start, desc="train", disable=not ctx.is_main,
                dynamic_ncols=True, mininterval=1.0)
     net.train()
     iteration = start
     for batch in loader:
+        stop = signals.agreed(ctx)  # checked here, when the last iteration's row and checkpoint are written
+        if stop:
+            _save_stop_checkpoint(recorder, interval, ctx, iteration, seconds_before + time.perf_counter() - started,
+                                  model, optimizer, scheduler)
+            bar.close()
+            raise TrainingInterrupted(stop, iteration, Path(run.out_dir) / "last.pt")
         with precision.autocast(ctx.device):
             sr = net(precision.prepare_input(batch["lr"].to(ctx.device)))
         loss = F.l1_loss(sr.float(), batch["hr"].to(ctx.device))  # the loss in float32 whatever the precision
@@ -322,7 +363,7 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None) -> d
         interval.zero_()
         if recorder is not None:
             seconds = seconds_before + time.perf_counter() - started
-            scores = recorder.record(iteration, mean_loss, seconds, validate, model, optimizer, scheduler, scaler)
+            scores = recorder.record(iteration, mean_loss, seconds, validate, model, optimizer, scheduler)
             if validate:
                 bar.write(f"iteration {iteration}: loss {mean_loss:.4f}, val PSNR {scores['val_psnr']:.3f} dB "
                           f"SSIM {scores['val_ssim']:.4f} (bicubic {scores['bicubic_psnr']:.3f} dB / "

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from ignn_pyg.graph import CrossScaleGraph, build_cross_scale_graph, extract_patches
+from ignn_pyg.graph import (CrossScaleGraph, build_cross_scale_graph, candidates_per_query, extract_patches,
+                            min_map_side)
 
 
 @pytest.fixture
@@ -102,3 +103,51 @@ def test_hetero_data_feeds_a_pyg_layer(embeds):
 def test_bad_input(lr, down, scale, kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_cross_scale_graph(lr, down, scale, **kwargs)
+
+
+def _builds(height: int, width: int, scale: int, settings: dict) -> bool:
+    """Whether the builder itself accepts random embeddings of an ``[H, W]`` LR map."""
+    if min(height // scale, width // scale) < 1:
+        return False
+    lr = torch.rand(1, 1, height, width)
+    try:
+        build_cross_scale_graph(lr, lr[..., ::scale, ::scale][..., :height // scale, :width // scale], scale,
+                                backend="dense", **settings)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("scale,settings", [
+    (2, {"num_neighbors": 5, "window": 3}),
+    (2, {"num_neighbors": 5, "window": 4, "window_indexing": "centered"}),
+    (3, {"num_neighbors": 4, "window": 2}),
+    (2, {"num_neighbors": 1, "window": 1, "patch_size": 5, "stride": 3}),
+    (3, {"num_neighbors": 9, "window": 5, "patch_size": 3, "stride": 1, "window_indexing": "centered"}),
+])
+def test_min_map_side_and_candidates_by_brute_force(scale, settings):
+    """Every map with both sides >= L builds (through the switch from global to windowed
+    search), the (L-1)-square map does not, and candidates_per_query >= k predicts the
+    builder on every size, thin strips included."""
+    geometry = {key: settings[key] for key in ("patch_size", "stride", "window") if key in settings}
+    side = min_map_side(scale, settings["num_neighbors"], **geometry)
+    # past the size where the source grid outgrows the window on both sides
+    top = scale * (settings.get("stride", 2) * settings["window"] + settings.get("patch_size", 3)) + scale + 2
+    indexing = settings.get("window_indexing", "reference")
+    for height in range(1, top):
+        for width in range(1, top):
+            built = _builds(height, width, scale, settings)
+            predicted = candidates_per_query(height, width, scale, window_indexing=indexing,
+                                             **geometry) >= settings["num_neighbors"]
+            assert built == predicted, (height, width)
+            if height >= side and width >= side:
+                assert built, (height, width)
+    assert not _builds(side - 1, side - 1, scale, settings)
+
+
+def test_min_map_side_defaults_and_impossible_window():
+    # k = 5 needs a 3 x 3 source grid: downsampled side 6 (3 rows of stride 2 with padding)
+    assert min_map_side(2) == 12 and min_map_side(3) == 18
+    assert candidates_per_query(6, 20, 2) == 5  # one row of five, searched globally
+    with pytest.raises(ValueError, match="at most 4 patches, fewer than num_neighbors=5"):
+        min_map_side(2, num_neighbors=5, window=2)

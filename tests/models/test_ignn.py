@@ -128,7 +128,7 @@ def test_bad_input():
     model = IGNN(2, n_feats=8, n_resblocks=2)
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
         model(torch.rand(3, 20, 20))
-    with pytest.raises(ValueError, match="smaller than a 3x3 patch"):
+    with pytest.raises(ValueError, match="5x5 pixels .* too small for this IGNN at x2: .* at least 12x12"):
         model(torch.rand(1, 3, 5, 5) * 255)
     with pytest.raises(ValueError, match="scales 2, 3 and 4"):
         IGNN(5)
@@ -156,3 +156,31 @@ def test_bicubic_residual_adds_the_bicubic_upsampling(model):
         torch.testing.assert_close(model(lr), imresize(lr / 255, model.scale) * 255)
     with pytest.raises(ValueError, match="residual must be one of"):
         EDSR(2, residual="lanczos")
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_min_input_side_by_brute_force(scale):
+    """At the authors' graph settings (window 30, k = 5) the model takes L x L and L x 400
+    images (L = min_input_side; 400 is past the window, so the search is windowed) and
+    refuses, in one line naming L, one pixel less in either dimension and the images of
+    the issue report (1 x 1, 7 x 7, 5 x 400)."""
+    model = IGNN(scale, n_feats=4, n_resblocks=2).eval()
+    side = model.min_input_side
+    assert side == 6 * graph_scale_for(scale)  # a 3 x 3 source patch grid at stride 2
+    with torch.no_grad():
+        for h, w in [(side, side), (side, 400), (400, side)]:
+            assert model(textured_image(h, w)).shape == (1, 3, scale * h, scale * w)
+        for h, w in [(side - 1, side - 1), (side - 1, 400), (400, side - 1), (1, 1), (7, 7), (5, 400)]:
+            with pytest.raises(ValueError) as refused:
+                model(textured_image(h, w))
+            message = str(refused.value)
+            assert "\n" not in message
+            assert f"{h}x{w} pixels (height x width) is too small for this IGNN at x{scale}" in message
+            assert f"at least {side}x{side}" in message
+
+
+def test_edsr_takes_a_single_pixel():
+    for residual in ("none", "bicubic"):
+        model = EDSR(2, n_feats=4, n_resblocks=1, residual=residual).eval()
+        with torch.no_grad():
+            assert model(torch.full((1, 3, 1, 1), 128.0)).shape == (1, 3, 2, 2)

@@ -4,16 +4,21 @@
   the same weights, optimiser state and log as an uninterrupted run (bitwise);
 * DDP: two Gloo processes with half the batch each reach the weights of one process
   with the whole batch;
-* user errors are caught before training starts.
+* user errors are caught before training starts;
+* SIGINT / SIGTERM sent to ``ignn-pyg train`` write a checkpoint at the iteration reached
+  and exit 130 / 143, and the resumed run ends bitwise equal to an uninterrupted one;
+* a second ``ignn-pyg train`` on a folder whose run is alive is refused (exit 2, the
+  holder's PID), and the lock a SIGKILLed run leaves behind does not block its resume.
 """
 
 from __future__ import annotations
 
-import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +26,11 @@ import torch
 import yaml
 
 from ignn_pyg.cli import main as cli_main
-from ignn_pyg.training import load_config, train
+from ignn_pyg.training import engine, load_config, train
+from ignn_pyg.training.interrupt import TrainingInterrupted
 from ignn_pyg.training.logs import read_log
+from tests.cli_process import cli_command, cli_env, one_line_error, run_cli
 
-ROOT = Path(__file__).parents[2]
 # Runs the training in a child process that kills itself (SIGKILL: no clean-up, no
 # flush) right after writing last.pt at the given iteration.
 KILL_AFTER_CHECKPOINT = textwrap.dedent("""
@@ -44,10 +50,6 @@ KILL_AFTER_CHECKPOINT = textwrap.dedent("""
 """)
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-
-
 def _write(config: dict, path: Path) -> Path:
     path.write_text(yaml.safe_dump(config))
     return path
@@ -62,6 +64,19 @@ def _log_without_time(out_dir: str) -> list[list[str]]:
     return [line.split(",")[:-1] for line in lines]
 
 
+def _assert_same_end(reference_dir: str, resumed_dir: str, iterations: int) -> None:
+    """Both runs end at ``iterations`` with bitwise equal weights, Adam moments and
+    scheduler, and the same log (up to the time column)."""
+    a, b = _final(reference_dir), _final(resumed_dir)
+    assert a["iteration"] == b["iteration"] == iterations
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    moments = [(sa[m], sb[m]) for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values())
+               for m in ("exp_avg", "exp_avg_sq")]
+    assert all(torch.equal(x, y) for x, y in moments)
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == iterations
+    assert _log_without_time(reference_dir) == _log_without_time(resumed_dir)
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore_torch_globals, precision):
     reference = tiny_config("uninterrupted", run={"precision": precision})
@@ -69,22 +84,16 @@ def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restor
 
     killed = tiny_config("killed", run={"precision": precision})
     path = _write(killed, tmp_path / "b.yaml")
-    child = subprocess.run([sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"], env=_env(),
+    child = subprocess.run([sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"], env=cli_env(),
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == -9, child.stderr[-2000:]
     assert _final(killed["run"]["out_dir"])["iteration"] == 4
     train(load_config(path), resume=True)
 
-    a, b = _final(reference["run"]["out_dir"]), _final(killed["run"]["out_dir"])
-    assert a["iteration"] == b["iteration"] == 6
-    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-    moments = [(sa[m], sb[m]) for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values())
-               for m in ("exp_avg", "exp_avg_sq")]
-    assert all(torch.equal(x, y) for x, y in moments)
-    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 6
-    assert _log_without_time(reference["run"]["out_dir"]) == _log_without_time(killed["run"]["out_dir"])
+    _assert_same_end(reference["run"]["out_dir"], killed["run"]["out_dir"], 6)
     assert (Path(killed["run"]["out_dir"]) / "progress.png").is_file()
-    assert all(v.dtype == torch.float32 for v in b["state_dict"].values() if v.is_floating_point())
+    weights = _final(killed["run"]["out_dir"])["state_dict"]
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())
     validated = [row for row in read_log(Path(killed["run"]["out_dir"]) / "log.csv") if row["val_psnr"]]
     assert len(validated) == 3 and all(row["val_reliance"] for row in validated)  # IGNN: graph reliance logged
 
@@ -103,7 +112,7 @@ def test_two_gloo_processes_match_one_process_with_the_whole_batch(tiny_config, 
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
                "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
                "-m", "ignn_pyg.training", "--config", str(_write(ddp, tmp_path / "ddp.yaml"))]
-    child = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    child = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr[-3000:]
 
     a, b = _final(single["run"]["out_dir"]), _final(ddp["run"]["out_dir"])
@@ -148,3 +157,100 @@ def test_user_errors_exit_2_before_training(tiny_config, tmp_path, image_folders
     assert "n_feats: 8 -> 16" in capsys.readouterr().err
     assert cli_main(["train", "--config", str(config_path), "--resume", "--override", "optim.iterations=2"]) == 2
     assert "already at iteration 2" in capsys.readouterr().err
+
+
+def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 240) -> None:
+    """Poll ``condition()`` until true; fail if ``process`` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run exited ({process.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _logged_iterations(out_dir: str) -> list[int]:
+    path = Path(out_dir) / "log.csv"
+    return [int(line.split(",")[0]) for line in path.read_text().splitlines()[1:]] if path.is_file() else []
+
+
+@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_writes_a_checkpoint_and_the_resume_is_bitwise_uninterrupted(
+        signum, status, tiny_config, tmp_path, restore_torch_globals):
+    """Log rows every 5 iterations, validation only at the end: the stop checkpoint is the
+    run's only one and (unless the signal lands on a log row) holds a partial log interval."""
+    sections = {"optim": {"iterations": 12}, "run": {"val_every": 100, "log_every": 5}}
+    reference = tiny_config("uninterrupted", **sections)
+    train(load_config(_write(reference, tmp_path / "a.yaml")))
+
+    stopped = tiny_config("stopped", **sections)
+    path = _write(stopped, tmp_path / "b.yaml")
+    child = subprocess.Popen(cli_command("train", "--config", path), env=cli_env(), stderr=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, text=True)
+    _wait_for(lambda: 5 in _logged_iterations(stopped["run"]["out_dir"]), child, "the row of iteration 5")
+    child.send_signal(signum)
+    _, stderr = child.communicate(timeout=240)
+    assert child.returncode == status, stderr[-2000:]
+    iteration = _final(stopped["run"]["out_dir"])["iteration"]
+    last = str(Path(stopped["run"]["out_dir"]) / "last.pt")
+    assert 5 <= iteration < 12
+    assert stderr.strip().splitlines()[-1] == (
+        f"ignn-pyg train: stopped by {signal.Signals(signum).name} at iteration {iteration}; "
+        f"checkpoint written to {last}; continue with --resume")
+
+    resumed = run_cli("train", "--config", path, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    _assert_same_end(reference["run"]["out_dir"], stopped["run"]["out_dir"], 12)
+
+
+def test_stop_between_log_rows_keeps_the_log_interval(tiny_config, tmp_path, monkeypatch, restore_torch_globals):
+    """The same, in this process with the signal raised during iteration 7 (so always
+    between the rows of 5 and 10): the checkpoint holds losses 6 and 7, and the resumed
+    run's row 10 still averages 6..10."""
+    sections = {"optim": {"iterations": 12}, "run": {"val_every": 100, "log_every": 5}}
+    reference = tiny_config("uninterrupted", **sections)
+    train(load_config(_write(reference, tmp_path / "a.yaml")))
+
+    stopped = tiny_config("stopped", **sections)
+    path = _write(stopped, tmp_path / "b.yaml")
+    calls, l1_loss, handler = [], torch.nn.functional.l1_loss, signal.getsignal(signal.SIGINT)
+
+    def l1_loss_raising_sigint_at_7(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == 7:
+            signal.raise_signal(signal.SIGINT)
+        return l1_loss(*args, **kwargs)
+
+    monkeypatch.setattr(engine.F, "l1_loss", l1_loss_raising_sigint_at_7)
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGINT at iteration 7") as stop:
+        train(load_config(path))
+    assert stop.value.exit_status == 130
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is handler  # put back
+    assert _final(stopped["run"]["out_dir"])["loss_interval"][1] == 2
+    train(load_config(path), resume=True)
+    _assert_same_end(reference["run"]["out_dir"], stopped["run"]["out_dir"], 12)
+
+
+def test_second_launch_on_a_live_run_is_refused_and_a_killed_runs_lock_does_not_block(tiny_config, tmp_path):
+    config = tiny_config("busy", optim={"iterations": 100_000})
+    path = _write(config, tmp_path / "busy.yaml")
+    out_dir = config["run"]["out_dir"]
+    first = subprocess.Popen(cli_command("train", "--config", path), env=cli_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: (Path(out_dir) / "last.pt").is_file(), first, "the first checkpoint")
+        for extra in (["--resume"], []):
+            second = run_cli("train", "--config", path, *extra)
+            assert second.returncode == 2, second.stderr[-2000:]
+            assert one_line_error(second) == (
+                f"ignn-pyg train: error: run folder {out_dir!r} is in use by another training process "
+                f"(PID {first.pid}); wait for it to finish or stop it, or choose another run.out_dir")
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+    assert (Path(out_dir) / ".lock").read_text().strip() == str(first.pid)  # left behind by SIGKILL
+
+    target = _final(out_dir)["iteration"] + 1
+    resumed = run_cli("train", "--config", path, "--resume", "--override", f"optim.iterations={target}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _final(out_dir)["iteration"] == target
