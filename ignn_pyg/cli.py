@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 # subcommand -> (module, one-line help); the module provides
@@ -61,6 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_usage(sys.stderr)
         return 2
+    with warnings.catch_warnings():
+        # a warning is one line for the user, not Python's file:line and source line
+        warnings.showwarning = lambda message, *_args, **_kwargs: print(
+            f"ignn-pyg {args.command}: warning: {message}", file=sys.stderr)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args) or 0)
     except (CLIError, ValueError, FileNotFoundError) as err:

@@ -123,3 +123,24 @@ def test_rgba_keeps_its_alpha_where_the_format_holds_it(tmp_path, checkpoint):
     assert any(line.startswith(f"{src}: alpha channel dropped, .jpg holds none")
                for line in result.stdout.splitlines()), result.stdout
     assert iio.imread(tmp_path / "out.jpg").shape == (42, 36, 3)
+
+
+def test_precision_choice_and_its_one_line_warning(tmp_path, checkpoint, capsys, monkeypatch):
+    from ignn_pyg import precision
+
+    src = photo(tmp_path / "in.png", 20, 18)
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "auto.png"), "--weights", str(checkpoint)]) == 0
+    captured = capsys.readouterr()
+    assert "precision fp32, channels-last (auto: this CPU has no native bf16" in captured.out
+    assert captured.err == ""
+    assert main(["upscale", str(src), "-o", str(tmp_path / "bf16.png"), "--weights", str(checkpoint),
+                 "--precision", "bf16"]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["ignn-pyg upscale: warning: bf16 requested but this CPU has no native bf16 "
+                                "(no AVX512-BF16/AMX): it runs, several times slower than fp32"]
+    # the fast path changes rounding only: at most a grey level here and there
+    a, b = read_image(tmp_path / "auto.png").astype(int), read_image(tmp_path / "bf16.png").astype(int)
+    exact = forward_whole(load_weights(checkpoint, 2), image_to_tensor(read_image(src)))
+    assert np.abs(a - tensor_to_image(exact).astype(int)).max() <= 1
+    assert np.abs(b - a).mean() < 1.0
