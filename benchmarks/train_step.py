@@ -17,11 +17,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+from model_forward import best_times, count_flops  # this folder's timing and FLOP counting
 
 from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import EDSR, IGNN
@@ -31,25 +30,6 @@ PRECISIONS = {"fp32": Precision("fp32", False, "exact path"),
               "fp32-cl": Precision("fp32", True, "channels-last"),
               "bf16-cl": Precision("bf16", True, "autocast")}
 CONFIGS = ((64, 16, 16, 24), (32, 8, 8, 32))  # (n_feats, n_resblocks, batch, LR crop)
-
-
-def best_times(fns: dict, repeats: int) -> dict:
-    """Minimum wall time of each function over ``repeats`` interleaved rounds, after one warm-up."""
-    for fn in fns.values():
-        fn()
-    best = {name: float("inf") for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
-def flops_of(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
 
 
 def conv_throughput(precision: Precision, repeats: int) -> float:
@@ -62,7 +42,7 @@ def conv_throughput(precision: Precision, repeats: int) -> float:
             out = conv(x)
         out.float().sum().backward()
 
-    flops = flops_of(step)
+    flops = count_flops(step)
     return flops / best_times({"conv": step}, repeats)["conv"] / 1e9
 
 
@@ -106,7 +86,7 @@ def main() -> None:
                 copy.load_state_dict(model.state_dict())
                 step = train_step(precision.prepare_model(copy), precision, lr, hr)
                 steps[arch, name] = step
-                flops[arch, name] = flops_of(step)
+                flops[arch, name] = count_flops(step)
         times = best_times(steps, args.repeats)
         for arch in models:
             for name in PRECISIONS:
