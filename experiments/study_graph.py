@@ -213,7 +213,7 @@ def _fmt(value: float | None, spec: str = ".3f", std: float | None = None) -> st
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     text = format(value, spec)
-    return text if std is None or math.isnan(std) else f"{text} ± {format(std, spec)}"
+    return text if std is None or math.isnan(std) else f"{text} ± {format(std, spec.lstrip('+'))}"
 
 
 def write_report(study: Study, results: dict[str, list[dict]], pending: list[str]) -> str:
