@@ -202,12 +202,12 @@ class IGNN(nn.Module):
         # Always float32, also under autocast: a bf16 embedding changes the neighbour sets.
         with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
             lr = at_least_float32(lr)
-            lr_down = downsample_for_graph(lr, self.graph_scale) if lr_down is None else at_least_float32(lr_down)
             lr_embed = self.embedding(lr)
             window = cfg.window if window is None else window
-            if neighbors == "same_scale":
+            if neighbors == "same_scale":  # no downsampled image needed
                 return build_same_scale_graph(lr_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size,
                                               cfg.stride, window, cfg.backend)
+            lr_down = downsample_for_graph(lr, self.graph_scale) if lr_down is None else at_least_float32(lr_down)
             down_embed = self.embedding(lr_down)
             graph = build_cross_scale_graph(
                 lr_embed, down_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size, cfg.stride,
