@@ -75,6 +75,9 @@ def _run(args: argparse.Namespace) -> int:
     except (CLIError, ValueError, FileNotFoundError) as err:
         print(f"ignn-pyg {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:  # an optional extra the chosen option needs
+        print(f"ignn-pyg {args.command}: error: {err.msg}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"ignn-pyg {args.command}: interrupted", file=sys.stderr)
         return 130

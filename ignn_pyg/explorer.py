@@ -34,7 +34,7 @@ from ignn_pyg.data.resize import downsample_for_graph, modcrop
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
 from ignn_pyg.graph.embedding import EMBEDDINGS
 from ignn_pyg.graph.explorer_page import LayerWeights, write_explorer_page
-from ignn_pyg.graph.knn import BACKENDS
+from ignn_pyg.graph.knn import BACKENDS, resolve_backend
 from ignn_pyg.graph.study import draw_overlay, format_summary, graph_summary, seeded_embedding
 from ignn_pyg.graph.windows import WINDOW_INDEXINGS
 from ignn_pyg.models import IGNN
@@ -110,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding", choices=EMBEDDINGS,
                         help="vgg (default): VGG19 relu1_2 slice with random weights from --seed "
                              "(--weights supplies trained ones); pixel: RGB / 255")
-    parser.add_argument("--backend", choices=BACKENDS, help="k-NN search (default auto: cluster on CUDA, "
-                                                            "dense elsewhere)")
+    parser.add_argument("--backend", choices=BACKENDS, help="k-NN search (default auto: cluster on CUDA "
+                                                            "when torch-cluster is installed, dense elsewhere)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the VGG weights and of the overlay sample")
     parser.add_argument("--sample", type=int, default=40, help="query patches drawn in overlay.png (default 40)")
     parser.epilog = "With --weights, graph options may be left out: they come from the checkpoint."
@@ -145,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--scale must be an integer >= 2, got {args.scale}")
     if args.sample < 0:
         raise ValueError(f"--sample must be >= 0, got {args.sample}")
+    if args.backend is not None:
+        resolve_backend(args.backend, torch.device("cpu"))  # before any work: is its package there?
     image = read_image(args.image)
     model = None
     if args.weights is not None:

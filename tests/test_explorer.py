@@ -89,6 +89,17 @@ def test_cli_bad_values(tmp_path, photo, capsys):
     assert "num_neighbors" in err  # found by the graph builder, after the progress lines
 
 
+def test_cli_cluster_backend_without_torch_cluster(tmp_path, photo, capsys, monkeypatch):
+    """Without the optional `cluster` extra, --backend cluster is one line that says what
+    to install, and nothing is written."""
+    from ignn_pyg.graph import knn
+    monkeypatch.setattr(knn, "cluster_available", lambda: False)
+    err, num_lines = one_line_error(capsys, ["graph", str(photo), "--backend", "cluster",
+                                             "--out", str(tmp_path / "o")])
+    assert "torch-cluster" in err and "pip install" in err and num_lines == 1
+    assert not (tmp_path / "o").exists()
+
+
 def write_photo_crop(path, rows=slice(40, 136), cols=slice(150, 262)):
     """A crop of scikit-image's astronaut (helmet and face), a real photo."""
     iio.imwrite(path, read_image(photo_path("astronaut"))[rows, cols])

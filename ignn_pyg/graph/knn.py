@@ -16,10 +16,13 @@ patches (squared Euclidean distance) inside its search block, nearest first:
   silently returns fewer than ``k`` neighbours beyond it; the count is checked.  On CPU
   its KD-tree is 10-50x slower than ``"dense"`` on 576-dimensional patches
   (``benchmarks/graph_build.py``).
-* ``"auto"`` -- ``"cluster"`` on CUDA, ``"dense"`` elsewhere.
+* ``"auto"`` -- ``"cluster"`` on CUDA when ``torch_cluster`` is installed (the optional
+  ``cluster`` extra), ``"dense"`` elsewhere.
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import torch
 from torch import Tensor
@@ -29,12 +32,22 @@ from ignn_pyg.graph.windows import SearchWindows, block_indices
 BACKENDS = ("auto", "dense", "cluster")
 
 
+def cluster_available() -> bool:
+    """Whether ``torch_cluster`` (the optional ``cluster`` extra) can be imported."""
+    return importlib.util.find_spec("torch_cluster") is not None
+
+
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """The concrete backend ``"auto"`` stands for on ``device``."""
+    """The concrete backend ``"auto"`` stands for on ``device``; ``"cluster"`` without
+    ``torch_cluster`` installed is a ``ModuleNotFoundError`` that says how to install it."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        return "cluster" if device.type == "cuda" else "dense"
+        return "cluster" if device.type == "cuda" and cluster_available() else "dense"
+    if backend == "cluster" and not cluster_available():
+        raise ModuleNotFoundError("backend 'cluster' needs torch-cluster, which is not installed: "
+                                  "pip install --no-build-isolation torch-scatter torch-cluster "
+                                  "(or use backend 'dense')", name="torch_cluster")
     return backend
 
 

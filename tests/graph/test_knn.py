@@ -3,11 +3,15 @@
 import pytest
 import torch
 
-from ignn_pyg.graph.knn import cluster_knn, dense_knn
+from ignn_pyg.graph import knn
+from ignn_pyg.graph.knn import cluster_available, cluster_knn, dense_knn, resolve_backend
 from ignn_pyg.graph.patches import extract_patches
 from ignn_pyg.graph.windows import search_windows, window_candidates
 
 BACKENDS = {"dense": dense_knn, "cluster": cluster_knn}
+# torch-cluster is the optional `cluster` extra (make test installs it)
+BACKEND_PARAMS = ["dense", pytest.param("cluster", marks=pytest.mark.skipif(
+    not cluster_available(), reason="torch-cluster not installed (extra 'cluster')"))]
 
 
 def brute_force(query, source, windows, source_grid):
@@ -51,7 +55,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("case", CASES)
 def test_backend_matches_brute_force_random(backend, case):
     b, c, h, w, s, window, indexing = case
@@ -90,7 +94,7 @@ def test_dense_widened_candidate_rows_match_brute_force(tile):
     assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), 4)
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_backend_matches_brute_force_real_image(backend):
     """A real photograph (scikit-image's astronaut) through the VGG embedding."""
     from ignn_pyg.data import image_to_tensor, imresize, read_image, photo_path
@@ -106,3 +110,20 @@ def test_backend_matches_brute_force_real_image(backend):
     windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 6, 2, "reference")
     idx = BACKENDS[backend](query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 5)
     assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), 5)
+
+
+def test_auto_backend_without_torch_cluster(monkeypatch):
+    """Without the optional extra, "auto" searches densely on every device and asking for
+    "cluster" is one ImportError that names the package and the alternative."""
+    monkeypatch.setattr(knn, "cluster_available", lambda: False)
+    assert resolve_backend("auto", torch.device("cuda")) == "dense"
+    assert resolve_backend("auto", torch.device("cpu")) == "dense"
+    with pytest.raises(ImportError, match="torch-cluster.*backend 'dense'"):
+        resolve_backend("cluster", torch.device("cpu"))
+
+
+def test_auto_backend_with_torch_cluster(monkeypatch):
+    monkeypatch.setattr(knn, "cluster_available", lambda: True)
+    assert resolve_backend("auto", torch.device("cuda")) == "cluster"
+    assert resolve_backend("auto", torch.device("cpu")) == "dense"
+    assert resolve_backend("cluster", torch.device("cpu")) == "cluster"
