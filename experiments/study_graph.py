@@ -10,7 +10,9 @@ the eval photos (whole images, Y, border 2) with the graph probe
 (:func:`ignn_pyg.evaluation.probe_graph`: own graph minus random neighbours, and minus
 permuted neighbour lists) and writes ``experiments/results/graph_study.{md,json}`` and
 ``graph_study_curves.png`` / ``graph_study_summary.png``.  The JSON holds every run's
-per-image numbers and learning curve, so results survive a lost run folder.
+per-image numbers and learning curve, so results survive a lost run folder: a run whose
+folder holds no checkpoint but whose finished result the JSON records (same iterations
+and model) counts as finished, for ``run``, ``status`` and ``report`` alike.
 
 Usage::
 
@@ -67,12 +69,16 @@ class Study:
     """The study file: ``base`` config, ``seeds``, ``variants`` and ``levers`` (name ->
     overrides; :attr:`variants` holds both)."""
 
-    def __init__(self, path: Path, runs: Path) -> None:
+    def __init__(self, path: Path, runs: Path, recorded: Path = RESULTS / "graph_study.json") -> None:
         spec = yaml.safe_load(path.read_text())
         self.base, self.seeds = spec["base"], spec["seeds"]
         self.groups = [list(spec["variants"]), list(spec.get("levers", {}))]
         self.variants = {**spec["variants"], **spec.get("levers", {})}
         self.runs = runs
+        self._recorded = {}
+        if recorded.is_file():
+            runs_by_variant = json.loads(recorded.read_text())["runs"]
+            self._recorded = {(r["variant"], r["seed"]): r for rs in runs_by_variant.values() for r in rs}
 
     def config(self, variant: str, seed: int) -> TrainConfig:
         overrides = dict(self.variants[variant])
@@ -90,9 +96,25 @@ class Study:
         every variant at the first seeds."""
         return [(variant, seed) for group in self.groups for seed in self.seeds for variant in group]
 
-    def progress(self, variant: str, seed: int) -> tuple[int, int]:
-        """``(iteration of last.pt or 0, iterations to train)``."""
+    def recorded(self, variant: str, seed: int) -> dict[str, Any] | None:
+        """The committed result of a finished run whose folder holds no checkpoint (a
+        fresh machine), if the results JSON has one for this run's iterations and model."""
+        if (self.run_dir(variant, seed) / "last.pt").is_file():
+            return None
         config = self.config(variant, seed)
+        result = self._recorded.get((variant, seed))
+        if result is None or result["iteration"] != config.optim.iterations:
+            return None
+        model = EDSR if config.model.arch == "edsr" else IGNN
+        expected = model(**{k: v for k, v in config.model_kwargs().items() if k != "arch"}).config_dict()
+        return result if result["model"] == expected else None
+
+    def progress(self, variant: str, seed: int) -> tuple[int, int]:
+        """``(iteration of last.pt or 0, iterations to train)``; a :meth:`recorded` run
+        is finished."""
+        config = self.config(variant, seed)
+        if self.recorded(variant, seed) is not None:
+            return config.optim.iterations, config.optim.iterations
         rows = read_log(self.run_dir(variant, seed) / "log.csv")
         done = max((int(r["iteration"]) for r in rows if r["val_psnr"]), default=0)
         if not (self.run_dir(variant, seed) / "last.pt").is_file():
@@ -139,6 +161,9 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
     done, total = study.progress(variant, seed)
     if done < total:
         return None
+    recorded = study.recorded(variant, seed)
+    if recorded is not None:
+        return recorded
     run_dir = study.run_dir(variant, seed)
     cache = run_dir / "eval.json"
     if cache.is_file():
