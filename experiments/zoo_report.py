@@ -1,0 +1,124 @@
+"""The numbers docs/model_zoo.md reports for every bundled model, from the files themselves.
+
+For each model in ``ignn_pyg/weights`` (:data:`ignn_pyg.upscale.BUNDLED`): its recipe
+and cost (iterations, training hours, from the file's own record), trainable parameters,
+file size, the eval photos' PSNR/SSIM (whole images, Y, border = scale, the exact fp32
+path, per photo and on average, with bicubic), for IGNN its graph reliance
+(:func:`ignn_pyg.evaluation.probe_graph`: own graph minus random neighbours and minus
+permuted neighbour lists), and the wall time of ``ignn-pyg upscale``'s default path
+(whole image, ``--precision auto``) on a 640x400 photo (the top 400 rows of the eval
+photo ``rocket``; best of ``--repeats``, after one warm-up), with the machine's load
+average printed beside it, since other jobs slow it.  Writes
+``experiments/results/model_zoo.{md,json}``.
+
+Usage::
+
+    python experiments/zoo_report.py [--models ignn_x2 edsr_x2] [--limit N] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.data import PhotoDataset, load_photo
+from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
+from ignn_pyg.models import IGNN
+from ignn_pyg.precision import resolve_precision
+from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR, upscale_image
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TIMED_PHOTO, TIMED_SIZE = "rocket", (400, 640)  # rows, columns of the timed LR image
+
+
+def upscale_seconds(model: torch.nn.Module, repeats: int) -> float:
+    """Best wall time of ``ignn-pyg upscale``'s default path on the 640x400 photo (puts
+    ``model`` in that path's memory layout)."""
+    precision = resolve_precision("auto", "cpu")
+    precision.prepare_model(model)
+    image = load_photo(TIMED_PHOTO)[:TIMED_SIZE[0], :TIMED_SIZE[1]]
+    times = []
+    for _ in range(repeats + 1):  # the first one warms up
+        start = time.perf_counter()
+        upscale_image(model, image, max_pixels=512 * 512, tile=256, overlap=16, precision=precision)
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+def report_model(arch: str, scale: int, limit: int | None, repeats: int) -> dict:
+    path = WEIGHTS_DIR / BUNDLED[(arch, scale)]
+    model, payload = load_checkpoint(path)
+    model.eval()
+    dataset = PhotoDataset("eval", scale)
+    with tempfile.TemporaryDirectory() as images:
+        rows = evaluate(dataset, make_forward(model), scale, images, limit=limit, progress=False)
+    if isinstance(model, IGNN):
+        rows = probe_graph(model, dataset, rows, seed=0, progress=False)
+    config = payload.get("train_config") or {}
+    return {"model": f"{arch}_x{scale}", "file": path.name, "megabytes": path.stat().st_size / 2**20,
+            "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "iterations": payload.get("iteration"), "training_hours": (payload.get("training_seconds") or 0) / 3600,
+            "recipe": {k: config.get(k) for k in ("model", "data", "optim")},
+            "images": rows, "mean": summarize(rows), "upscale_640x400_seconds": upscale_seconds(model, repeats),
+            "load_average": os.getloadavg()[0], "threads": torch.get_num_threads()}
+
+
+def format_report(reports: list[dict]) -> str:
+    lines = ["# Bundled models (produced by `python experiments/zoo_report.py`)", "",
+             "Eval photos, whole images, Y channel, border = scale, fp32 exact path.  Reliance = PSNR with "
+             "the model's own graph minus PSNR with random neighbours (permuted neighbour lists in "
+             "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
+             "best of the repeats, with the 1-minute load average when measured.", "",
+             "| model | params | MB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
+             "upscale 640x400 (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in reports:
+        m = r["mean"]
+        reliance = (f"{m['reliance_random']:+.3f} ({m['reliance_permuted']:+.3f})"
+                    if "reliance_random" in m else "–")
+        lines.append(f"| {r['model']} | {r['parameters']:,} | {r['megabytes']:.2f} | {r['iterations']} | "
+                     f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
+                     f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {r['upscale_640x400_seconds']:.1f} "
+                     f"(load {r['load_average']:.1f}, {r['threads']} threads) |")
+    lines += ["", f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MB.", "", "Per photo:", ""]
+    names = [row["name"] for row in reports[0]["images"]]
+    lines += ["| photo | bicubic | " + " | ".join(r["model"] for r in reports) + " |",
+              "| --- | --- | " + " | ".join("---" for _ in reports) + " |"]
+    for i, name in enumerate(names):
+        first = reports[0]["images"][i]
+        lines.append(f"| {name} | {first['bicubic_psnr']:.2f} | " + " | ".join(
+            f"{r['images'][i]['psnr']:.2f} / {r['images'][i]['ssim']:.4f}" for r in reports) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", metavar="ARCH_xS",
+                        help="only these (default: every bundled file present)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N eval photos")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    present = [(a, s) for (a, s), name in sorted(BUNDLED.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ignn"))
+               if (WEIGHTS_DIR / name).is_file() and (not args.models or f"{a}_x{s}" in args.models)]
+    if not present:
+        raise SystemExit("zoo_report: no bundled model matches --models")
+    reports = []
+    for arch, scale in present:
+        reports.append(report_model(arch, scale, args.limit, args.repeats))
+        print(f"{arch}_x{scale}: {reports[-1]['mean']['psnr']:.3f} dB, "
+              f"upscale {reports[-1]['upscale_640x400_seconds']:.1f} s", flush=True)
+    text = format_report(reports)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "model_zoo.md").write_text(text)
+    (RESULTS / "model_zoo.json").write_text(json.dumps(reports, indent=1) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
