@@ -59,6 +59,9 @@ class ModelConfig:
     ``init_scale`` and zero biases; the frozen mean shifts keep their values, and the
     frozen VGG embedding convs get the same scaled noise when ``init_embedding`` is true
     (the authors' initialisation overwrites them too; their checkpoints carry that noise).
+    ``init_from`` (a checkpoint path) replaces that initialisation by the checkpoint's
+    weights, which must be those of the same model (a warm start: the optimiser and the
+    schedule start afresh; e.g. a bundled model trained further).
     """
 
     arch: str = "ignn"
@@ -79,10 +82,11 @@ class ModelConfig:
     graph: str | None = None
     init_scale: float = 0.1
     init_embedding: bool = True
+    init_from: str | None = None
 
 
 #: the IGNN-only fields: those whose default ``None`` means "the IGNN default"
-_GRAPH_FIELDS = tuple(f.name for f in fields(ModelConfig) if f.default is None)
+_GRAPH_FIELDS = tuple(f.name for f in fields(ModelConfig) if f.default is None and f.name != "init_from")
 
 
 @dataclass
@@ -244,6 +248,7 @@ def _check(config: TrainConfig) -> None:
     require(m.n_feats >= 1 and m.n_resblocks >= 1,
             f"model.n_feats and model.n_resblocks must be positive, got {m.n_feats}, {m.n_resblocks}")
     require(m.init_scale > 0, f"model.init_scale must be positive, got {m.init_scale}")
+    require(m.init_from is None or Path(m.init_from).is_file(), f"model.init_from: no such file {m.init_from}")
     require(d.scale in (2, 3, 4), f"data.scale must be 2, 3 or 4, got {d.scale}")
     require(d.train in TRAIN_SOURCES, f"data.train must be one of {TRAIN_SOURCES}, got {d.train!r}")
     require(d.val in VAL_SOURCES, f"data.val must be one of {VAL_SOURCES}, got {d.val!r}")

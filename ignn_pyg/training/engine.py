@@ -56,7 +56,7 @@ from .distributed import Distributed, setup_distributed, teardown_distributed
 from .interrupt import StopSignals, TrainingInterrupted
 from .logs import CSVLog, open_tensorboard, plot_progress
 from .run_lock import RunLock
-from .weight_init import scaled_kaiming_init_
+from .weight_init import scaled_kaiming_init_, warm_start_
 
 __all__ = ["train", "rng_state", "set_rng_state"]
 
@@ -292,6 +292,11 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
     _seed_everything(run.seed)
     model = build_model(config.model_kwargs())
     scaled_kaiming_init_(model, config.model.init_scale, config.model.init_embedding)
+    if config.model.init_from and resume_path is None:
+        warm = warm_start_(model, config.model.init_from)
+        if ctx.is_main:
+            print(f"weights from {config.model.init_from} (iteration {warm}); optimiser and schedule start afresh",
+                  flush=True)
     payload = None if resume_path is None else _read_resume_checkpoint(resume_path, model, config)
 
     train_set = build_train_dataset(data, run.seed)

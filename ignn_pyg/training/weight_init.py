@@ -1,14 +1,18 @@
-"""The authors' initialisation: scaled Kaiming-normal weights, zero biases."""
+"""Initialisation: the authors' scaled Kaiming-normal weights with zero biases, or a warm
+start from the weights of a checkpoint of the same model."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.graph.embedding import VGGEmbedding
 from ignn_pyg.nn.blocks import MeanShift
 
-__all__ = ["scaled_kaiming_init_"]
+__all__ = ["scaled_kaiming_init_", "warm_start_"]
 
 
 def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding: bool = True) -> list[str]:
@@ -47,3 +51,24 @@ def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding
             touched.append(name)
     return touched
 
+
+
+def warm_start_(model: nn.Module, path: str | Path) -> int:
+    """Copy the weights of the checkpoint ``path`` (ours, :func:`~ignn_pyg.checkpoints.save_checkpoint`)
+    into ``model`` in place, frozen ones included.  The checkpoint must hold the same
+    model: the same class and ``config_dict()`` (scale, width, depth, graph settings);
+    anything else is a ``ValueError`` naming the settings that differ.
+
+    Returns:
+        The iteration the checkpoint was written at (0 if it does not say).
+    """
+    source, payload = load_checkpoint(path)
+    if type(source) is not type(model):
+        raise ValueError(f"model.init_from {path} holds {type(source).__name__} weights, not {type(model).__name__}")
+    theirs, ours = source.config_dict(), model.config_dict()
+    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    if differ:
+        raise ValueError(f"model.init_from {path} is another model: "
+                         + ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ))
+    model.load_state_dict(source.state_dict())
+    return int(payload.get("iteration") or 0)

@@ -25,6 +25,7 @@ import pytest
 import torch
 import yaml
 
+from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.cli import main as cli_main
 from ignn_pyg.training import engine, load_config, train
 from ignn_pyg.training.interrupt import TrainingInterrupted
@@ -157,6 +158,32 @@ def test_user_errors_exit_2_before_training(tiny_config, tmp_path, image_folders
     assert "n_feats: 8 -> 16" in capsys.readouterr().err
     assert cli_main(["train", "--config", str(config_path), "--resume", "--override", "optim.iterations=2"]) == 2
     assert "already at iteration 2" in capsys.readouterr().err
+
+
+def test_warm_start_takes_the_checkpoints_weights(tiny_config, tmp_path, capsys, restore_torch_globals):
+    """``model.init_from``: one Adam step from the checkpoint moves no weight by more than
+    the learning rate (Adam's first step is lr * g / (|g| + eps)), frozen ones not at all;
+    a run from another seed's random initialisation is far from it."""
+    source = tiny_config("source", optim={"iterations": 2}, run={"val_every": 2})
+    train(load_config(_write(source, tmp_path / "source.yaml")))
+    checkpoint = Path(source["run"]["out_dir"]) / "last.pt"
+    warm = tiny_config("warm", model={"init_from": str(checkpoint)}, optim={"iterations": 1}, run={"val_every": 1})
+    fresh = tiny_config("fresh", optim={"iterations": 1}, run={"val_every": 1, "seed": 1})
+    capsys.readouterr()
+    train(load_config(_write(warm, tmp_path / "warm.yaml")))
+    assert f"weights from {checkpoint} (iteration 2)" in capsys.readouterr().out
+    train(load_config(_write(fresh, tmp_path / "fresh.yaml")))
+
+    model, _ = load_checkpoint(checkpoint)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    start, end = (_final(c["run"]["out_dir"])["state_dict"] for c in (source, warm))
+    lr = warm["optim"]["lr"]
+    moved = {k: float((end[k].float() - start[k].float()).abs().max()) for k in start}
+    assert all(moved[k] <= lr * (1 + 1e-4) for k in trainable)
+    assert all(moved[k] == 0 for k in start if k not in trainable)
+    assert max(moved[k] for k in trainable) > lr / 2  # it did train
+    far = _final(fresh["run"]["out_dir"])["state_dict"]
+    assert max(float((far[k] - start[k]).abs().max()) for k in trainable) > 10 * lr
 
 
 def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 240) -> None:

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from ignn_pyg.checkpoints import save_checkpoint
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.nn.blocks import MeanShift
-from ignn_pyg.training.weight_init import scaled_kaiming_init_
+from ignn_pyg.training.weight_init import scaled_kaiming_init_, warm_start_
 
 
 def test_scaled_kaiming_statistics_and_zero_biases():
@@ -41,3 +42,28 @@ def test_frozen_mean_shifts_are_untouched_and_embedding_follows_the_flag():
     assert not model.embedding.conv1.weight.requires_grad  # still frozen
     assert all(not isinstance(m, MeanShift) for n, m in model.named_modules() if n in touched)
     assert all(isinstance(m, (nn.Conv2d, nn.Linear)) for n, m in model.named_modules() if n in touched)
+
+
+def test_warm_start_copies_every_weight_of_the_same_model(tmp_path):
+    torch.manual_seed(0)
+    source = IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic")
+    scaled_kaiming_init_(source, scale=0.5)
+    save_checkpoint(tmp_path / "source.pt", source, iteration=7)
+    torch.manual_seed(1)
+    model = IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic")
+    scaled_kaiming_init_(model, scale=0.1)
+    assert warm_start_(model, tmp_path / "source.pt") == 7
+    theirs = source.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in model.state_dict().items())  # frozen VGG too
+
+
+def test_warm_start_refuses_another_model_naming_what_differs(tmp_path):
+    save_checkpoint(tmp_path / "wide.pt", IGNN(2, n_feats=16, n_resblocks=2))
+    save_checkpoint(tmp_path / "edsr.pt", EDSR(2, n_feats=8, n_resblocks=2))
+    model = IGNN(2, n_feats=8, n_resblocks=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="n_feats 16 there, 8 here"):
+        warm_start_(model, tmp_path / "wide.pt")
+    with pytest.raises(ValueError, match="holds EDSR weights, not IGNN"):
+        warm_start_(model, tmp_path / "edsr.pt")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
