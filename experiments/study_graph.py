@@ -241,6 +241,21 @@ def _fmt(value: float | None, spec: str = ".3f", std: float | None = None) -> st
     return text if std is None or math.isnan(std) else f"{text} ± {format(std, spec.lstrip('+'))}"
 
 
+def per_photo_reliance(study: Study, results: dict[str, list[dict]]) -> list[str]:
+    """Markdown lines: each photo's reliance (random control, mean over seeds) for every
+    variant that has it, so that where the graph matters shows per image."""
+    probed = [v for v in study.variants if results.get(v) and "reliance_random" in results[v][0]["mean"]]
+    if not probed:
+        return []
+    names = [row["name"] for row in results[probed[0]][0]["images"]]
+    lines = ["Reliance per photo (random control, dB, mean over seeds):", "",
+             "| photo | " + " | ".join(probed) + " |", "| --- |" + " --- |" * len(probed)]
+    for i, name in enumerate(names):
+        cells = [_mean_std([r["images"][i]["reliance_random"] for r in results[v]])[0] for v in probed]
+        lines.append(f"| {name} | " + " | ".join(f"{c:+.3f}" for c in cells) + " |")
+    return lines + [""]
+
+
 def write_report(study: Study, results: dict[str, list[dict]], pending: list[str]) -> str:
     table = summarize_variants(study, results)
     base = config_from_dict(copy.deepcopy(study.base))
@@ -274,6 +289,7 @@ def write_report(study: Study, results: dict[str, list[dict]], pending: list[str
     bicubic = next((r["bicubic_psnr"] for r in table if r["seeds"]), None)
     lines += ["", f"Bicubic: {_fmt(bicubic)} dB.  Unfinished runs (not in the table): "
               f"{', '.join(pending) or 'none'}.", ""]
+    lines += per_photo_reliance(study, results)
     text = "\n".join(lines)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "graph_study.md").write_text(text)
