@@ -101,7 +101,9 @@ class DataConfig:
 
     Training samples are random ``crop_size`` HR crops (a multiple of ``scale``),
     flipped / rotated by 90 degrees / channel-permuted (with probability
-    ``channel_shuffle_prob``), then bicubic-downsampled to the LR input.  ``batch_size``
+    ``channel_shuffle_prob``), with probability ``plant_recurrence`` given a planted
+    cross-scale recurrence (:mod:`~ignn_pyg.training.planted_recurrence`; a study lever,
+    0 by default), then bicubic-downsampled to the LR input.  ``batch_size``
     is the global batch, split evenly over distributed ranks.  ``cache`` keeps folder
     images in memory (photos always are).  Validation uses the first ``val_images``
     images (0: all), centre-cropped to at most ``val_max_side`` HR pixels (0: whole).
@@ -121,6 +123,7 @@ class DataConfig:
     flips: bool = True
     rotations: bool = True
     channel_shuffle_prob: float = 0.8
+    plant_recurrence: float = 0.0
     val_images: int = 0
     val_max_side: int = 0
 
@@ -261,6 +264,11 @@ def _check(config: TrainConfig) -> None:
     require(d.long_side >= 1, f"data.long_side must be positive, got {d.long_side}")
     require(0.0 <= d.channel_shuffle_prob <= 1.0,
             f"data.channel_shuffle_prob must be in [0, 1], got {d.channel_shuffle_prob}")
+    require(0.0 <= d.plant_recurrence <= 1.0, f"data.plant_recurrence must be in [0, 1], got {d.plant_recurrence}")
+    if d.plant_recurrence > 0:
+        minimum = -(-8 * d.scale * d.scale // 5)
+        require(d.crop_size >= minimum, f"data.plant_recurrence needs data.crop_size >= {minimum} at "
+                                        f"x{d.scale}, got {d.crop_size}")
     require(d.val_images >= 0 and d.val_max_side >= 0,
             f"data.val_images and data.val_max_side must be >= 0, got {d.val_images}, {d.val_max_side}")
     require(d.val_max_side == 0 or d.val_max_side >= 16 * d.scale,

@@ -36,6 +36,7 @@ from ignn_pyg.data import (
 )
 
 from .augment import augment
+from .planted_recurrence import plant_recurrence
 from .config import DataConfig
 
 __all__ = [
@@ -66,6 +67,9 @@ class TrainCropDataset(Dataset):
         crop_size: HR crop side, a multiple of ``scale``.
         scale: SR factor.
         flips, rotations, channel_shuffle_prob: see :func:`~ignn_pyg.training.augment.augment`.
+        plant_prob: probability that an augmented crop gets a planted cross-scale
+            recurrence (:func:`~ignn_pyg.training.planted_recurrence.plant_recurrence`),
+            drawn after the augmentation, so 0 leaves every sample as it was.
 
     Items (for any index ``i >= 0``):
         ``{"lr": [3, c / s, c / s], "hr": [3, c, c]}`` float32 in [0, 255], ``c = crop_size``;
@@ -74,12 +78,13 @@ class TrainCropDataset(Dataset):
 
     def __init__(self, names: list[str], images: list[np.ndarray | Path], seed: int, crop_size: int,
                  scale: int, flips: bool = True, rotations: bool = True,
-                 channel_shuffle_prob: float = 0.8) -> None:
+                 channel_shuffle_prob: float = 0.8, plant_prob: float = 0.0) -> None:
         if not names or len(names) != len(images):
             raise ValueError(f"need one image per name, got {len(names)} names and {len(images)} images")
         self.names, self.images = names, images
         self.seed, self.crop_size, self.scale = seed, crop_size, scale
         self.flips, self.rotations, self.channel_shuffle_prob = flips, rotations, channel_shuffle_prob
+        self.plant_prob = plant_prob
         for index, img in enumerate(images):
             if isinstance(img, np.ndarray):
                 self._check_size(index, img)
@@ -104,8 +109,10 @@ class TrainCropDataset(Dataset):
         if not isinstance(img, np.ndarray):
             img = read_image(img)
             self._check_size(index, img)
-        patch = augment(img, np.random.default_rng([self.seed, i]), self.crop_size, self.flips,
-                        self.rotations, self.channel_shuffle_prob)
+        rng = np.random.default_rng([self.seed, i])
+        patch = augment(img, rng, self.crop_size, self.flips, self.rotations, self.channel_shuffle_prob)
+        if self.plant_prob > 0 and rng.random() < self.plant_prob:
+            patch = plant_recurrence(patch, self.scale, rng)
         hr = image_to_tensor(patch)[0]
         return {"lr": bicubic_downsample(hr, self.scale), "hr": hr}
 
@@ -174,7 +181,7 @@ def build_train_dataset(data: DataConfig, seed: int) -> TrainCropDataset:
         names = [p.stem for p in paths]
         images = [read_image(p) for p in paths] if data.cache else list(paths)
     return TrainCropDataset(names, images, seed, data.crop_size, data.scale, data.flips, data.rotations,
-                            data.channel_shuffle_prob)
+                            data.channel_shuffle_prob, data.plant_recurrence)
 
 
 def _centre_crop(sample: dict, max_side: int, scale: int) -> dict:
