@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 from pathlib import Path
@@ -101,6 +102,20 @@ def baseline_scores(hr: np.ndarray) -> dict[str, float]:
             **{f"{r}_graph_sr": v for r, v in region_psnr(graph_sr, hr).items()}}
 
 
+@functools.cache
+def oracle_images() -> dict[str, np.ndarray]:
+    """The test image of every eval photo, by photo name."""
+    return {name: oracle_image(load_photo(name)) for name in list_photos("eval")}
+
+
+def oracle_scores(model: IGNN, seed: int = 0) -> dict[str, dict[str, float]]:
+    """:func:`model_scores` on every photo's test image (neighbour seed ``seed + i``):
+    ``{"per_image": {name: scores}, "mean": scores}``."""
+    per_image = {name: model_scores(model, hr, seed + i) for i, (name, hr) in enumerate(oracle_images().items())}
+    keys = next(iter(per_image.values()))
+    return {"per_image": per_image, "mean": {k: mean([s[k] for s in per_image.values()]) for k in keys}}
+
+
 def default_models() -> list[Path]:
     """The bundled IGNN x2 and every finished study run that aggregates a cross-scale graph."""
     runs = sorted(Path("runs/study_graph").glob("*/seed*/last.pt"))
@@ -116,25 +131,21 @@ def main() -> None:
     parser.add_argument("--weights", nargs="+", type=Path, help="IGNN x2 checkpoints (default: see above)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random neighbours")
     args = parser.parse_args()
-    names = list_photos("eval")
-    images = {name: oracle_image(load_photo(name)) for name in names}
+    images = oracle_images()
     baselines = {name: baseline_scores(hr) for name, hr in images.items()}
     results = []
     for path in args.weights or default_models():
         model, payload = load_checkpoint(path)
         if not isinstance(model, IGNN) or not model.uses_cross_scale_graph or model.scale != SCALE:
             continue
-        per_image = {name: model_scores(model, hr, args.seed + i) for i, (name, hr) in enumerate(images.items())}
-        keys = next(iter(per_image.values()))
-        results.append({"model": str(path), "iteration": payload.get("iteration"), "per_image": per_image,
-                        "mean": {k: mean([s[k] for s in per_image.values()]) for k in keys}})
+        results.append({"model": str(path), "iteration": payload.get("iteration"), **oracle_scores(model, args.seed)})
         m = results[-1]["mean"]
         print(f"{path}: oracle reliance {m['oracle_reliance']:+.3f} dB, control {m['control_reliance']:+.3f} dB",
               flush=True)
     base = {k: mean([b[k] for b in baselines.values()]) for k in next(iter(baselines.values()))}
     lines = ["# Oracle recurrence: does a trained IGNN use its graph when the graph is exact?", "",
              "Produced by `python experiments/graph_oracle.py` (see its docstring for the test images).  "
-             f"Mean over the {len(names)} eval photos; Y-PSNR in dB of the oracle region (every query's "
+             f"Mean over the {len(images)} eval photos; Y-PSNR in dB of the oracle region (every query's "
              "exact HR counterpart is in the image and the search is global) and the control region (no "
              "planted match); reliance = own graph minus random neighbours.", "",
              f"Bicubic: oracle {base['oracle_bicubic']:.2f}, control {base['control_bicubic']:.2f}.  "

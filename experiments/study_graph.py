@@ -43,6 +43,8 @@ from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.training.config import TrainConfig, apply_overrides, config_from_dict, config_to_yaml
 from ignn_pyg.training.logs import read_log
 
+from graph_oracle import oracle_scores  # this folder: the oracle-recurrence test
+
 ROOT = Path(__file__).resolve().parent
 STUDY = ROOT / "configs" / "study" / "graph_study.yaml"
 RESULTS = ROOT / "results"
@@ -166,20 +168,26 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
         return recorded
     run_dir = study.run_dir(variant, seed)
     cache = run_dir / "eval.json"
+    model, payload = load_checkpoint(run_dir / "last.pt")
+    probed = isinstance(model, IGNN) and model.uses_cross_scale_graph
     if cache.is_file():
         cached = json.loads(cache.read_text())
         if cached["iteration"] == done:
+            if probed and "oracle" not in cached:  # cached before the oracle test existed
+                cached["oracle"] = oracle_scores(model)
+                cache.write_text(json.dumps(cached, indent=1) + "\n")
             return cached
-    model, payload = load_checkpoint(run_dir / "last.pt")
     dataset = PhotoDataset("eval", model.scale)
     rows = evaluate(dataset, make_forward(model), model.scale, run_dir / "eval_images", progress=False)
-    if isinstance(model, IGNN) and model.uses_cross_scale_graph:
+    if probed:
         rows = probe_graph(model, dataset, rows, seed=0, progress=False)
     curve = [{k: r[k] for k in ("iteration", "val_psnr", "val_reliance") if r.get(k)}
              for r in read_log(run_dir / "log.csv") if r["val_psnr"]]
     result = {"variant": variant, "seed": seed, "iteration": payload["iteration"],
               "train_seconds": payload["seconds"], "parameters": trainable_parameters(model),
               "model": model.config_dict(), "images": rows, "mean": summarize(rows), "curve": curve}
+    if probed:
+        result["oracle"] = oracle_scores(model)
     cache.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
@@ -230,6 +238,10 @@ def summarize_variants(study: Study, results: dict[str, list[dict]]) -> list[dic
             key = f"reliance_{control}"
             if key in runs[0]["mean"]:
                 row[key], row[f"{key}_std"] = _mean_std([r["mean"][key] for r in runs])
+        oracle = [r["oracle"]["mean"]["oracle_reliance"] for r in runs if "oracle" in r]
+        if oracle:
+            row["oracle_reliance"], row["oracle_reliance_std"] = _mean_std(oracle)
+            row["oracle_seeds"] = len(oracle)
         table.append(row)
     return table
 
@@ -269,14 +281,17 @@ def write_report(study: Study, results: dict[str, list[dict]], pending: list[str
              "neighbours drawn uniformly inside each query's window; permuted: neighbour lists shuffled "
              "between queries).  Δ vs ignn: per-image paired difference, mean [95% t-interval over "
              "seeds × images] (seed std: std over seeds of the per-seed mean difference).", "",
+             "Oracle reliance: the same difference (own minus random) in the planted region of the "
+             "oracle-recurrence test images, where the graph holds the exact answer "
+             "(`experiments/graph_oracle.py`, `graph_oracle.md`).", "",
              "| variant | overrides | seeds | PSNR (dB), mean ± std over seeds | Δ vs ignn (dB) | "
-             "reliance random (dB) | reliance permuted (dB) | trainable params | CPU h (all seeds) | "
-             "s / iteration |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "reliance random (dB) | reliance permuted (dB) | oracle reliance (dB) | trainable params | "
+             "CPU h (all seeds) | s / iteration |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in table:
         overrides = ", ".join(f"{k}={v}" for k, v in study.variants[row["variant"]].items()) or "–"
         if not row["seeds"]:
-            lines.append(f"| {row['variant']} | {overrides} | 0 | – | – | – | – | – | – | – |")
+            lines.append(f"| {row['variant']} | {overrides} | 0 | – | – | – | – | – | – | – | – |")
             continue
         paired = row["vs_ignn"]
         delta = "–" if paired is None else (f"{paired['mean']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] "
@@ -285,6 +300,7 @@ def write_report(study: Study, results: dict[str, list[dict]], pending: list[str
             f"| {row['variant']} | {overrides} | {row['seeds']} | {_fmt(row['psnr'], std=row['psnr_std'])} | "
             f"{delta} | {_fmt(row.get('reliance_random'), '+.3f', row.get('reliance_random_std'))} | "
             f"{_fmt(row.get('reliance_permuted'), '+.3f', row.get('reliance_permuted_std'))} | "
+            f"{_fmt(row.get('oracle_reliance'), '+.3f', row.get('oracle_reliance_std'))} | "
             f"{row['parameters']:,} | {row['cpu_hours']:.2f} | {row['seconds_per_iteration']:.2f} |")
     bicubic = next((r["bicubic_psnr"] for r in table if r["seeds"]), None)
     lines += ["", f"Bicubic: {_fmt(bicubic)} dB.  Unfinished runs (not in the table): "

@@ -13,7 +13,8 @@ from ignn_pyg.models import EDSR, IGNN
 SCRIPT = Path(__file__).parents[1] / "experiments" / "study_graph.py"
 
 
-def load_script():
+def load_script(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports its neighbour graph_oracle.py
     spec = importlib.util.spec_from_file_location("study_graph", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -33,8 +34,8 @@ def record(variant, seed, iteration, model):
             "images": [], "mean": {"psnr": 30.0}}
 
 
-def test_recorded_runs_count_as_finished_without_their_folders(tmp_path):
-    study_graph = load_script()
+def test_recorded_runs_count_as_finished_without_their_folders(tmp_path, monkeypatch):
+    study_graph = load_script(monkeypatch)
     path, iterations = write_study(tmp_path)
     ignn = IGNN(2, 32, 4, res_scale=0.1, residual="bicubic")  # the study's base model
     runs = {"ignn": [record("ignn", 0, iterations, ignn),            # finished: counts
@@ -58,8 +59,8 @@ def test_recorded_runs_count_as_finished_without_their_folders(tmp_path):
     assert study.progress("ignn", 0) == (0, iterations)
 
 
-def test_a_record_of_the_right_edsr_counts(tmp_path):
-    study_graph = load_script()
+def test_a_record_of_the_right_edsr_counts(tmp_path, monkeypatch):
+    study_graph = load_script(monkeypatch)
     path, iterations = write_study(tmp_path)
     edsr = EDSR(2, 32, 4, res_scale=0.1, residual="bicubic")
     results = tmp_path / "results.json"

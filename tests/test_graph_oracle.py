@@ -1,0 +1,44 @@
+"""The oracle-recurrence test images (experiments/graph_oracle.py) are what its docstring
+says: in the oracle region every query's nearest downsampled patch is its planted
+exact match, and the search is global; the control region has no such match."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from ignn_pyg.data import bicubic_downsample, downsample_for_graph, image_to_tensor, photo_path, read_image
+from ignn_pyg.graph import build_cross_scale_graph
+
+SCRIPT = Path(__file__).parents[1] / "experiments" / "graph_oracle.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("graph_oracle", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_oracle_queries_find_their_planted_match_and_control_queries_do_not():
+    oracle = load_script()
+    half = oracle.HALF
+    hr = oracle.oracle_image(read_image(photo_path("coffee")))
+    assert hr.shape == (2 * half, 3 * half, 3)
+    lr = bicubic_downsample(image_to_tensor(hr), 2) / 255
+    down = downsample_for_graph(lr, 2)
+    graph = build_cross_scale_graph(lr, down, 2, num_neighbors=1)  # the model's default window 30
+    unbounded = build_cross_scale_graph(lr, down, 2, num_neighbors=1, window=10_000)
+    assert graph.edge_index.equal(unbounded.edge_index)  # the search is global
+    source = graph.source_pos[graph.edge_index[0]].tolist()
+    shares = {}
+    for region, row0 in (("oracle", 0), ("control", half // 2)):
+        hits = total = 0
+        for (r, c), (sr, sc) in zip(graph.target_pos.tolist(), source):
+            if row0 + 2 <= r <= row0 + half // 2 - 5 and half + 2 <= c <= 3 * half // 2 - 5:
+                total += 1
+                hits += (sr, sc) == (r - row0, c - half)  # down(down(P)) at the left of the source image
+        shares[region] = hits / total
+    assert shares["oracle"] >= 0.9
+    assert shares["control"] <= 0.1
+    assert np.array_equal(oracle.oracle_image(read_image(photo_path("coffee"))), hr)  # deterministic
