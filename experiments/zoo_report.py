@@ -11,14 +11,19 @@ photo ``rocket``; best of ``--repeats``, after one warm-up), with the machine's 
 average printed beside it, since other jobs slow it.  Writes
 ``experiments/results/model_zoo.{md,json}``.
 
+The quality numbers of a file already in ``model_zoo.json`` (same SHA-256) are reused
+unless ``--recompute``; the time is always measured afresh, so it can be re-measured
+alone on an idle machine.
+
 Usage::
 
-    python experiments/zoo_report.py [--models ignn_x2 edsr_x2] [--limit N] [--repeats 3]
+    python experiments/zoo_report.py [--models ignn_x2 edsr_x2] [--limit N] [--repeats 3] [--recompute]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import tempfile
@@ -52,21 +57,27 @@ def upscale_seconds(model: torch.nn.Module, repeats: int) -> float:
     return min(times[1:])
 
 
-def report_model(arch: str, scale: int, limit: int | None, repeats: int) -> dict:
+def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: dict[str, dict]) -> dict:
+    """One model's entry; quality numbers come from ``known`` (by SHA-256) when there."""
     path = WEIGHTS_DIR / BUNDLED[(arch, scale)]
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     model, payload = load_checkpoint(path)
     model.eval()
-    dataset = PhotoDataset("eval", scale)
-    with tempfile.TemporaryDirectory() as images:
-        rows = evaluate(dataset, make_forward(model), scale, images, limit=limit, progress=False)
-    if isinstance(model, IGNN):
-        rows = probe_graph(model, dataset, rows, seed=0, progress=False)
+    quality = known.get(sha256)
+    if quality is None or (limit is None and len(quality["images"]) < len(PhotoDataset("eval", scale))):
+        dataset = PhotoDataset("eval", scale)
+        with tempfile.TemporaryDirectory() as images:
+            rows = evaluate(dataset, make_forward(model), scale, images, limit=limit, progress=False)
+        if isinstance(model, IGNN):
+            rows = probe_graph(model, dataset, rows, seed=0, progress=False)
+        quality = {"images": rows, "mean": summarize(rows)}
     config = payload.get("train_config") or {}
-    return {"model": f"{arch}_x{scale}", "file": path.name, "megabytes": path.stat().st_size / 2**20,
+    return {"model": f"{arch}_x{scale}", "file": path.name, "sha256": sha256, "megabytes": path.stat().st_size / 2**20,
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "iterations": payload.get("iteration"), "training_hours": (payload.get("training_seconds") or 0) / 3600,
             "recipe": {k: config.get(k) for k in ("model", "data", "optim")},
-            "images": rows, "mean": summarize(rows), "upscale_640x400_seconds": upscale_seconds(model, repeats),
+            "images": quality["images"], "mean": quality["mean"],
+            "upscale_640x400_seconds": upscale_seconds(model, repeats),
             "load_average": os.getloadavg()[0], "threads": torch.get_num_threads()}
 
 
@@ -103,14 +114,19 @@ def main() -> None:
                         help="only these (default: every bundled file present)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N eval photos")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--recompute", action="store_true", help="evaluate again even if model_zoo.json has "
+                                                                   "this file's numbers")
     args = parser.parse_args()
+    known = {}
+    if (RESULTS / "model_zoo.json").is_file() and not args.recompute:
+        known = {r["sha256"]: r for r in json.loads((RESULTS / "model_zoo.json").read_text()) if "sha256" in r}
     present = [(a, s) for (a, s), name in sorted(BUNDLED.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ignn"))
                if (WEIGHTS_DIR / name).is_file() and (not args.models or f"{a}_x{s}" in args.models)]
     if not present:
         raise SystemExit("zoo_report: no bundled model matches --models")
     reports = []
     for arch, scale in present:
-        reports.append(report_model(arch, scale, args.limit, args.repeats))
+        reports.append(report_model(arch, scale, args.limit, args.repeats, known))
         print(f"{arch}_x{scale}: {reports[-1]['mean']['psnr']:.3f} dB, "
               f"upscale {reports[-1]['upscale_640x400_seconds']:.1f} s", flush=True)
     text = format_report(reports)
