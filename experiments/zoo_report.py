@@ -87,7 +87,7 @@ def format_report(reports: list[dict]) -> str:
              "the model's own graph minus PSNR with random neighbours (permuted neighbour lists in "
              "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
              "best of the repeats, with the 1-minute load average when measured.", "",
-             "| model | params | MB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
+             "| model | params | MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
              "upscale 640x400 (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in reports:
         m = r["mean"]
@@ -97,7 +97,7 @@ def format_report(reports: list[dict]) -> str:
                      f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
                      f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {r['upscale_640x400_seconds']:.1f} "
                      f"(load {r['load_average']:.1f}, {r['threads']} threads) |")
-    lines += ["", f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MB.", "", "Per photo:", ""]
+    lines += ["", f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", "", "Per photo:", ""]
     names = [row["name"] for row in reports[0]["images"]]
     lines += ["| photo | bicubic | " + " | ".join(r["model"] for r in reports) + " |",
               "| --- | --- | " + " | ".join("---" for _ in reports) + " |"]
