@@ -10,7 +10,8 @@ from ignn_pyg.cli import main
 from ignn_pyg.data import image_to_tensor, imresize, quantize, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg.models import EDSR
+from ignn_pyg import upscale
+from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.upscale import bundled_weights
 from tests.cli_process import one_line_error, run_cli
 
@@ -58,7 +59,17 @@ def test_bad_input(tmp_path, checkpoint, capsys):
     src = photo(tmp_path / "in.png", 20, 20)
     assert main(["upscale", str(src), "--scale", "4", "--weights", str(checkpoint)]) == 2
     assert "not x4" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="no bundled ignn model for x3"):
+
+
+def test_bundled_models_of_every_scale(tmp_path, monkeypatch):
+    """Each scale's default is an IGNN of that scale; a missing file is one line that
+    lists what is bundled."""
+    for scale in (2, 3, 4):
+        model = load_weights(bundled_weights(scale), scale)
+        assert isinstance(model, IGNN) and model.scale == scale
+        assert isinstance(load_weights(bundled_weights(scale, "edsr"), scale), EDSR)
+    monkeypatch.setattr(upscale, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ValueError, match="no bundled ignn model for x3 \\(bundled: none\\); pass --weights"):
         bundled_weights(3)
 
 
