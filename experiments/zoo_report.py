@@ -97,14 +97,16 @@ def format_report(reports: list[dict]) -> str:
                      f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
                      f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {r['upscale_640x400_seconds']:.1f} "
                      f"(load {r['load_average']:.1f}, {r['threads']} threads) |")
-    lines += ["", f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", "", "Per photo:", ""]
-    names = [row["name"] for row in reports[0]["images"]]
-    lines += ["| photo | bicubic | " + " | ".join(r["model"] for r in reports) + " |",
-              "| --- | --- | " + " | ".join("---" for _ in reports) + " |"]
-    for i, name in enumerate(names):
-        first = reports[0]["images"][i]
-        lines.append(f"| {name} | {first['bicubic_psnr']:.2f} | " + " | ".join(
-            f"{r['images'][i]['psnr']:.2f} / {r['images'][i]['ssim']:.4f}" for r in reports) + " |")
+    lines += ["", f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""]
+    for scale in sorted({r["recipe"]["data"]["scale"] for r in reports}):
+        of_scale = [r for r in reports if r["recipe"]["data"]["scale"] == scale]
+        lines += [f"Per photo, x{scale} (PSNR / SSIM):", "",
+                  "| photo | bicubic | " + " | ".join(r["model"] for r in of_scale) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in of_scale) + " |"]
+        for i, first in enumerate(of_scale[0]["images"]):
+            lines.append(f"| {first['name']} | {first['bicubic_psnr']:.2f} / {first['bicubic_ssim']:.4f} | " + " | ".join(
+                f"{r['images'][i]['psnr']:.2f} / {r['images'][i]['ssim']:.4f}" for r in of_scale) + " |")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
