@@ -111,6 +111,10 @@ class Study:
         expected = model(**{k: v for k, v in config.model_kwargs().items() if k != "arch"}).config_dict()
         return result if result["model"] == expected else None
 
+    def unfinished(self, variant: str, seed: int) -> bool:
+        done, total = self.progress(variant, seed)
+        return done < total
+
     def progress(self, variant: str, seed: int) -> tuple[int, int]:
         """``(iteration of last.pt or 0, iterations to train)``; a :meth:`recorded` run
         is finished."""
@@ -126,7 +130,7 @@ class Study:
 
 def command_run(study: Study, jobs: int) -> None:
     """Train every unfinished run, ``jobs`` processes at a time (one thread each)."""
-    pending = [(v, s) for v, s in study.runs_in_order() if study.progress(v, s)[0] < study.progress(v, s)[1]]
+    pending = [(v, s) for v, s in study.runs_in_order() if study.unfinished(v, s)]
     print(f"{len(pending)} runs to train or resume: {', '.join(f'{v}/seed{s}' for v, s in pending)}", flush=True)
     running: list[tuple[subprocess.Popen, str]] = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from ignn_pyg.checkpoints import load_checkpoint
-from ignn_pyg.data import PhotoDataset, load_photo
+from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.precision import resolve_precision
@@ -64,7 +64,7 @@ def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: 
     model, payload = load_checkpoint(path)
     model.eval()
     quality = known.get(sha256)
-    if quality is None or (limit is None and len(quality["images"]) < len(PhotoDataset("eval", scale))):
+    if quality is None or (limit is None and len(quality["images"]) < len(list_photos("eval"))):
         dataset = PhotoDataset("eval", scale)
         with tempfile.TemporaryDirectory() as images:
             rows = evaluate(dataset, make_forward(model), scale, images, limit=limit, progress=False)

@@ -27,6 +27,8 @@ from ignn_pyg.checkpoints import ARCHITECTURES
 from ignn_pyg.models.ignn import GRAPH_MODES
 from ignn_pyg.precision import PRECISIONS
 
+from .planted_recurrence import min_plant_crop
+
 __all__ = [
     "ModelConfig",
     "DataConfig",
@@ -59,7 +61,7 @@ class ModelConfig:
     ``init_scale`` and zero biases; the frozen mean shifts keep their values, and the
     frozen VGG embedding convs get the same scaled noise when ``init_embedding`` is true
     (the authors' initialisation overwrites them too; their checkpoints carry that noise).
-    ``init_from`` (a checkpoint path) replaces that initialisation by the checkpoint's
+    ``init_from`` (a checkpoint path; empty: none) replaces that initialisation by the checkpoint's
     weights, which must be those of the same model (a warm start: the optimiser and the
     schedule start afresh; e.g. a bundled model trained further).
     """
@@ -82,11 +84,11 @@ class ModelConfig:
     graph: str | None = None
     init_scale: float = 0.1
     init_embedding: bool = True
-    init_from: str | None = None
+    init_from: str = ""
 
 
 #: the IGNN-only fields: those whose default ``None`` means "the IGNN default"
-_GRAPH_FIELDS = tuple(f.name for f in fields(ModelConfig) if f.default is None and f.name != "init_from")
+_GRAPH_FIELDS = tuple(f.name for f in fields(ModelConfig) if f.default is None)
 
 
 @dataclass
@@ -251,7 +253,7 @@ def _check(config: TrainConfig) -> None:
     require(m.n_feats >= 1 and m.n_resblocks >= 1,
             f"model.n_feats and model.n_resblocks must be positive, got {m.n_feats}, {m.n_resblocks}")
     require(m.init_scale > 0, f"model.init_scale must be positive, got {m.init_scale}")
-    require(m.init_from is None or Path(m.init_from).is_file(), f"model.init_from: no such file {m.init_from}")
+    require(not m.init_from or Path(m.init_from).is_file(), f"model.init_from: no such file {m.init_from}")
     require(d.scale in (2, 3, 4), f"data.scale must be 2, 3 or 4, got {d.scale}")
     require(d.train in TRAIN_SOURCES, f"data.train must be one of {TRAIN_SOURCES}, got {d.train!r}")
     require(d.val in VAL_SOURCES, f"data.val must be one of {VAL_SOURCES}, got {d.val!r}")
@@ -266,7 +268,7 @@ def _check(config: TrainConfig) -> None:
             f"data.channel_shuffle_prob must be in [0, 1], got {d.channel_shuffle_prob}")
     require(0.0 <= d.plant_recurrence <= 1.0, f"data.plant_recurrence must be in [0, 1], got {d.plant_recurrence}")
     if d.plant_recurrence > 0:
-        minimum = -(-8 * d.scale * d.scale // 5)
+        minimum = min_plant_crop(d.scale)
         require(d.crop_size >= minimum, f"data.plant_recurrence needs data.crop_size >= {minimum} at "
                                         f"x{d.scale}, got {d.crop_size}")
     require(d.val_images >= 0 and d.val_max_side >= 0,

@@ -25,7 +25,12 @@ import numpy as np
 
 from ignn_pyg.data import bicubic_downsample, image_to_tensor, tensor_to_image
 
-__all__ = ["plant_recurrence", "plant_at", "planted_blocks"]
+__all__ = ["plant_recurrence", "plant_at", "planted_blocks", "min_plant_crop"]
+
+
+def min_plant_crop(scale: int) -> int:
+    """The smallest crop side that holds a block of ``scale^2`` pixels within ``5/8`` of it."""
+    return -(-8 * scale * scale // 5)
 
 
 def planted_blocks(size: int, scale: int, corner: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -41,7 +46,7 @@ def planted_blocks(size: int, scale: int, corner: int) -> tuple[tuple[int, int, 
     side = (5 * size // 8) // unit * unit
     if side < unit:
         raise ValueError(f"a crop of {size} px is too small to plant a recurrence at x{scale} "
-                         f"(needs at least {-(-8 * unit // 5)} px)")
+                         f"(needs at least {min_plant_crop(scale)} px)")
     small = side // scale
     far_p = (size - side) // unit * unit  # P's offset on a far side, a multiple of s^2
     far_d = size - small                  # D flush with the far side, a multiple of s
