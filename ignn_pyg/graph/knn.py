@@ -5,11 +5,14 @@ patches (squared Euclidean distance) inside its search block, nearest first:
 
 * ``"dense"`` -- blocked search for any device.  Query patches are taken in tiles
   of ``tile x tile`` grid cells; a tile's windows overlap, so the tile shares one
-  candidate block (the union of its windows; widened to whole source rows, a copy-free
-  view, when it already spans at least 8/9 of them).  One ``baddbmm`` per tile gives
-  ``|c|^2 - 2 q c^T + b`` where the bias ``b`` is ``+inf`` for candidates outside a
-  query's own window (``|q|^2`` is left out: it changes no query's ranking), then
-  ``topk``.  Memory is ``O(tile^2 (tile/s + w)^2)``, never ``M x N``.
+  candidate block (the union of its windows; widened to whole source rows when it
+  already spans at least 8/9 of them).  Tiles go column by column: the source columns
+  of one tile column are copied once into a contiguous strip, so every tile's block is
+  a view of it.  One ``baddbmm`` per tile gives ``|c|^2 - 2 q c^T``, then ``+ b``
+  where the penalty ``b`` is ``+inf`` for candidates outside a query's own window
+  (``|q|^2`` is left out: it changes no query's ranking), then ``topk``.  Interior
+  tiles share one penalty pattern, built once.  Memory is
+  ``O(tile^2 (tile/s + w)^2 + n1 (tile/s + w) D)``, never ``M x N``.
 * ``"cluster"`` -- :func:`torch_cluster.knn` (brute force on CUDA, a KD-tree on CPU).
   Queries that share a window form one ``torch_cluster`` batch whose points are a copy
   of that window.  Its CUDA kernel starts from a best distance of ``1e10`` and
@@ -59,8 +62,9 @@ def _ranking_distances(query: Tensor, cand: Tensor, cand_bias: Tensor) -> Tensor
     """``|c|^2 - 2 q c^T + bias`` for ``[B, Q, D] x [B, N, D] -> [B, Q, N]``.
 
     The query's own ``|q|^2`` is left out: it is the same for all of a query's
-    candidates, so it changes no ranking.  ``cand_bias`` (``[B or 1, Q or 1, N]``) is
-    ``|c|^2``, plus ``+inf`` where a candidate is outside a query's window.
+    candidates, so it changes no ranking.  ``cand_bias`` (``[B or 1, Q or 1, N]``, an
+    expanded view will do) is ``|c|^2``; the windowed search adds its out-of-window
+    penalty to the result.
     """
     return torch.baddbmm(cand_bias, query, cand.transpose(1, 2), alpha=-2.0)
 
@@ -71,6 +75,31 @@ def _outside_penalty(origin: Tensor, first: int, count: int, size: int) -> Tenso
     cand = torch.arange(first, first + count, device=origin.device)[None, :]
     inside = (cand >= origin[:, None]) & (cand < origin[:, None] + size)
     return torch.zeros(inside.shape, device=origin.device).masked_fill_(~inside, float("inf"))
+
+
+class _TilePenalties:
+    """The ``[ti tj, R C]`` penalties of query tiles against their candidate blocks
+    (:func:`_outside_penalty` of rows and of columns, summed), built once per pattern:
+    a tile's penalty depends only on its queries' window origins relative to the
+    block, which is the same for every interior tile."""
+
+    def __init__(self, windows: SearchWindows, device: torch.device) -> None:
+        self.windows = windows
+        self.row_origin = windows.row_origin.to(device)
+        self.col_origin = windows.col_origin.to(device)
+        self.cache: dict[tuple, Tensor] = {}
+
+    def __call__(self, rows: slice, r0: int, r1: int, cols: slice, c0: int, c1: int) -> Tensor:
+        row_origin, col_origin = self.row_origin[rows], self.col_origin[cols]
+        key = (tuple((row_origin - r0).tolist()), r1 - r0, tuple((col_origin - c0).tolist()), c1 - c0)
+        penalty = self.cache.get(key)
+        if penalty is None:
+            row_pen = _outside_penalty(row_origin, r0, r1 - r0, self.windows.rows)  # [ti, R]
+            col_pen = _outside_penalty(col_origin, c0, c1 - c0, self.windows.cols)  # [tj, C]
+            penalty = (row_pen[:, None, :, None] + col_pen[None, :, None, :]).reshape(
+                len(row_origin) * len(col_origin), -1)
+            self.cache[key] = penalty
+        return penalty
 
 
 def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
@@ -100,32 +129,30 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
         return out
 
     (m1, m2), (n1, n2) = query_grid, source_grid
-    dev = query.device
     query = query.reshape(b, m1, m2, -1)
     source = source.reshape(b, n1, n2, -1)
     source_sq = source_sq.reshape(b, n1, n2)
-    row_origin, col_origin = windows.row_origin.to(dev), windows.col_origin.to(dev)
     row_first, col_first = windows.row_origin.tolist(), windows.col_origin.tolist()
+    penalties = _TilePenalties(windows, query.device)
     out = query.new_empty(b, m1, m2, k, dtype=torch.long)
-    for i0 in range(0, m1, tile):
-        i1 = min(i0 + tile, m1)
-        r0, r1 = row_first[i0], row_first[i1 - 1] + windows.rows
-        row_pen = _outside_penalty(row_origin[i0:i1], r0, r1 - r0, windows.rows)  # [ti, R]
-        for j0 in range(0, m2, tile):
-            j1 = min(j0 + tile, m2)
-            c0, c1 = col_first[j0], col_first[j1 - 1] + windows.cols
-            if 8 * (n2 - (c1 - c0)) <= c1 - c0:
-                # nearly every column: whole source rows are a view (no copy of the block)
-                # and the few extra columns are masked out by the bias
-                c0, c1 = 0, n2
-            col_pen = _outside_penalty(col_origin[j0:j1], c0, c1 - c0, windows.cols)  # [tj, C]
-            penalty = (row_pen[:, None, :, None] + col_pen[None, :, None, :]).reshape(
-                (i1 - i0) * (j1 - j0), -1)
+    for j0 in range(0, m2, tile):
+        j1 = min(j0 + tile, m2)
+        c0, c1 = col_first[j0], col_first[j1 - 1] + windows.cols
+        if 8 * (n2 - (c1 - c0)) <= c1 - c0:
+            # nearly every column: whole source rows, the few extra columns masked out
+            c0, c1 = 0, n2
+        width = c1 - c0
+        strip = source[:, :, c0:c1].contiguous()  # [B, n1, width, D]: every tile's block is a view
+        strip_sq = source_sq[:, :, c0:c1].contiguous()
+        for i0 in range(0, m1, tile):
+            i1 = min(i0 + tile, m1)
+            r0, r1 = row_first[i0], row_first[i1 - 1] + windows.rows
+            penalty = penalties(slice(i0, i1), r0, r1, slice(j0, j1), c0, c1)
             q = query[:, i0:i1, j0:j1].reshape(b, penalty.shape[0], -1)
-            cand = source[:, r0:r1, c0:c1].reshape(b, penalty.shape[1], -1)
-            bias = source_sq[:, r0:r1, c0:c1].reshape(b, 1, -1) + penalty
-            local = _ranking_distances(q, cand, bias).topk(k, dim=-1, largest=False, sorted=True).indices
-            width = c1 - c0
+            cand = strip[:, r0:r1].reshape(b, penalty.shape[1], -1)
+            cand_sq = strip_sq[:, r0:r1].reshape(b, 1, -1).expand(b, penalty.shape[0], -1)
+            distance = _ranking_distances(q, cand, cand_sq).add_(penalty)
+            local = distance.topk(k, dim=-1, largest=False, sorted=True).indices
             global_idx = (r0 + local // width) * n2 + (c0 + local % width)
             out[:, i0:i1, j0:j1] = global_idx.reshape(b, i1 - i0, j1 - j0, k)
     return out.reshape(b, m, k)
