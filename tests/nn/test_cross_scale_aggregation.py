@@ -214,3 +214,24 @@ def test_edge_weights_are_a_softmax_per_query():
         perturbed_layer("reference").edge_weights(graph)
     with pytest.raises(ValueError, match="fusion='reference'"):
         layer.rank_weights(graph)
+
+
+@pytest.mark.parametrize("chunk", [1, 8, 4096])
+def test_weight_net_on_rows_equals_its_convolutions(chunk):
+    """score_rows / score_map (matrix products a chunk of rows at a time) compute the
+    1x1-convolution net's numbers and gradients, whatever the chunking (37 rows: the last
+    chunk is short) and the input layout."""
+    torch.manual_seed(6)
+    net = perturbed_layer("reference").hr_weight_net
+    x = torch.randn(1, EDGE_DIM, 37, 1, requires_grad=True)
+    expected = net(x)
+    rows = x[0, :, :, 0].t()
+    torch.testing.assert_close(net.score_rows(rows, chunk=chunk), expected.view(-1), rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(expected.square().sum(), (x, *net.parameters()))
+    ours = torch.autograd.grad(net.score_rows(rows, chunk=chunk).square().sum(), (x, *net.parameters()))
+    for a, b in zip(ours, grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    maps = torch.randn(2, EDGE_DIM, 5, 7)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        torch.testing.assert_close(net.score_map(maps.contiguous(memory_format=layout)), net(maps),
+                                   rtol=1e-5, atol=1e-6)
