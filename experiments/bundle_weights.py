@@ -1,20 +1,47 @@
 """Copy the finished compact-model runs into ``ignn_pyg/weights`` (the bundled models).
 
-Each bundled file holds the model's config and weights plus where they came from (the
-training config, the iteration, the last validation); optimiser and RNG states are
-dropped, so the files stay a few MB.  Reproduce a run with::
+Each bundled file holds the model's config and weights plus where they came from: the
+training config, the iteration and the last validation, and ``stages``, one entry
+(``iteration``, ``training_seconds``, ``train_config``) per training run that led to the
+weights.  A model trained further from its weights (``model.init_from``) lives in
+``runs/zoo/<model>_stage<N>``; the highest finished stage is bundled, and its ``stages``
+follow ``init_from`` back to the first run.  Optimiser and RNG states are dropped, so the
+files stay a few MB.  Reproduce the runs with::
 
-    ignn-pyg train --config experiments/configs/zoo/ignn_x2.yaml     # likewise edsr_x2, *_x3, *_x4
-    python experiments/bundle_weights.py                             # or --models ignn_x3 edsr_x3
+    ignn-pyg train --config experiments/configs/zoo/ignn_x2.yaml          # likewise edsr_x2, *_x3, *_x4
+    ignn-pyg train --config experiments/configs/zoo/ignn_x2_stage2.yaml   # where a stage 2 exists
+    python experiments/bundle_weights.py                                  # or --models ignn_x2 edsr_x2
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
+from typing import Any
 
 from ignn_pyg.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR
+
+
+def latest_run(runs: Path, name: str) -> Path:
+    """``runs/<name>_stage<N>`` of the highest ``N`` that holds a ``last.pt``, else ``runs/<name>``."""
+    stages = {int(m.group(1)): path for path in runs.glob(f"{name}_stage*")
+              if (m := re.fullmatch(rf"{re.escape(name)}_stage(\d+)", path.name)) and (path / "last.pt").is_file()}
+    return stages[max(stages)] if stages else runs / name
+
+
+def training_stages(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training runs behind a checkpoint's weights, first to last: the ``stages`` a
+    bundled file records, or for a run's checkpoint those of its ``model.init_from``
+    followed by the run itself."""
+    if "stages" in payload:
+        return payload["stages"]
+    config = payload["train_config"]
+    own = {"iteration": payload["iteration"], "training_seconds": payload.get("seconds", payload.get("training_seconds")),
+           "train_config": config}
+    source = (config.get("model") or {}).get("init_from")
+    return (training_stages(load_checkpoint(source)[1]) if source else []) + [own]
 
 
 def main() -> None:
@@ -27,15 +54,17 @@ def main() -> None:
     for (arch, scale), name in BUNDLED.items():
         if args.models and f"{arch}_x{scale}" not in args.models:
             continue
-        run = args.runs / f"{arch}_x{scale}" / "last.pt"
+        run = latest_run(args.runs, f"{arch}_x{scale}") / "last.pt"
         model, payload = load_checkpoint(run)
         config = payload["train_config"]
         if payload["iteration"] != config["optim"]["iterations"]:
             raise ValueError(f"{run} stopped at iteration {payload['iteration']} of {config['optim']['iterations']}")
+        stages = training_stages(payload)
         save_checkpoint(WEIGHTS_DIR / name, model, iteration=payload["iteration"], train_config=config,
-                        training_seconds=payload["seconds"])
+                        training_seconds=payload["seconds"], stages=stages)
         size = (WEIGHTS_DIR / name).stat().st_size
-        print(f"{run} -> {WEIGHTS_DIR / name} ({size / 2**20:.2f} MiB, iteration {payload['iteration']})")
+        print(f"{run} -> {WEIGHTS_DIR / name} ({size / 2**20:.2f} MiB, {len(stages)} stage(s), "
+              f"{sum(s['iteration'] for s in stages)} iterations)")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """The numbers docs/model_zoo.md reports for every bundled model, from the files themselves.
 
 For each model in ``ignn_pyg/weights`` (:data:`ignn_pyg.upscale.BUNDLED`): its recipe
-and cost (iterations, training hours, from the file's own record), trainable parameters,
-file size, the eval photos' PSNR/SSIM (whole images, Y, border = scale, the exact fp32
-path, per photo and on average, with bicubic), for IGNN its graph reliance
+and cost (iterations and training hours summed over its training stages, from the file's
+own record), trainable parameters, file size, the eval photos' PSNR/SSIM (whole
+images, Y, border = scale, the exact fp32 path, per photo and on average, with
+bicubic), for IGNN its graph reliance
 (:func:`ignn_pyg.evaluation.probe_graph`: own graph minus random neighbours and minus
 permuted neighbour lists), and the wall time of ``ignn-pyg upscale``'s default path
 (whole image, ``--precision auto``) on a 640x400 photo (the top 400 rows of the eval
@@ -71,11 +72,14 @@ def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: 
         if isinstance(model, IGNN):
             rows = probe_graph(model, dataset, rows, seed=0, progress=False)
         quality = {"images": rows, "mean": summarize(rows)}
-    config = payload.get("train_config") or {}
+    stages = payload.get("stages") or [{"iteration": payload.get("iteration"),
+                                        "training_seconds": payload.get("training_seconds"),
+                                        "train_config": payload.get("train_config") or {}}]
     return {"model": f"{arch}_x{scale}", "file": path.name, "sha256": sha256, "megabytes": path.stat().st_size / 2**20,
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "iterations": payload.get("iteration"), "training_hours": (payload.get("training_seconds") or 0) / 3600,
-            "recipe": {k: config.get(k) for k in ("model", "data", "optim")},
+            "iterations": sum(s["iteration"] or 0 for s in stages),
+            "training_hours": sum(s["training_seconds"] or 0 for s in stages) / 3600,
+            "recipe": [{k: s["train_config"].get(k) for k in ("model", "data", "optim")} for s in stages],
             "images": quality["images"], "mean": quality["mean"],
             "upscale_640x400_seconds": upscale_seconds(model, repeats),
             "load_average": os.getloadavg()[0], "threads": torch.get_num_threads()}
@@ -98,8 +102,8 @@ def format_report(reports: list[dict]) -> str:
                      f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {r['upscale_640x400_seconds']:.1f} "
                      f"(load {r['load_average']:.1f}, {r['threads']} threads) |")
     lines += ["", f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""]
-    for scale in sorted({r["recipe"]["data"]["scale"] for r in reports}):
-        of_scale = [r for r in reports if r["recipe"]["data"]["scale"] == scale]
+    for scale in sorted({r["recipe"][-1]["data"]["scale"] for r in reports}):
+        of_scale = [r for r in reports if r["recipe"][-1]["data"]["scale"] == scale]
         lines += [f"Per photo, x{scale} (PSNR / SSIM):", "",
                   "| photo | bicubic | " + " | ".join(r["model"] for r in of_scale) + " |",
                   "| --- | --- | " + " | ".join("---" for _ in of_scale) + " |"]

@@ -2,26 +2,15 @@
 says: in the oracle region every query's nearest downsampled patch is its planted
 exact match, and the search is global; the control region has no such match."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from ignn_pyg.data import bicubic_downsample, downsample_for_graph, image_to_tensor, photo_path, read_image
 from ignn_pyg.graph import build_cross_scale_graph
-
-SCRIPT = Path(__file__).parents[1] / "experiments" / "graph_oracle.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("graph_oracle", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.experiment_scripts import load_experiment
 
 
 def test_oracle_queries_find_their_planted_match_and_control_queries_do_not():
-    oracle = load_script()
+    oracle = load_experiment("graph_oracle")
     half = oracle.HALF
     hr = oracle.oracle_image(read_image(photo_path("coffee")))
     assert hr.shape == (2 * half, 3 * half, 3)

@@ -2,27 +2,16 @@
 recorded in the committed results JSON count as finished when their folders are gone,
 and only when the record matches the run the study file asks for."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import yaml
 
 from ignn_pyg.models import EDSR, IGNN
-
-SCRIPT = Path(__file__).parents[1] / "experiments" / "study_graph.py"
-
-
-def load_script(monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports its neighbour graph_oracle.py
-    spec = importlib.util.spec_from_file_location("study_graph", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.experiment_scripts import EXPERIMENTS, load_experiment
 
 
 def write_study(tmp_path):
-    study = yaml.safe_load((SCRIPT.parent / "configs" / "study" / "graph_study.yaml").read_text())
+    study = yaml.safe_load((EXPERIMENTS / "configs" / "study" / "graph_study.yaml").read_text())
     study.update(seeds=[0, 1], variants={"ignn": {}, "edsr": {"model.arch": "edsr"}}, levers={})
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -34,8 +23,8 @@ def record(variant, seed, iteration, model):
             "images": [], "mean": {"psnr": 30.0}}
 
 
-def test_recorded_runs_count_as_finished_without_their_folders(tmp_path, monkeypatch):
-    study_graph = load_script(monkeypatch)
+def test_recorded_runs_count_as_finished_without_their_folders(tmp_path):
+    study_graph = load_experiment("study_graph")
     path, iterations = write_study(tmp_path)
     ignn = IGNN(2, 32, 4, res_scale=0.1, residual="bicubic")  # the study's base model
     runs = {"ignn": [record("ignn", 0, iterations, ignn),            # finished: counts
@@ -59,8 +48,8 @@ def test_recorded_runs_count_as_finished_without_their_folders(tmp_path, monkeyp
     assert study.progress("ignn", 0) == (0, iterations)
 
 
-def test_a_record_of_the_right_edsr_counts(tmp_path, monkeypatch):
-    study_graph = load_script(monkeypatch)
+def test_a_record_of_the_right_edsr_counts(tmp_path):
+    study_graph = load_experiment("study_graph")
     path, iterations = write_study(tmp_path)
     edsr = EDSR(2, 32, 4, res_scale=0.1, residual="bicubic")
     results = tmp_path / "results.json"
