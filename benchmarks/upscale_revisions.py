@@ -1,14 +1,16 @@
 """The 640x400 upscale of ``docs/model_zoo.md`` timed for two revisions of the code,
 side by side: what a speed change buys, measured in one run.
 
-Each revision is exported with ``git archive`` into a temporary folder and imported from
-there (``PYTHONPATH``, site hooks off), in its own subprocess per round; rounds alternate between the
-revisions, so a slow spell of a shared machine hits both.  Both run the same weights
-(default: the working tree's bundled ``ignn_x2_compact.pt``) through ``ignn-pyg
-upscale``'s default path (:func:`ignn_pyg.upscale.upscale_image`, ``--precision auto``,
-whole image) on the top 400 rows and 640 columns of the eval photo ``rocket``.  A round
-times one forward after a warm-up.  Printed: each revision's best and median time, the
-ratio, and the largest difference between the two outputs (uint8 levels).
+Each revision is exported with ``git archive`` into a temporary folder and imported
+from there (``PYTHONPATH``, site hooks off), in its own subprocess per round; rounds
+alternate between the revisions, so a slow spell of a shared machine hits both.  Both
+run the same weights (default: the working tree's bundled ``ignn_x2_compact.pt``)
+through ``ignn-pyg upscale``'s default path (:func:`ignn_pyg.upscale.upscale_image`,
+``--precision auto``, whole image, with the command's process settings:
+:mod:`ignn_pyg.allocator` where the revision has it) on the top 400 rows and 640
+columns of the eval photo ``rocket``.  A round times one forward after a warm-up.
+Printed: each revision's best and median time and peak resident memory of a round, the
+ratios, and the largest difference between the two outputs (uint8 levels).
 
 Usage::
 
@@ -34,12 +36,17 @@ from ignn_pyg.data.photos import load_photo
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
-import sys, time, numpy as np, torch, ignn_pyg
+import resource, sys, time, numpy as np, torch, ignn_pyg
 torch.set_num_threads(int(sys.argv[3]))
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.precision import resolve_precision
 from ignn_pyg.upscale import upscale_image
 assert ignn_pyg.__file__.startswith(sys.argv[4]), ignn_pyg.__file__
+try:  # the ignn-pyg command's process setting, in revisions that have it
+    from ignn_pyg.allocator import retain_freed_memory
+    retain_freed_memory()
+except ImportError:
+    pass
 model, _ = load_checkpoint(sys.argv[1])
 precision = resolve_precision("auto", "cpu")
 precision.prepare_model(model.eval())
@@ -47,7 +54,7 @@ image = np.load(sys.argv[5])
 upscale_image(model, image, max_pixels=512 * 512, tile=256, overlap=16, precision=precision)
 start = time.perf_counter()
 out = upscale_image(model, image, max_pixels=512 * 512, tile=256, overlap=16, precision=precision)
-print(time.perf_counter() - start)
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
 np.save(sys.argv[2], out)
 """
 
@@ -60,7 +67,8 @@ def export(revision: str, into: Path) -> Path:
     return into
 
 
-def one_round(tree: Path, weights: Path, image: Path, out: Path, threads: int) -> float:
+def one_round(tree: Path, weights: Path, image: Path, out: Path, threads: int) -> tuple[float, float]:
+    """One subprocess: ``(seconds of the timed forward, peak resident GiB)``."""
     # -S: no site hooks, so an editable install of the working tree cannot shadow ``tree``;
     # the installed packages come back through PYTHONPATH
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), *site.getsitepackages()]),
@@ -69,7 +77,8 @@ def one_round(tree: Path, weights: Path, image: Path, out: Path, threads: int) -
                             env=env, cwd=tree, capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"{tree}: {result.stderr.strip().splitlines()[-1]}")
-    return float(result.stdout.strip().splitlines()[-1])
+    seconds, peak = result.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(peak)
 
 
 def main() -> None:
@@ -86,17 +95,22 @@ def main() -> None:
         image = tmp / "photo.npy"
         np.save(image, load_photo("rocket")[:400, :640])
         times: dict[str, list[float]] = {rev: [] for rev in trees}
+        peaks: dict[str, list[float]] = {rev: [] for rev in trees}
         for r in range(args.rounds):
             for rev, tree in trees.items():
-                times[rev].append(one_round(tree, args.weights.resolve(), image, tmp / f"{tree.name}.npy", args.threads))
-                print(f"round {r + 1}: {rev} {times[rev][-1]:.2f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+                seconds, peak = one_round(tree, args.weights.resolve(), image, tmp / f"{tree.name}.npy", args.threads)
+                times[rev].append(seconds)
+                peaks[rev].append(peak)
+                print(f"round {r + 1}: {rev} {seconds:.2f} s, peak {peak:.2f} GiB (load {os.getloadavg()[0]:.1f})",
+                      flush=True)
         base, head = (np.load(tmp / f"{tree.name}.npy").astype(int) for tree in trees.values())
     for rev, ts in times.items():
-        print(f"{rev:>12}: best {min(ts):.2f} s, median {statistics.median(ts):.2f} s over {len(ts)} rounds")
-    print(f"{args.head} / {args.base}: {min(times[args.head]) / min(times[args.base]):.3f} (best), "
+        print(f"{rev:>12}: best {min(ts):.2f} s, median {statistics.median(ts):.2f} s, "
+              f"peak {max(peaks[rev]):.2f} GiB over {len(ts)} rounds")
+    print(f"{args.head} / {args.base}: time {min(times[args.head]) / min(times[args.base]):.3f} (best), "
           f"{statistics.median(times[args.head]) / statistics.median(times[args.base]):.3f} (median); "
-          f"outputs differ by at most {np.abs(base - head).max()} levels "
-          f"({(base != head).mean() * 100:.4f}% of values), {args.threads} threads")
+          f"peak memory {max(peaks[args.head]) / max(peaks[args.base]):.3f}; outputs differ by at most "
+          f"{np.abs(base - head).max()} levels ({(base != head).mean() * 100:.4f}% of values), {args.threads} threads")
 
 
 if __name__ == "__main__":

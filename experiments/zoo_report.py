@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from ignn_pyg.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
@@ -115,6 +116,7 @@ def format_report(reports: list[dict]) -> str:
 
 
 def main() -> None:
+    retain_freed_memory()  # as the ignn-pyg command does: the timed path is the command's
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", metavar="ARCH_xS",
                         help="only these (default: every bundled file present)")
