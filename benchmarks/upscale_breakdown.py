@@ -1,7 +1,8 @@
 """Where the time of the 640x400 upscale of ``docs/model_zoo.md`` goes, part by part.
 
 Runs the bundled IGNN (default x2) through ``ignn-pyg upscale``'s default path
-(:meth:`ignn_pyg.precision.Precision.run`, ``--precision auto``, whole image) on the top
+(:meth:`ignn_pyg.precision.Precision.run`, ``--precision auto``, whole image, freed
+memory retained: :mod:`ignn_pyg.allocator`) on the top
 400 rows and 640 columns of the eval photo ``rocket`` and times every call of these
 parts, with wall-clock wrappers installed for the run:
 
@@ -33,6 +34,7 @@ from contextlib import ExitStack, contextmanager
 import torch
 
 import ignn_pyg.graph.cross_scale_graph as cross_scale_graph
+from ignn_pyg.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import image_to_tensor
 from ignn_pyg.data.photos import load_photo
@@ -74,6 +76,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    retain_freed_memory()  # as the ignn-pyg command does
     torch.set_num_threads(args.threads)
     model, _ = load_checkpoint(bundled_weights(args.scale))
     precision = resolve_precision("auto", "cpu")
