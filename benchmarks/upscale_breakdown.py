@@ -2,9 +2,9 @@
 
 Runs the bundled IGNN (default x2) through ``ignn-pyg upscale``'s default path
 (:meth:`ignn_pyg.precision.Precision.run`, ``--precision auto``, whole image, freed
-memory retained: :mod:`ignn_pyg.allocator`) on the top
-400 rows and 640 columns of the eval photo ``rocket`` and times every call of these
-parts, with wall-clock wrappers installed for the run:
+memory retained: :mod:`ignn_pyg.allocator`) on the top 400 rows and 640 columns of the
+eval photo ``rocket`` and times every call of these parts, with wall-clock wrappers
+installed for the run:
 
 * graph: the VGG ``embedding`` (LR image and its downsampled copy), the windowed k-NN
   ``search``, the ``edge features`` of the chosen neighbours;
