@@ -98,8 +98,10 @@ class _GatheredPatchFold(torch.autograd.Function):
             target = cells[m, r0:r0 + n + extra_rows]
             for r in range(index.shape[0]):
                 gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
+                # scaled while in cache, so the strided additions below are plain ones
+                gathered.mul_(gains[r, queries][:, None, None, :])
                 patches = gathered.view(n, cols, q, q, c).transpose(1, 2)  # [n, q, cols, q, C]
-                accumulate_patches_(target, patches, grid.stride, gains[r, queries].view(n, 1, cols, 1, c))
+                accumulate_patches_(target, patches, grid.stride)
         ctx.grid = grid
         ctx.save_for_backward(sources, index, gain)
         image = cells_map(cells, grid)
