@@ -327,8 +327,9 @@ def _plot(study: Study, results: dict[str, list[dict]], table: list[dict]) -> No
     from matplotlib import pyplot as plt
 
     fig, (ax_psnr, ax_rel) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    palette = [*plt.get_cmap("tab10").colors, "black", "darkgoldenrod", "indigo"]  # one per variant
     for i, (variant, runs) in enumerate((v, results[v]) for v in study.variants if results.get(v)):
-        colour = f"C{i % 10}"
+        colour = palette[i % len(palette)]
         for j, run in enumerate(runs):
             its = [int(p["iteration"]) for p in run["curve"]]
             ax_psnr.plot(its, [float(p["val_psnr"]) for p in run["curve"]], color=colour, alpha=0.8, lw=1,
