@@ -85,15 +85,18 @@ class _TilePenalties:
 
     def __init__(self, windows: SearchWindows, device: torch.device) -> None:
         self.windows = windows
-        self.row_origin = windows.row_origin.to(device)
-        self.col_origin = windows.col_origin.to(device)
+        self.device = device
+        # the keys come from host lists: no device synchronisation per tile
+        self.row_first, self.col_first = windows.row_origin.tolist(), windows.col_origin.tolist()
         self.cache: dict[tuple, Tensor] = {}
 
     def __call__(self, rows: slice, r0: int, r1: int, cols: slice, c0: int, c1: int) -> Tensor:
-        row_origin, col_origin = self.row_origin[rows], self.col_origin[cols]
-        key = (tuple((row_origin - r0).tolist()), r1 - r0, tuple((col_origin - c0).tolist()), c1 - c0)
+        key = (tuple(o - r0 for o in self.row_first[rows]), r1 - r0,
+               tuple(o - c0 for o in self.col_first[cols]), c1 - c0)
         penalty = self.cache.get(key)
         if penalty is None:
+            row_origin = self.windows.row_origin[rows].to(self.device)
+            col_origin = self.windows.col_origin[cols].to(self.device)
             row_pen = _outside_penalty(row_origin, r0, r1 - r0, self.windows.rows)  # [ti, R]
             col_pen = _outside_penalty(col_origin, c0, c1 - c0, self.windows.cols)  # [tj, C]
             penalty = (row_pen[:, None, :, None] + col_pen[None, :, None, :]).reshape(
@@ -132,8 +135,8 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
     query = query.reshape(b, m1, m2, -1)
     source = source.reshape(b, n1, n2, -1)
     source_sq = source_sq.reshape(b, n1, n2)
-    row_first, col_first = windows.row_origin.tolist(), windows.col_origin.tolist()
     penalties = _TilePenalties(windows, query.device)
+    row_first, col_first = penalties.row_first, penalties.col_first
     out = query.new_empty(b, m1, m2, k, dtype=torch.long)
     for j0 in range(0, m2, tile):
         j1 = min(j0 + tile, m2)
