@@ -203,15 +203,13 @@ def cells_map(cells: Tensor, grid: PatchGrid) -> Tensor:
     return image[..., grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width, :]
 
 
-def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int, gain: Tensor | None = None) -> Tensor:
+def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int) -> Tensor:
     r"""Add a grid of overlapping patches into a map, in place: the summing half of a fold.
 
     ``cells [..., R + P - 1, t, K + P - 1, t, D]`` is a map cut into ``t x t`` cells
     (``t = stride``, ``P = ceil(q / t)``); ``patches [..., R, q, K, q, D]`` is an
     ``R x K`` grid of ``q x q`` patches, patch ``(r, k)`` starting at cell ``(r, k)``;
-    ``D`` is a trailing feature axis (size 1 for channel-first data).  Adds
-    ``patches * gain`` (``gain`` broadcastable to ``patches``, e.g. ``[..., R, 1, K, 1, D]``)
-    or ``patches`` when ``gain`` is ``None``.
+    ``D`` is a trailing feature axis (size 1 for channel-first data).
 
     Each patch is cut into ``P x P`` pieces of at most ``t x t`` pixels.  Piece ``(u, v)``
     of patch ``(r, k)`` lands in cell ``(r + u, k + v)``, so pieces of one kind never
@@ -228,11 +226,7 @@ def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int, gain: Tenso
         for v in range(pieces):
             b0, b1 = v * t, min(v * t + t, q)
             target = cells[..., u:u + rows, :a1 - a0, v:v + cols, :b1 - b0, :]
-            piece = patches[..., a0:a1, :, b0:b1, :]
-            if gain is None:
-                target.add_(piece)
-            else:
-                target.addcmul_(piece, gain)
+            target.add_(patches[..., a0:a1, :, b0:b1, :])
     return cells
 
 
