@@ -41,6 +41,8 @@ from ignn_pyg.models import IGNN
 from ignn_pyg.precision import resolve_precision
 from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR, upscale_image
 
+from bundle_weights import training_stages  # this folder: the history a bundled file records
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TIMED_PHOTO, TIMED_SIZE = "rocket", (400, 640)  # rows, columns of the timed LR image
 
@@ -73,9 +75,7 @@ def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: 
         if isinstance(model, IGNN):
             rows = probe_graph(model, dataset, rows, seed=0, progress=False)
         quality = {"images": rows, "mean": summarize(rows)}
-    stages = payload.get("stages") or [{"iteration": payload.get("iteration"),
-                                        "training_seconds": payload.get("training_seconds"),
-                                        "train_config": payload.get("train_config") or {}}]
+    stages = training_stages(payload)
     return {"model": f"{arch}_x{scale}", "file": path.name, "sha256": sha256, "megabytes": path.stat().st_size / 2**20,
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "iterations": sum(s["iteration"] or 0 for s in stages),
