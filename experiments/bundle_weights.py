@@ -4,8 +4,8 @@ Each bundled file holds the model's config and weights plus where they came from
 training config, the iteration and the last validation, and ``stages``, one entry
 (``iteration``, ``training_seconds``, ``train_config``) per training run that led to the
 weights.  A model trained further from its weights (``model.init_from``) lives in
-``runs/zoo/<model>_stage<N>``; the highest finished stage is bundled, and its ``stages``
-follow ``init_from`` back to the first run.  Optimiser and RNG states are dropped, so the
+``runs/zoo/<model>_stage<N>``; the highest finished stage is bundled (one still under way
+is passed over), and its ``stages`` follow ``init_from`` back to the first run.  Optimiser and RNG states are dropped, so the
 files stay a few MB.  Reproduce the runs with::
 
     ignn-pyg train --config experiments/configs/zoo/ignn_x2.yaml          # likewise edsr_x2, *_x3, *_x4
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,24 @@ from ignn_pyg.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR
 
 
+def finished(payload: dict[str, Any]) -> bool:
+    """Whether a run's checkpoint is at its config's last iteration."""
+    return payload["iteration"] == payload["train_config"]["optim"]["iterations"]
+
+
 def latest_run(runs: Path, name: str) -> Path:
-    """``runs/<name>_stage<N>`` of the highest ``N`` that holds a ``last.pt``, else ``runs/<name>``."""
+    """``runs/<name>_stage<N>`` of the highest ``N`` whose ``last.pt`` is finished, else
+    ``runs/<name>``.  A later stage still under way is named on stderr and passed over, so
+    the previous stage stays bundled until it finishes."""
     stages = {int(m.group(1)): path for path in runs.glob(f"{name}_stage*")
               if (m := re.fullmatch(rf"{re.escape(name)}_stage(\d+)", path.name)) and (path / "last.pt").is_file()}
-    return stages[max(stages)] if stages else runs / name
+    for number in sorted(stages, reverse=True):
+        payload = load_checkpoint(stages[number] / "last.pt")[1]
+        if finished(payload):
+            return stages[number]
+        print(f"{stages[number]} is at iteration {payload['iteration']} of "
+              f"{payload['train_config']['optim']['iterations']}; passed over", file=sys.stderr)
+    return runs / name
 
 
 def training_stages(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,7 +71,7 @@ def main() -> None:
         run = latest_run(args.runs, f"{arch}_x{scale}") / "last.pt"
         model, payload = load_checkpoint(run)
         config = payload["train_config"]
-        if payload["iteration"] != config["optim"]["iterations"]:
+        if not finished(payload):
             raise ValueError(f"{run} stopped at iteration {payload['iteration']} of {config['optim']['iterations']}")
         stages = training_stages(payload)
         save_checkpoint(WEIGHTS_DIR / name, model, iteration=payload["iteration"], train_config=config,

@@ -11,16 +11,22 @@ def train_config(iterations: int, init_from: str = "") -> dict:
             "optim": {"iterations": iterations}}
 
 
-def test_latest_run_is_the_highest_stage_with_a_checkpoint(tmp_path):
+def test_latest_run_is_the_highest_finished_stage(tmp_path):
     bundle = load_experiment("bundle_weights")
+    model = EDSR(2, n_feats=4, n_resblocks=1)
     assert bundle.latest_run(tmp_path, "edsr_x2") == tmp_path / "edsr_x2"
-    for folder, has_checkpoint in (("edsr_x2", True), ("edsr_x2_stage2", True), ("edsr_x2_stage10", True),
-                                   ("edsr_x2_stage11", False), ("edsr_x20_stage12", True)):
+    for folder, iteration in (("edsr_x2", 20), ("edsr_x2_stage2", 20), ("edsr_x2_stage10", 20),
+                              ("edsr_x2_stage11", None), ("edsr_x20_stage12", 20)):
         (tmp_path / folder).mkdir()
-        if has_checkpoint:
-            (tmp_path / folder / "last.pt").touch()
+        if iteration is not None:
+            save_checkpoint(tmp_path / folder / "last.pt", model, iteration=iteration, train_config=train_config(20))
     # numeric order (10 > 2), a stage without last.pt skipped, another model's stage ignored
     assert bundle.latest_run(tmp_path, "edsr_x2") == tmp_path / "edsr_x2_stage10"
+    # a later stage still under way is passed over until it reaches its last iteration
+    save_checkpoint(tmp_path / "edsr_x2_stage11" / "last.pt", model, iteration=7, train_config=train_config(20))
+    assert bundle.latest_run(tmp_path, "edsr_x2") == tmp_path / "edsr_x2_stage10"
+    save_checkpoint(tmp_path / "edsr_x2_stage11" / "last.pt", model, iteration=20, train_config=train_config(20))
+    assert bundle.latest_run(tmp_path, "edsr_x2") == tmp_path / "edsr_x2_stage11"
 
 
 def test_stages_follow_init_from_back_to_the_first_run(tmp_path):
