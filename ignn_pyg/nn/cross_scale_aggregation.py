@@ -247,6 +247,7 @@ class CrossScaleAggregation(MessagePassing):
             else:
                 hr = hr.addcmul_(hr_weight[:, r], rank_map)
                 lr = lr.addcmul_(lr_weight[:, r], self.downsample(rank_map))
+            del rank_map  # freed before the next map is folded: one HR map less at the peak
         return lr, hr
 
     def _propagated_rank_maps(self, source_windows: Tensor, target_mean: Tensor, target_std: Tensor,
