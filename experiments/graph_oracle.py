@@ -25,18 +25,25 @@ the test's own check, the training-free graph SR (:mod:`ignn_pyg.internal_sr`) a
 bicubic.  A network that uses its graph gains far more in the oracle region than in
 the control region.  Writes ``experiments/results/graph_oracle.{md,json}``.
 
+The table grows: a model's row is replaced when it is run again, and the rows of models
+not run this time stay (run folders may be gone on another machine).  A file whose
+SHA-256 matches its row is not scored again unless ``--recompute``.  A model's
+iteration counts all its training stages (``experiments/bundle_weights.py``).
+
 Usage::
 
     python experiments/graph_oracle.py                     # bundled IGNN x2 + finished study runs
-    python experiments/graph_oracle.py --weights a.pt b.pt
+    python experiments/graph_oracle.py --weights a.pt b.pt [--recompute]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +56,8 @@ from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr
 from ignn_pyg.models import IGNN
 from ignn_pyg.upscale import bundled_weights
+
+from bundle_weights import training_stages  # this folder: the history a bundled file records
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALE, HALF = 2, 80  # x2; the right column is HALF HR pixels wide, P is 2 HALF square
@@ -126,28 +135,49 @@ def mean(values: list[float]) -> float:
     return math.fsum(values) / len(values)
 
 
+def model_row(path: Path, previous: dict | None, seed: int, recompute: bool) -> dict | None:
+    """The table row of checkpoint ``path`` (``previous`` reused when it scored the same
+    file), or ``None`` for a model the test does not apply to (not an x2 IGNN on a
+    cross-scale graph)."""
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    if previous is not None and previous.get("sha256") == sha256 and not recompute:
+        return previous
+    model, payload = load_checkpoint(path)
+    if not isinstance(model, IGNN) or not model.uses_cross_scale_graph or model.scale != SCALE:
+        return None
+    iteration = sum(stage["iteration"] for stage in training_stages(payload))
+    return {"model": os.path.relpath(path), "sha256": sha256, "iteration": iteration,
+            **oracle_scores(model.eval(), seed)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", nargs="+", type=Path, help="IGNN x2 checkpoints (default: see above)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random neighbours")
+    parser.add_argument("--recompute", action="store_true", help="score again the files the table already has")
     args = parser.parse_args()
     images = oracle_images()
-    baselines = {name: baseline_scores(hr) for name, hr in images.items()}
-    results = []
+    stored = json.loads((RESULTS / "graph_oracle.json").read_text()) if (RESULTS / "graph_oracle.json").is_file() \
+        else {}
+    baselines = stored.get("baselines") if not args.recompute else None
+    if baselines is None or set(baselines) != set(images):
+        baselines = {name: baseline_scores(hr) for name, hr in images.items()}
+    rows = {row["model"]: row for row in stored.get("models", [])}
     for path in args.weights or default_models():
-        model, payload = load_checkpoint(path)
-        if not isinstance(model, IGNN) or not model.uses_cross_scale_graph or model.scale != SCALE:
+        row = model_row(path, rows.get(os.path.relpath(path)), args.seed, args.recompute)
+        if row is None:
             continue
-        results.append({"model": str(path), "iteration": payload.get("iteration"), **oracle_scores(model, args.seed)})
-        m = results[-1]["mean"]
+        rows[row["model"]] = row
+        m = row["mean"]
         print(f"{path}: oracle reliance {m['oracle_reliance']:+.3f} dB, control {m['control_reliance']:+.3f} dB",
               flush=True)
+    results = sorted(rows.values(), key=lambda row: (not row["model"].startswith("ignn_pyg"), row["model"]))
     base = {k: mean([b[k] for b in baselines.values()]) for k in next(iter(baselines.values()))}
     lines = ["# Oracle recurrence: does a trained IGNN use its graph when the graph is exact?", "",
              "Produced by `python experiments/graph_oracle.py` (see its docstring for the test images).  "
              f"Mean over the {len(images)} eval photos; Y-PSNR in dB of the oracle region (every query's "
              "exact HR counterpart is in the image and the search is global) and the control region (no "
-             "planted match); reliance = own graph minus random neighbours.", "",
+             "planted match); reliance = own graph minus random neighbours; iteration = all training stages.", "",
              f"Bicubic: oracle {base['oracle_bicubic']:.2f}, control {base['control_bicubic']:.2f}.  "
              f"Training-free graph SR (the test's check): oracle {base['oracle_graph_sr']:.2f}, "
              f"control {base['control_graph_sr']:.2f}.", "",
