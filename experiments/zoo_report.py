@@ -14,7 +14,8 @@ average printed beside it, since other jobs slow it.  Writes
 
 The quality numbers of a file already in ``model_zoo.json`` (same SHA-256) are reused
 unless ``--recompute``; the time is always measured afresh, so it can be re-measured
-alone on an idle machine.
+alone on an idle machine.  With ``--models``, the other bundled models keep their rows
+(time included) while their files are unchanged.
 
 Usage::
 
@@ -86,6 +87,17 @@ def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: 
             "load_average": os.getloadavg()[0], "threads": torch.get_num_threads()}
 
 
+def kept_row(stored: list[dict], arch: str, scale: int) -> dict | None:
+    """The stored row of a bundled model not measured this run, if it describes the file
+    now bundled (same SHA-256); else ``None``, said in one line."""
+    sha256 = hashlib.sha256((WEIGHTS_DIR / BUNDLED[(arch, scale)]).read_bytes()).hexdigest()
+    row = next((r for r in stored if r["model"] == f"{arch}_x{scale}"), None)
+    if row is not None and row.get("sha256") == sha256:
+        return row
+    print(f"{arch}_x{scale}: left out, its file changed since it was measured (run it with --models)")
+    return None
+
+
 def format_report(reports: list[dict]) -> str:
     lines = ["# Bundled models (produced by `python experiments/zoo_report.py`)", "",
              "Eval photos, whole images, Y channel, border = scale, fp32 exact path.  Reliance = PSNR with "
@@ -125,18 +137,20 @@ def main() -> None:
     parser.add_argument("--recompute", action="store_true", help="evaluate again even if model_zoo.json has "
                                                                    "this file's numbers")
     args = parser.parse_args()
-    known = {}
-    if (RESULTS / "model_zoo.json").is_file() and not args.recompute:
-        known = {r["sha256"]: r for r in json.loads((RESULTS / "model_zoo.json").read_text()) if "sha256" in r}
-    present = [(a, s) for (a, s), name in sorted(BUNDLED.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ignn"))
-               if (WEIGHTS_DIR / name).is_file() and (not args.models or f"{a}_x{s}" in args.models)]
+    stored = json.loads((RESULTS / "model_zoo.json").read_text()) if (RESULTS / "model_zoo.json").is_file() else []
+    known = {} if args.recompute else {r["sha256"]: r for r in stored if "sha256" in r}
+    bundled = [(a, s) for (a, s), name in sorted(BUNDLED.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ignn"))
+               if (WEIGHTS_DIR / name).is_file()]
+    present = [(a, s) for a, s in bundled if not args.models or f"{a}_x{s}" in args.models]
     if not present:
         raise SystemExit("zoo_report: no bundled model matches --models")
-    reports = []
+    measured = {}
     for arch, scale in present:
-        reports.append(report_model(arch, scale, args.limit, args.repeats, known))
-        print(f"{arch}_x{scale}: {reports[-1]['mean']['psnr']:.3f} dB, "
-              f"upscale {reports[-1]['upscale_640x400_seconds']:.1f} s", flush=True)
+        report = measured[f"{arch}_x{scale}"] = report_model(arch, scale, args.limit, args.repeats, known)
+        print(f"{arch}_x{scale}: {report['mean']['psnr']:.3f} dB, "
+              f"upscale {report['upscale_640x400_seconds']:.1f} s", flush=True)
+    reports = [measured.get(f"{a}_x{s}") or kept_row(stored, a, s) for a, s in bundled]
+    reports = [r for r in reports if r is not None]
     text = format_report(reports)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "model_zoo.md").write_text(text)
