@@ -5,11 +5,13 @@ training config, the iteration and the last validation, and ``stages``, one entr
 (``iteration``, ``training_seconds``, ``train_config``) per training run that led to the
 weights.  A model trained further from its weights (``model.init_from``) lives in
 ``runs/zoo/<model>_stage<N>``; the highest finished stage is bundled (one still under way
-is passed over), and its ``stages`` follow ``init_from`` back to the first run.  Optimiser and RNG states are dropped, so the
-files stay a few MB.  Reproduce the runs with::
+is passed over), and its ``stages`` follow ``init_from`` back to the first run.
+Optimiser and RNG states are dropped, so the files stay a few MB.  Reproduce the runs
+with::
 
     ignn-pyg train --config experiments/configs/zoo/ignn_x2.yaml          # likewise edsr_x2, *_x3, *_x4
-    ignn-pyg train --config experiments/configs/zoo/ignn_x2_stage2.yaml   # where a stage 2 exists
+    ignn-pyg train --config experiments/configs/zoo/ignn_x2_stage2.yaml   # then stage 2, likewise for every model
+    ignn-pyg train --config experiments/configs/zoo/ignn_x2_stage3.yaml   # then stage 3
     python experiments/bundle_weights.py                                  # or --models ignn_x2 edsr_x2
 """
 

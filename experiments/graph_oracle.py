@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import math
 import os
@@ -52,6 +51,7 @@ import torch
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import (bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor,
                            list_photos, load_photo, tensor_to_image)
+from ignn_pyg.data.photos import file_sha256
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr
 from ignn_pyg.models import IGNN
@@ -139,7 +139,7 @@ def model_row(path: Path, previous: dict | None, seed: int, recompute: bool) -> 
     """The table row of checkpoint ``path`` (``previous`` reused when it scored the same
     file), or ``None`` for a model the test does not apply to (not an x2 IGNN on a
     cross-scale graph)."""
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256 = file_sha256(path)
     if previous is not None and previous.get("sha256") == sha256 and not recompute:
         return previous
     model, payload = load_checkpoint(path)

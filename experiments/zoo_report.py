@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import tempfile
@@ -37,6 +36,7 @@ import torch
 from ignn_pyg.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
+from ignn_pyg.data.photos import file_sha256
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.precision import resolve_precision
@@ -65,7 +65,7 @@ def upscale_seconds(model: torch.nn.Module, repeats: int) -> float:
 def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: dict[str, dict]) -> dict:
     """One model's entry; quality numbers come from ``known`` (by SHA-256) when there."""
     path = WEIGHTS_DIR / BUNDLED[(arch, scale)]
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha256 = file_sha256(path)
     model, payload = load_checkpoint(path)
     model.eval()
     quality = known.get(sha256)
@@ -90,7 +90,7 @@ def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: 
 def kept_row(stored: list[dict], arch: str, scale: int) -> dict | None:
     """The stored row of a bundled model not measured this run, if it describes the file
     now bundled (same SHA-256); else ``None``, said in one line."""
-    sha256 = hashlib.sha256((WEIGHTS_DIR / BUNDLED[(arch, scale)]).read_bytes()).hexdigest()
+    sha256 = file_sha256(WEIGHTS_DIR / BUNDLED[(arch, scale)])
     row = next((r for r in stored if r["model"] == f"{arch}_x{scale}"), None)
     if row is not None and row.get("sha256") == sha256:
         return row

@@ -208,7 +208,8 @@ def _site_packages_dirs() -> list[Path]:
     return [Path(p) for p in dict.fromkeys(candidates)]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read 1 MiB at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -261,7 +262,7 @@ def photo_path(name: str, system_root: str | Path = "/") -> Path:
             f"photo {name!r} ({photo.split}) is not installed: looked for "
             f"{', '.join(map(str, searched))}; it ships with {photo.package!r}, run `{install}`"
         )
-    actual = _sha256(path)
+    actual = file_sha256(path)
     if actual != photo.sha256:
         raise PhotoChecksumError(
             f"photo {name!r} at {path} has SHA-256 {actual}, expected {photo.sha256}: "
