@@ -6,7 +6,10 @@ the oracle tests check.  ``bf16`` (and ``fp16``, CUDA only) is mixed precision b
 dtype, while the parts whose precision matters stay float32 inside the models (the
 graph's embedding, search and edge features, so the neighbour sets equal the fp32
 graph's exactly; the aggregation's mean/variance; every softmax; the mean shifts and
-the bicubic residual).  Weights, optimiser state and the loss stay float32.  The fast
+the bicubic residual).  Weights, optimiser state and the loss stay float32.  float32
+means IEEE float32 also on a GPU: the fp32 path and the graph run under
+:func:`exact_float32`, which turns off TF32 (10 mantissa bits), cuDNN's default for
+float32 convolutions on Ampere and later GPUs.  The fast
 choices also put models and inputs in channels-last, where oneDNN's convolutions are
 faster; outputs come back in the default layout.
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +46,25 @@ def native_bf16(device: torch.device | str) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def exact_float32(device_type: str) -> Iterator[None]:
+    """IEEE float32 arithmetic inside the block: autocast off for ``device_type``, and no
+    TF32 anywhere -- neither in cuDNN convolutions (``torch.backends.cudnn.allow_tf32``,
+    on by default) nor in matrix products (``torch.set_float32_matmul_precision``, which
+    users may lower for speed).  TF32 keeps 10 of float32's 23 mantissa bits, enough to
+    reorder near-tied neighbours.  Both settings are process-wide; they are restored on
+    exit."""
+    matmul, conv_tf32 = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.autocast(device_type, enabled=False):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(matmul)
+        torch.backends.cudnn.allow_tf32 = conv_tf32
+
+
 @dataclass(frozen=True)
 class Precision:
     """A resolved precision: ``name`` (``fp32``, ``bf16`` or ``fp16``), whether models and
@@ -58,9 +80,9 @@ class Precision:
         return _DTYPES[self.name]
 
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager:
-        """The autocast context for ``device`` (a no-op context for fp32)."""
+        """The autocast context for ``device`` (:func:`exact_float32` for fp32)."""
         if self.dtype is None:
-            return contextlib.nullcontext()
+            return exact_float32(torch.device(device).type)
         return torch.autocast(torch.device(device).type, dtype=self.dtype)
 
     def prepare_model(self, model: nn.Module) -> nn.Module:

@@ -60,3 +60,30 @@ def test_run_returns_float32_in_the_default_layout_and_autocasts_inside():
     out = Precision("fp32", False, "test").run(forward, x)
     assert seen == {"layout": False, "autocast": False}
     assert torch.equal(out, torch.nn.functional.conv2d(x, torch.ones(2, 3, 1, 1)))
+
+
+def test_exact_float32_turns_tf32_and_autocast_off_inside_and_restores_them():
+    """The graph's and the fp32 path's guard: IEEE float32 inside, whatever the caller
+    allowed, and the caller's settings back afterwards, also after an exception."""
+    from ignn_pyg.precision import exact_float32
+
+    matmul, conv_tf32 = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    try:
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.allow_tf32 = True
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            with exact_float32("cpu"):
+                assert not torch.is_autocast_enabled("cpu")
+                assert torch.get_float32_matmul_precision() == "highest"
+                assert torch.backends.cudnn.allow_tf32 is False
+                assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+            assert torch.is_autocast_enabled("cpu")
+        assert torch.get_float32_matmul_precision() == "high" and torch.backends.cudnn.allow_tf32 is True
+        with pytest.raises(KeyError), exact_float32("cpu"):
+            raise KeyError("inside")
+        assert torch.get_float32_matmul_precision() == "high" and torch.backends.cudnn.allow_tf32 is True
+        with resolve_precision("fp32").autocast("cpu"):  # the fp32 path runs under the guard
+            assert torch.get_float32_matmul_precision() == "highest"
+    finally:
+        torch.set_float32_matmul_precision(matmul)
+        torch.backends.cudnn.allow_tf32 = conv_tf32

@@ -17,6 +17,7 @@ from ignn_pyg.nn.cross_scale_aggregation import repeat_pixels
 from ignn_pyg.nn.blocks import (MeanShift, ResBlock, Upsampler, at_least_float32, check_residual, conv3x3,
                                 output_residual)
 from ignn_pyg.nn.registry import build_aggregation
+from ignn_pyg.precision import exact_float32
 
 
 def graph_scale_for(scale: int) -> int:
@@ -179,8 +180,9 @@ class IGNN(nn.Module):
 
     def build_graph(self, lr: Tensor, lr_down: Tensor | None = None, window: int | None = None,
                     neighbors: str | None = None, generator: torch.Generator | None = None) -> CrossScaleGraph:
-        """The cross-scale graph of ``lr`` on the frozen embedding (no gradient, float32
-        even under :func:`torch.autocast`); ``window`` overrides the configured search
+        """The cross-scale graph of ``lr`` on the frozen embedding (no gradient, IEEE float32
+        even under :func:`torch.autocast` or with TF32 allowed:
+        :func:`~ignn_pyg.precision.exact_float32`); ``window`` overrides the configured search
         window for this graph.
 
         ``neighbors`` picks what each query is linked to: ``"cross_scale"`` (its ``k``
@@ -199,8 +201,9 @@ class IGNN(nn.Module):
         neighbors = neighbors or (cfg.graph if cfg.graph in NEIGHBOR_CHOICES else "cross_scale")
         if neighbors not in NEIGHBOR_CHOICES:
             raise ValueError(f"neighbors must be one of {NEIGHBOR_CHOICES}, got {neighbors!r}")
-        # Always float32, also under autocast: a bf16 embedding changes the neighbour sets.
-        with torch.no_grad(), torch.autocast(lr.device.type, enabled=False):
+        # Always IEEE float32, also under autocast or with TF32 allowed: a bf16 or TF32
+        # embedding changes the neighbour sets.
+        with torch.no_grad(), exact_float32(lr.device.type):
             lr = at_least_float32(lr)
             lr_embed = self.embedding(lr)
             window = cfg.window if window is None else window
