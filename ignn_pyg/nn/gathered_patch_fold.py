@@ -116,7 +116,9 @@ class _GatheredPatchFold(torch.autograd.Function):
         gains = gain.expand(index.shape[0], -1, -1)
         scaled = (grad * _inverse_coverage(grid, grad)).permute(0, 3, 1, 2)  # [B, C, H, W]
         windows = patch_windows(pad_channels_last(scaled, grid), q, grid.stride)  # [B, rows, cols, q, q, C]
-        grad_sources = torch.zeros_like(sources) if ctx.needs_input_grad[0] else None
+        # summed in at least float32 (a source can take hundreds of terms), returned in its dtype
+        grad_sources = torch.zeros_like(sources, dtype=torch.promote_types(sources.dtype, torch.float32)) \
+            if ctx.needs_input_grad[0] else None
         grad_gain = gain.new_zeros(index.shape[0], *gain.shape[1:]) if ctx.needs_input_grad[2] else None
         buffer, chunks = _row_chunks(grid, b, sources)
         for m, r0, n, queries in chunks:
@@ -126,7 +128,10 @@ class _GatheredPatchFold(torch.autograd.Function):
                     gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
                     grad_gain[r, queries] = (window * gathered).sum((1, 2))
                 if grad_sources is not None:
-                    grad_sources.index_add_(0, index[r, queries], window * gains[r, queries, None, None, :])
+                    grad_sources.index_add_(0, index[r, queries],
+                                            (window * gains[r, queries, None, None, :]).to(grad_sources.dtype))
         if grad_gain is not None and gain.shape[0] == 1:
             grad_gain = grad_gain.sum(0, keepdim=True)
+        if grad_sources is not None:
+            grad_sources = grad_sources.to(sources.dtype)
         return grad_sources, None, grad_gain, grad, None

@@ -66,3 +66,19 @@ def test_bad_shapes_are_named():
         fold_gathered_patches(sources, index, gain.expand(2, -1, -1), base, grid)
     with pytest.raises(ValueError, match="base"):
         fold_gathered_patches(sources, index, gain, base[:, 1:], grid)
+
+
+def test_low_precision_sources_get_their_gradient_summed_in_float32():
+    """Under autocast the sources are bf16 while the map and its gradient are float32.
+    Here every query takes source 0, so its gradient sums hundreds of terms: summed in
+    bf16 (8 significant bits) it would drift far off; summed in float32 and rounded once
+    it is the float64 adjoint to one bf16 step."""
+    args, grid = random_case(26, 30, 6, 4, 3, False, sources=1)
+    sources, index, gain, base = args
+    low = sources.bfloat16().requires_grad_()
+    exact = sources.bfloat16().double().requires_grad_()
+    grad = torch.randn(base.shape, generator=torch.Generator().manual_seed(5))
+    fold_gathered_patches(low, index, gain, base, grid).backward(grad)
+    fold_gathered_patches(exact, index, gain.double(), base.double(), grid).backward(grad.double())
+    assert low.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(low.grad.double(), exact.grad.bfloat16().double(), rtol=2 ** -7, atol=0)
