@@ -5,7 +5,7 @@ A config file has four parts; every key is optional and has the default below::
     model:  arch, n_feats, n_resblocks, res_scale, graph arguments, initialisation
     data:   scale, train/val sources, crop and batch size, augmentation, workers
     optim:  lr, betas, milestones, gamma, iterations
-    run:    seed, out_dir, val_every, log_every, threads, deterministic, precision
+    run:    seed, out_dir, val_every, log_every, threads, deterministic, precision, device
 
 :func:`load_config` reads a file, applies ``section.key=value`` overrides (values in
 YAML syntax) and checks every key and type before anything runs, so a typo fails in
@@ -27,6 +27,7 @@ from ignn_pyg.checkpoints import ARCHITECTURES
 from ignn_pyg.models.ignn import GRAPH_MODES
 from ignn_pyg.precision import PRECISIONS
 
+from .distributed import DEVICES
 from .planted_recurrence import min_plant_crop
 
 __all__ = [
@@ -150,7 +151,9 @@ class RunConfig:
     deterministic kernels (bitwise-reproducible resumes on CPU).  ``precision`` is
     ``fp32`` (the exact path), ``bf16``/``fp16`` (autocast with float32 master weights,
     optimiser state and loss; fp16 on CUDA with a gradient scaler) or ``auto``
-    (:func:`~ignn_pyg.precision.resolve_precision`); validation runs in it too."""
+    (:func:`~ignn_pyg.precision.resolve_precision`); validation runs in it too.
+    ``device`` is ``auto`` (process ``LOCAL_RANK`` on GPU ``LOCAL_RANK`` when CUDA is
+    there, else the CPU), ``cuda`` or ``cpu`` (also on a machine with GPUs)."""
 
     seed: int = 0
     out_dir: str = "runs/train"
@@ -159,6 +162,7 @@ class RunConfig:
     threads: int = 0
     deterministic: bool = False
     precision: str = "fp32"
+    device: str = "auto"
 
 
 @dataclass
@@ -286,6 +290,7 @@ def _check(config: TrainConfig) -> None:
             f"run.val_every and run.log_every must be positive, got {r.val_every}, {r.log_every}")
     require(r.threads >= 0, f"run.threads must be >= 0, got {r.threads}")
     require(r.precision in PRECISIONS, f"run.precision must be one of {', '.join(PRECISIONS)}, got {r.precision!r}")
+    require(r.device in DEVICES, f"run.device must be one of {', '.join(DEVICES)}, got {r.device!r}")
     require(bool(r.out_dir), "run.out_dir must not be empty")
 
 

@@ -275,7 +275,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
     if resume and not last_path.is_file():
         raise FileNotFoundError(f"nothing to resume: {str(last_path)!r} does not exist")
     _configure_torch(config)
-    ctx = setup_distributed()
+    ctx = setup_distributed(config.run.device)
     try:
         with RunLock(config.run.out_dir) if ctx.is_main else nullcontext(), StopSignals() as signals:
             if not resume and last_path.is_file():

@@ -38,7 +38,8 @@ TINY = {
     "data": {"scale": 2, "train": "folder", "val": "folder", "crop_size": 32, "batch_size": 4,
              "workers": 0},
     "optim": {"lr": 1.0e-3, "milestones": [4], "iterations": 6},
-    "run": {"val_every": 2, "log_every": 1, "threads": 1, "deterministic": True},
+    # the CPU also on a machine with GPUs: bitwise resumes and Gloo are CPU properties
+    "run": {"val_every": 2, "log_every": 1, "threads": 1, "deterministic": True, "device": "cpu"},
 }
 
 

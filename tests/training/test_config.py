@@ -75,6 +75,7 @@ def test_wrong_types_are_user_errors(override, message):
     ({"data": {"train": "folder"}}, "needs data.train_root"),
     ({"optim": {"milestones": [5, 3]}}, "increasing"),
     ({"data": {"channel_shuffle_prob": 1.5}}, r"\[0, 1\]"),
+    ({"run": {"device": "gpu"}}, "run.device must be one of auto, cuda, cpu, got 'gpu'"),
 ])
 def test_inconsistent_values_are_rejected(values, message):
     with pytest.raises(ValueError, match=message):
