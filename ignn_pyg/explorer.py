@@ -110,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding", choices=EMBEDDINGS,
                         help="vgg (default): VGG19 relu1_2 slice with random weights from --seed "
                              "(--weights supplies trained ones); pixel: RGB / 255")
-    parser.add_argument("--backend", choices=BACKENDS, help="k-NN search (default auto: cluster on CUDA "
-                                                            "when torch-cluster is installed, dense elsewhere)")
+    parser.add_argument("--backend", choices=BACKENDS, help="k-NN search (default auto: dense, the faster on "
+                                                            "CPU and GPU; cluster: torch_cluster.knn)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the VGG weights and of the overlay sample")
     parser.add_argument("--sample", type=int, default=40, help="query patches drawn in overlay.png (default 40)")
     parser.epilog = "With --weights, graph options may be left out: they come from the checkpoint."
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sample < 0:
         raise ValueError(f"--sample must be >= 0, got {args.sample}")
     if args.backend is not None:
-        resolve_backend(args.backend, torch.device("cpu"))  # before any work: is its package there?
+        resolve_backend(args.backend)  # before any work: is its package there?
     image = read_image(args.image)
     model = None
     if args.weights is not None:

@@ -320,7 +320,7 @@ def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
         A :class:`CrossScaleGraph` on the embeddings' device.
     """
     _check_inputs(lr_embed, down_embed, scale, patch_size)
-    backend = resolve_backend(backend, lr_embed.device)
+    backend = resolve_backend(backend)
     # rows for both searches; distances and per-channel sums ignore the feature order
     query, target_grid = extract_patch_rows(lr_embed, patch_size, stride)
     source, source_grid = extract_patch_rows(down_embed, patch_size, stride)

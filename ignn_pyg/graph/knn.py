@@ -16,11 +16,12 @@ patches (squared Euclidean distance) inside its search block, nearest first:
 * ``"cluster"`` -- :func:`torch_cluster.knn` (brute force on CUDA, a KD-tree on CPU).
   Queries that share a window form one ``torch_cluster`` batch whose points are a copy
   of that window.  Its CUDA kernel starts from a best distance of ``1e10`` and
-  silently returns fewer than ``k`` neighbours beyond it; the count is checked.  On CPU
-  its KD-tree is 10-50x slower than ``"dense"`` on 576-dimensional patches
-  (``benchmarks/graph_build.py``).
-* ``"auto"`` -- ``"cluster"`` on CUDA when ``torch_cluster`` is installed (the optional
-  ``cluster`` extra), ``"dense"`` elsewhere.
+  silently returns fewer than ``k`` neighbours beyond it; the count is checked.  It is
+  the slower search on both kinds of device: on CPU its KD-tree is 10-50x slower than
+  ``"dense"`` on 576-dimensional patches (``benchmarks/graph_build.py``), and on an
+  H200 its kernel took 1.70 s for the 64,000 queries of a 640x400 photo at x2, where
+  ``"dense"`` took 0.11 s (``benchmarks/cuda_paths.py``, ``docs/cuda.md``).
+* ``"auto"`` -- ``"dense"`` on every device (measured faster on both, above).
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ def cluster_available() -> bool:
     return importlib.util.find_spec("torch_cluster") is not None
 
 
-def resolve_backend(backend: str, device: torch.device) -> str:
-    """The concrete backend ``"auto"`` stands for on ``device``; ``"cluster"`` without
-    ``torch_cluster`` installed is a ``ModuleNotFoundError`` that says how to install it."""
+def resolve_backend(backend: str) -> str:
+    """The concrete backend ``backend`` stands for (``"auto"`` is ``"dense"``);
+    ``"cluster"`` without ``torch_cluster`` installed is a ``ModuleNotFoundError`` that
+    says how to install it."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        return "cluster" if device.type == "cuda" and cluster_available() else "dense"
+        return "dense"
     if backend == "cluster" and not cluster_available():
         raise ModuleNotFoundError("backend 'cluster' needs torch-cluster, which is not installed: "
                                   "pip install --no-build-isolation torch-scatter torch-cluster "
@@ -226,6 +228,6 @@ def windowed_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
                  source_grid: tuple[int, int], windows: SearchWindows | None, k: int,
                  backend: str = "auto") -> Tensor:
     """Dispatch to a backend (see module docstring); returns ``[B, M, k]`` indices."""
-    backend = resolve_backend(backend, query.device)
+    backend = resolve_backend(backend)
     search = dense_knn if backend == "dense" else cluster_knn
     return search(query, source, query_grid, source_grid, windows, k)

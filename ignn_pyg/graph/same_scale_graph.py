@@ -44,7 +44,7 @@ def build_same_scale_graph(lr_embed: Tensor, scale: int, num_neighbors: int = 5,
     """
     if not isinstance(lr_embed, Tensor) or lr_embed.dim() != 4:
         raise ValueError(f"lr_embed must be a [B, C, H, W] tensor, got {getattr(lr_embed, 'shape', lr_embed)!r}")
-    backend = resolve_backend(backend, lr_embed.device)
+    backend = resolve_backend(backend)
     rows, grid = extract_patch_rows(lr_embed, patch_size, stride)
     shape = (grid.rows, grid.cols)
     windows = search_windows(shape, shape, window, 1, "centered")

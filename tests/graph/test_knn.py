@@ -12,6 +12,8 @@ BACKENDS = {"dense": dense_knn, "cluster": cluster_knn}
 # torch-cluster is the optional `cluster` extra (make test installs it)
 BACKEND_PARAMS = ["dense", pytest.param("cluster", marks=pytest.mark.skipif(
     not cluster_available(), reason="torch-cluster not installed (extra 'cluster')"))]
+DEVICE_PARAMS = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))]
 
 
 def brute_force(query, source, windows, source_grid):
@@ -55,9 +57,10 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("device", DEVICE_PARAMS)
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("case", CASES)
-def test_backend_matches_brute_force_random(backend, case):
+def test_backend_matches_brute_force_random(backend, case, device):
     b, c, h, w, s, window, indexing = case
     torch.manual_seed(0)
     lr = torch.randn(b, c, h, w)
@@ -66,8 +69,10 @@ def test_backend_matches_brute_force_random(backend, case):
     source, sg = extract_patches(down, 3, 2)
     windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), window, s, indexing)
     k = 4
-    idx = BACKENDS[backend](query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, k)
-    assert idx.shape == (b, tg.num_patches, k)
+    idx = BACKENDS[backend](query.to(device), source.to(device), (tg.rows, tg.cols), (sg.rows, sg.cols),
+                            windows, k)
+    assert idx.shape == (b, tg.num_patches, k) and idx.device.type == device
+    idx = idx.cpu()
     assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), k)
 
 
@@ -94,8 +99,9 @@ def test_dense_widened_candidate_rows_match_brute_force(tile):
     assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), 4)
 
 
+@pytest.mark.parametrize("device", DEVICE_PARAMS)
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-def test_backend_matches_brute_force_real_image(backend):
+def test_backend_matches_brute_force_real_image(backend, device):
     """A real photograph (scikit-image's astronaut) through the VGG embedding."""
     from ignn_pyg.data import image_to_tensor, imresize, read_image, photo_path
     from ignn_pyg.graph import VGGEmbedding
@@ -108,22 +114,39 @@ def test_backend_matches_brute_force_real_image(backend):
         query, tg = extract_patches(embed(lr), 3, 2)
         source, sg = extract_patches(embed(down), 3, 2)
     windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 6, 2, "reference")
-    idx = BACKENDS[backend](query, source, (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 5)
+    idx = BACKENDS[backend](query.to(device), source.to(device), (tg.rows, tg.cols), (sg.rows, sg.cols),
+                            windows, 5).cpu()
     assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), 5)
 
 
+@pytest.mark.skipif(not (torch.cuda.is_available() and cluster_available()), reason="needs CUDA and torch-cluster")
+def test_cluster_on_cuda_refuses_distances_its_kernel_drops():
+    """torch_cluster's CUDA kernel starts from a best distance of 1e10 and returns fewer
+    than k neighbours beyond it; the backend raises instead of returning garbage."""
+    torch.manual_seed(3)
+    query, tg = extract_patches(torch.randn(1, 3, 16, 16) * 1e5, 3, 2)
+    source, sg = extract_patches(torch.randn(1, 3, 8, 8) * 1e5, 3, 2)
+    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 3, 2)
+    with pytest.raises(RuntimeError, match="sqrt\\(1e10\\)"):
+        cluster_knn(query.cuda(), source.cuda(), (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 3)
+    assert_same_neighbours(dense_knn(query.cuda(), source.cuda(), (tg.rows, tg.cols), (sg.rows, sg.cols),
+                                     windows, 3).cpu(), query, source, windows, (sg.rows, sg.cols), 3)
+
+
 def test_auto_backend_without_torch_cluster(monkeypatch):
-    """Without the optional extra, "auto" searches densely on every device and asking for
-    "cluster" is one ImportError that names the package and the alternative."""
+    """Without the optional extra, asking for "cluster" is one ImportError that names the
+    package and the alternative; "auto" needs nothing."""
     monkeypatch.setattr(knn, "cluster_available", lambda: False)
-    assert resolve_backend("auto", torch.device("cuda")) == "dense"
-    assert resolve_backend("auto", torch.device("cpu")) == "dense"
+    assert resolve_backend("auto") == "dense"
     with pytest.raises(ImportError, match="torch-cluster.*backend 'dense'"):
-        resolve_backend("cluster", torch.device("cpu"))
+        resolve_backend("cluster")
 
 
 def test_auto_backend_with_torch_cluster(monkeypatch):
+    """"auto" is the dense search also where torch-cluster is installed (measured faster
+    on CPU and on GPU: docs/cuda.md); "cluster" must be asked for."""
     monkeypatch.setattr(knn, "cluster_available", lambda: True)
-    assert resolve_backend("auto", torch.device("cuda")) == "cluster"
-    assert resolve_backend("auto", torch.device("cpu")) == "dense"
-    assert resolve_backend("cluster", torch.device("cpu")) == "cluster"
+    assert resolve_backend("auto") == "dense"
+    assert resolve_backend("cluster") == "cluster"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        resolve_backend("kdtree")
