@@ -32,7 +32,7 @@ def textured(h: int, w: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture
-def benchmark(tmp_path):
+def benchmark_set(tmp_path):  # not `benchmark`: pytest-benchmark's fixture has that name
     """``Set/HR/{name}.png`` and ``Set/LR_bicubic/X2/{name}x2.png`` (MATLAB bicubic)."""
     root = tmp_path / "Set"
     for seed, (name, (h, w)) in enumerate(HR_SIZES.items()):
@@ -64,16 +64,16 @@ def hr_and_lr(root, name):
     return hr, lr
 
 
-def test_eval_checkpoint_end_to_end(benchmark, checkpoint, tmp_path, capsys):
+def test_eval_checkpoint_end_to_end(benchmark_set, checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
-    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out) == 0
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out) == 0
     printed = capsys.readouterr().out
     results, table = load_results(out)
     assert results["method"] == "IGNN" and results["scale"] == SCALE
     assert [row["name"] for row in results["images"]] == sorted(HR_SIZES)
     assert [row["name"] for row in table] == [*sorted(HR_SIZES), "mean"]
     for row, csv_row in zip(results["images"], table):
-        hr, lr = hr_and_lr(benchmark, row["name"])
+        hr, lr = hr_and_lr(benchmark_set, row["name"])
         saved = read_image(out / "images" / f"{row['name']}.png")
         assert saved.shape == hr.shape
         assert row["psnr"] == pytest.approx(psnr(saved, hr, SCALE), abs=1e-9)
@@ -93,18 +93,18 @@ def test_eval_checkpoint_end_to_end(benchmark, checkpoint, tmp_path, capsys):
     assert "mean (IGNN)" in printed and "mean (bicubic)" in printed
 
 
-def test_eval_bicubic_weights_and_hr_only_folder(benchmark, tmp_path):
+def test_eval_bicubic_weights_and_hr_only_folder(benchmark_set, tmp_path):
     paired, hr_only = tmp_path / "paired", tmp_path / "hr_only"
-    assert bicubic_eval(benchmark, paired) == 0
+    assert bicubic_eval(benchmark_set, paired) == 0
     # an HR-only folder gets its LR images from the same MATLAB bicubic: identical numbers
-    assert bicubic_eval(benchmark / "HR", hr_only) == 0
+    assert bicubic_eval(benchmark_set / "HR", hr_only) == 0
     (from_files, _), (made_here, _) = load_results(paired), load_results(hr_only)
     assert from_files["method"] == "bicubic"
     for a, b in zip(from_files["images"], made_here["images"]):
         assert a["psnr"] == a["bicubic_psnr"] == b["psnr"]
         assert a["ssim"] == a["bicubic_ssim"] == b["ssim"]
         saved = read_image(paired / "images" / f"{a['name']}.png")
-        assert a["psnr"] == pytest.approx(psnr(saved, hr_and_lr(benchmark, a["name"])[0], SCALE), abs=1e-9)
+        assert a["psnr"] == pytest.approx(psnr(saved, hr_and_lr(benchmark_set, a["name"])[0], SCALE), abs=1e-9)
 
 
 @pytest.mark.parametrize("options", [
@@ -112,9 +112,9 @@ def test_eval_bicubic_weights_and_hr_only_folder(benchmark, tmp_path):
     ["--tile", "20", "--overlap", "4"],
     ["--self-ensemble"],
 ])
-def test_eval_inference_modes(benchmark, checkpoint, tmp_path, options):
+def test_eval_inference_modes(benchmark_set, checkpoint, tmp_path, options):
     out = tmp_path / "out"
-    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out,
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
                     "--limit", 1, *options) == 0
     results, _ = load_results(out)
     assert len(results["images"]) == 1
@@ -138,23 +138,23 @@ def test_eval_empty_folder(tmp_path, capsys):
     assert "no images" in error_line(capsys)
 
 
-def test_eval_size_mismatch_names_the_files(benchmark, tmp_path, capsys):
-    write_image(benchmark / "LR_bicubic" / "X2" / "pear.png", np.zeros((20, 20, 3), np.uint8))
-    (benchmark / "LR_bicubic" / "X2" / "pearx2.png").unlink()
-    assert bicubic_eval(benchmark, tmp_path / "o") == 2
+def test_eval_size_mismatch_names_the_files(benchmark_set, tmp_path, capsys):
+    write_image(benchmark_set / "LR_bicubic" / "X2" / "pear.png", np.zeros((20, 20, 3), np.uint8))
+    (benchmark_set / "LR_bicubic" / "X2" / "pearx2.png").unlink()
+    assert bicubic_eval(benchmark_set, tmp_path / "o") == 2
     line = error_line(capsys)
     assert "size mismatch" in line and "pear.png" in line
 
 
-def test_eval_unreadable_image_names_the_file(benchmark, tmp_path, capsys):
-    (benchmark / "HR" / "plum.png").write_text("not an image")
-    assert bicubic_eval(benchmark, tmp_path / "o") == 2
+def test_eval_unreadable_image_names_the_file(benchmark_set, tmp_path, capsys):
+    (benchmark_set / "HR" / "plum.png").write_text("not an image")
+    assert bicubic_eval(benchmark_set, tmp_path / "o") == 2
     assert "plum.png" in error_line(capsys)
 
 
-def test_eval_missing_lr_partner(benchmark, tmp_path, capsys):
-    (benchmark / "LR_bicubic" / "X2" / "applex2.png").unlink()
-    assert bicubic_eval(benchmark, tmp_path / "o") == 2
+def test_eval_missing_lr_partner(benchmark_set, tmp_path, capsys):
+    (benchmark_set / "LR_bicubic" / "X2" / "applex2.png").unlink()
+    assert bicubic_eval(benchmark_set, tmp_path / "o") == 2
     assert "apple.png has no LR partner" in error_line(capsys)
 
 
@@ -165,18 +165,18 @@ def test_eval_missing_lr_partner(benchmark, tmp_path, capsys):
     (["--weights", "bicubic", "--scale", "2", "--limit", "0"], "--limit"),
     (["--weights", "{ckpt}", "--scale", "2", "--tile", "8"], "must exceed twice --overlap"),
 ])
-def test_eval_bad_options(benchmark, checkpoint, tmp_path, capsys, args, message):
+def test_eval_bad_options(benchmark_set, checkpoint, tmp_path, capsys, args, message):
     args = [a.format(ckpt=checkpoint, missing=tmp_path / "missing.pt") for a in args]
-    assert run_eval(*args, "--dataset", benchmark, "--out", tmp_path / "o") == 2
+    assert run_eval(*args, "--dataset", benchmark_set, "--out", tmp_path / "o") == 2
     assert message in error_line(capsys)
 
 
 @pytest.mark.parametrize("layout", ["authors", "div2k", "flat_pair"])
-def test_eval_dataset_layouts(benchmark, tmp_path, layout):
+def test_eval_dataset_layouts(benchmark_set, tmp_path, layout):
     root = tmp_path / layout
     for name in HR_SIZES:
-        hr = read_image(benchmark / "HR" / f"{name}.png")
-        lr = read_image(benchmark / "LR_bicubic" / "X2" / f"{name}x2.png")
+        hr = read_image(benchmark_set / "HR" / f"{name}.png")
+        lr = read_image(benchmark_set / "LR_bicubic" / "X2" / f"{name}x2.png")
         hr_path, lr_path = {
             "authors": (root / "HR" / "x2" / f"{name}.png", root / "LR" / "x2" / f"{name}.png"),
             "div2k": (root / "DIV2K_valid_HR" / f"{name}.png",
@@ -186,7 +186,7 @@ def test_eval_dataset_layouts(benchmark, tmp_path, layout):
         write_image(hr_path, hr)
         write_image(lr_path, lr)
     dataset, description = load_eval_dataset(str(root), SCALE)
-    expected, _ = load_eval_dataset(str(benchmark), SCALE)
+    expected, _ = load_eval_dataset(str(benchmark_set), SCALE)
     assert "HR images" not in description  # paired, not LR made on the fly
     assert [item["name"] for item in dataset] == sorted(HR_SIZES)
     for ours, reference in zip(dataset, expected):
@@ -232,13 +232,13 @@ def _graph_blind(model):
     return model
 
 
-def test_probe_graph_reliance_is_own_minus_control(benchmark, tmp_path):
+def test_probe_graph_reliance_is_own_minus_control(benchmark_set, tmp_path):
     from ignn_pyg.evaluation import probe_graph, summarize
     from ignn_pyg.metrics import psnr_ssim
     from ignn_pyg.models import IGNN
     from tests.models.test_ignn import randomize
 
-    dataset, _ = load_eval_dataset(str(benchmark), SCALE)
+    dataset, _ = load_eval_dataset(str(benchmark_set), SCALE)
     model = randomize(IGNN(SCALE, n_feats=8, n_resblocks=2, window=4)).eval()
     rows = evaluate(dataset, make_forward(model), SCALE, tmp_path / "own", progress=False)
     probed = probe_graph(model, dataset, rows, seed=5, progress=False)
@@ -264,9 +264,9 @@ def test_probe_graph_reliance_is_own_minus_control(benchmark, tmp_path):
         assert row["reliance_permuted"] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_eval_cli_probe_graph_writes_reliance_and_refuses_other_modes(benchmark, tmp_path, checkpoint, capsys):
+def test_eval_cli_probe_graph_writes_reliance_and_refuses_other_modes(benchmark_set, tmp_path, checkpoint, capsys):
     out = tmp_path / "probe"
-    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out,
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
                     "--probe-graph") == 0
     printed = capsys.readouterr().out
     assert "graph reliance vs random neighbours: mean" in printed and "graph reliance vs permuted" in printed
@@ -276,25 +276,25 @@ def test_eval_cli_probe_graph_writes_reliance_and_refuses_other_modes(benchmark,
     with open(out / "results.csv") as handle:
         header = next(csv.reader(handle))
     assert "reliance_random" in header and "psnr_permuted" in header
-    assert run_eval("--weights", checkpoint, "--dataset", benchmark, "--scale", SCALE, "--out", out,
+    assert run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
                     "--probe-graph", "--tile", "40") == 2
     assert "--probe-graph compares whole-image forwards; drop --tile" in capsys.readouterr().err
-    assert run_eval("--weights", "bicubic", "--dataset", benchmark, "--scale", SCALE, "--out", out,
+    assert run_eval("--weights", "bicubic", "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
                     "--probe-graph") == 2
     assert "--probe-graph need a model" in capsys.readouterr().err
 
 
-def test_eval_graph_weights(benchmark, tmp_path, capsys):
+def test_eval_graph_weights(benchmark_set, tmp_path, capsys):
     # --weights graph: the library's graph SR of each LR file, scored like a model
     out = tmp_path / "graph"
-    assert run_eval("--weights", "graph", "--dataset", benchmark, "--scale", SCALE, "--out", out) == 0
+    assert run_eval("--weights", "graph", "--dataset", benchmark_set, "--scale", SCALE, "--out", out) == 0
     results, _ = load_results(out)
     assert results["method"] == "graph-SR"
     for row in results["images"]:
-        hr, lr = hr_and_lr(benchmark, row["name"])
+        hr, lr = hr_and_lr(benchmark_set, row["name"])
         sr, _ = internal_sr(image_to_tensor(lr), InternalSRConfig(scale=SCALE))
         assert row["psnr"] == pytest.approx(psnr(sr, hr, SCALE), abs=1e-9)
-    assert run_eval("--weights", "graph", "--dataset", benchmark, "--scale", SCALE, "--self-ensemble",
+    assert run_eval("--weights", "graph", "--dataset", benchmark_set, "--scale", SCALE, "--self-ensemble",
                     "--out", out) == 2
     assert "--weights graph has none" in capsys.readouterr().err
 
