@@ -34,6 +34,7 @@ from tqdm import tqdm
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
                            bicubic_upsample, div2k_dataset, downsample_for_graph, tensor_to_image, write_image)
+from ignn_pyg.devices import default_device, parse_device
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
@@ -87,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe-seed", type=int, default=0, metavar="N",
                         help="seed of the graph probe's controls (default 0)")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N images only")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+    parser.add_argument("--device", default=default_device(),
                         help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--out", required=True, help="output folder")
 
@@ -356,10 +357,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--overlap must be >= 0, got {args.overlap}")
     if args.tile is not None and args.tile <= 2 * args.overlap:
         raise ValueError(f"--tile ({args.tile}) must exceed twice --overlap ({args.overlap})")
-    try:
-        torch.device(args.device)
-    except RuntimeError as err:
-        raise ValueError(f"--device {args.device!r} is not a torch device: {err}") from err
+    args.device = parse_device(args.device)
     modes = [flag for flag, on in (("--tile", args.tile is not None), ("--chop", args.chop is not None),
                                    ("--self-ensemble", args.self_ensemble),
                                    ("--reference-window-state", args.reference_window_state)) if on]

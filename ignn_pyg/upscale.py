@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
                            read_image_and_alpha, tensor_to_image, write_image)
+from ignn_pyg.devices import default_device, parse_device
 from ignn_pyg.inference import forward_tiled, forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
@@ -49,11 +50,12 @@ def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: 
                   precision: Precision | None = None):
     """Super-resolve one ``[H, W, 3]`` uint8 image; tiles above ``max_pixels`` LR pixels.
     ``precision``: see :mod:`ignn_pyg.precision` (the model must already be in its layout,
-    :meth:`~ignn_pyg.precision.Precision.prepare_model`); default float32.
+    :meth:`~ignn_pyg.precision.Precision.prepare_model`); default float32.  Runs on the
+    model's device.
 
     Returns the ``[sH, sW, 3]`` uint8 result (rounded, clipped).
     """
-    lr = image_to_tensor(image)  # both forwards run without gradient
+    lr = image_to_tensor(image).to(next(model.parameters()).device)  # both forwards run without gradient
     if lr.shape[-2] * lr.shape[-1] > max_pixels:
         def forward(x):
             return forward_tiled(model, x, tile=tile, overlap=overlap, progress=True)
@@ -116,6 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto (default: bf16 where the CPU/GPU computes it natively, else fp32 "
                              "channels-last), fp32 (the exact path), bf16, fp16 (CUDA); see docs/model.md")
+    parser.add_argument("--device", default=default_device(),
+                        help="where the network runs (default: cuda when available, else cpu; "
+                             "--method graph runs on the CPU)")
 
 
 def graph_upscale_image(image, scale: int):
@@ -132,12 +137,14 @@ def run(args: argparse.Namespace) -> int:
         described, extra = f"graph SR x{args.scale} (no model)", ""
     else:
         weights = Path(args.weights) if args.weights else bundled_weights(args.scale)
-        model = load_weights(weights, args.scale)
-        precision = resolve_precision(args.precision, "cpu")
+        device = parse_device(args.device)
+        model = load_weights(weights, args.scale).to(device)
+        precision = resolve_precision(args.precision, device)
         precision.prepare_model(model)
         upscale = partial(upscale_image, model, max_pixels=args.max_pixels, tile=args.tile,
                           overlap=args.overlap, precision=precision)
-        described, extra = f"{type(model).__name__} x{args.scale} from {weights}", f"; precision {precision}"
+        described = f"{type(model).__name__} x{args.scale} from {weights}"
+        extra = f"; {device.type}{'' if device.index is None else f':{device.index}'}, precision {precision}"
     jobs = _jobs(args.input, args.output, args.scale)
     print(f"{described}; {len(jobs)} image(s){extra}")
     for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation.py

@@ -5,6 +5,7 @@
 * The exact path (fp32) on the GPU matches the CPU to float32 rounding with TF32
   allowed: its error bound is 32x below what TF32's 10-bit mantissas would leave.
 * bf16 and fp16 on the GPU stay within the rounding of their depth, on the fp32 graph.
+* ``ignn-pyg upscale --device cuda`` writes the CPU's image.
 """
 
 from __future__ import annotations
@@ -103,3 +104,18 @@ def test_low_precision_on_cuda_within_the_rounding_of_its_depth(name):
     assert fast.dtype == torch.float32 and fast.is_contiguous()
     error = float((fast - exact).abs().max())
     assert 0 < error <= conv_depth(model) ** 0.5 * EPS[name] * learned_part(model, exact)
+
+
+def test_upscale_command_on_cuda_matches_the_cpu(tmp_path, checkpoint):
+    """``ignn-pyg upscale --device cuda`` in the exact path writes the CPU's image, up to
+    one 8-bit level where float32 summation order tips a rounding."""
+    from ignn_pyg.cli import main
+    from ignn_pyg.data import read_image, write_image
+
+    write_image(tmp_path / "in.png", (textured_image(30, 26)[0].permute(1, 2, 0)).round().byte().numpy())
+    for device in ("cpu", "cuda"):
+        assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / f"{device}.png"), "--weights",
+                     str(checkpoint), "--device", device, "--precision", "fp32"]) == 0
+    cpu, gpu = (read_image(tmp_path / f"{device}.png").astype(int) for device in ("cpu", "cuda"))
+    assert cpu.shape == gpu.shape == (60, 52, 3)
+    assert abs(cpu - gpu).max() <= 1 and (cpu == gpu).mean() > 0.999

@@ -24,7 +24,8 @@ def photo(path, h, w, seed=0):
 
 def test_single_image_matches_library_forward(tmp_path, checkpoint):
     src = photo(tmp_path / "in.png", 21, 18)
-    assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--weights", str(checkpoint)]) == 0
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--weights", str(checkpoint),
+                 "--device", "cpu"]) == 0
     out = read_image(tmp_path / "out.png")
     expected = tensor_to_image(forward_whole(load_weights(checkpoint), image_to_tensor(read_image(src))))
     assert out.shape == (42, 36, 3)
@@ -59,6 +60,11 @@ def test_bad_input(tmp_path, checkpoint, capsys):
     src = photo(tmp_path / "in.png", 20, 20)
     assert main(["upscale", str(src), "--scale", "4", "--weights", str(checkpoint)]) == 2
     assert "not x4" in capsys.readouterr().err
+    for device, message in (("cuda:99", "CUDA device"), ("warp-drive", "is not a torch device")):
+        assert main(["upscale", str(src), "--weights", str(checkpoint), "--device", device]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and f"--device {device!r}" in err and "\n" not in err
+    assert not (tmp_path / "in_x2.png").exists()
 
 
 def test_bundled_models_of_every_scale(tmp_path, monkeypatch):
