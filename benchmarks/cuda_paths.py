@@ -28,6 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from train_step import train_step  # this folder's training step
 
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import downsample_for_graph, image_to_tensor, load_photo
@@ -135,20 +136,9 @@ def training_section(repeats: int) -> dict:
     for feats, blocks in ((32, 8), (48, 12)):
         for arch in (IGNN, EDSR):
             for name in ("fp32", "bf16"):
-                model = arch(2, n_feats=feats, n_resblocks=blocks, residual="bicubic").cuda()
                 precision = resolve_precision(name, "cuda")
-                precision.prepare_model(model)
-                optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-                x = precision.prepare_input(lr)
-
-                def step():
-                    with precision.autocast("cuda"):
-                        sr = model(x)
-                    loss = F.l1_loss(sr.float(), hr)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-
+                model = precision.prepare_model(arch(2, n_feats=feats, n_resblocks=blocks, residual="bicubic").cuda())
+                step = train_step(model, precision, lr, hr)
                 seconds = cuda_seconds(step, repeats)
                 out[f"{arch.__name__.lower()}_{feats}x{blocks}_{name}_it_per_s"] = 1 / seconds
     return out
