@@ -63,27 +63,34 @@ def upscale_seconds(model: torch.nn.Module, repeats: int) -> float:
 
 
 def report_model(arch: str, scale: int, limit: int | None, repeats: int, known: dict[str, dict]) -> dict:
-    """One model's entry; quality numbers come from ``known`` (by SHA-256) when there."""
-    path = WEIGHTS_DIR / BUNDLED[(arch, scale)]
+    """One bundled model's entry (:func:`report_file`)."""
+    return report_file(WEIGHTS_DIR / BUNDLED[(arch, scale)], f"{arch}_x{scale}", limit, repeats, known)
+
+
+def report_file(path: Path, name: str, limit: int | None, repeats: int, known: dict[str, dict]) -> dict:
+    """The entry of checkpoint ``path`` (a bundled file or a run's ``last.pt``) as model
+    ``name``; quality numbers come from ``known`` (by SHA-256) when there; no upscale
+    time (``None``) with ``repeats`` 0."""
     sha256 = file_sha256(path)
     model, payload = load_checkpoint(path)
     model.eval()
     quality = known.get(sha256)
     if quality is None or (limit is None and len(quality["images"]) < len(list_photos("eval"))):
-        dataset = PhotoDataset("eval", scale)
+        dataset = PhotoDataset("eval", model.scale)
         with tempfile.TemporaryDirectory() as images:
-            rows = evaluate(dataset, make_forward(model), scale, images, limit=limit, progress=False)
+            rows = evaluate(dataset, make_forward(model), model.scale, images, limit=limit, progress=False)
         if isinstance(model, IGNN):
             rows = probe_graph(model, dataset, rows, seed=0, progress=False)
         quality = {"images": rows, "mean": summarize(rows)}
     stages = training_stages(payload)
-    return {"model": f"{arch}_x{scale}", "file": path.name, "sha256": sha256, "megabytes": path.stat().st_size / 2**20,
+    return {"model": name, "file": path.name if path.parent == WEIGHTS_DIR else str(path), "sha256": sha256,
+            "megabytes": path.stat().st_size / 2**20,
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "iterations": sum(s["iteration"] or 0 for s in stages),
             "training_hours": sum(s["training_seconds"] or 0 for s in stages) / 3600,
             "recipe": [{k: s["train_config"].get(k) for k in ("model", "data", "optim")} for s in stages],
             "images": quality["images"], "mean": quality["mean"],
-            "upscale_640x400_seconds": upscale_seconds(model, repeats),
+            "upscale_640x400_seconds": upscale_seconds(model, repeats) if repeats else None,
             "load_average": os.getloadavg()[0], "threads": torch.get_num_threads()}
 
 
@@ -98,8 +105,19 @@ def kept_row(stored: list[dict], arch: str, scale: int) -> dict | None:
     return None
 
 
-def format_report(reports: list[dict]) -> str:
-    lines = ["# Bundled models (produced by `python experiments/zoo_report.py`)", "",
+def _seconds(report: dict) -> str:
+    """The upscale time with the load it was measured at, or a dash if not measured."""
+    if report["upscale_640x400_seconds"] is None:
+        return "–"
+    return (f"{report['upscale_640x400_seconds']:.1f} (load {report['load_average']:.1f}, "
+            f"{report['threads']} threads)")
+
+
+def format_report(reports: list[dict], title: str = "Bundled models (produced by "
+                                                   "`python experiments/zoo_report.py`)", bundled: bool = True) -> str:
+    """The Markdown page: the summary table (the bundled files' total size when
+    ``bundled``), then a per-photo table per scale."""
+    lines = [f"# {title}", "",
              "Eval photos, whole images, Y channel, border = scale, fp32 exact path.  Reliance = PSNR with "
              "the model's own graph minus PSNR with random neighbours (permuted neighbour lists in "
              "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
@@ -112,9 +130,8 @@ def format_report(reports: list[dict]) -> str:
                     if "reliance_random" in m else "–")
         lines.append(f"| {r['model']} | {r['parameters']:,} | {r['megabytes']:.2f} | {r['iterations']} | "
                      f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
-                     f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {r['upscale_640x400_seconds']:.1f} "
-                     f"(load {r['load_average']:.1f}, {r['threads']} threads) |")
-    lines += ["", f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""]
+                     f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {_seconds(r)} |")
+    lines += [""] + ([f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""] if bundled else [])
     for scale in sorted({r["recipe"][-1]["data"]["scale"] for r in reports}):
         of_scale = [r for r in reports if r["recipe"][-1]["data"]["scale"] == scale]
         lines += [f"Per photo, x{scale} (PSNR / SSIM):", "",

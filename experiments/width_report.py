@@ -1,0 +1,76 @@
+"""Width and depth: the 48-feature, 12-block pairs beside the bundled 32/8 ones.
+
+Reports every finished run of ``experiments/configs/zoo/*48_x*.yaml`` (its ``last.pt`` at
+the config's last iteration; a run still under way is named and passed over) as
+:mod:`zoo_report` reports a bundled file: parameters, iterations and training hours
+over its stages, the eval photos' PSNR/SSIM (whole images, Y, the exact fp32 path), for
+IGNN the graph reliance, and with ``--repeats N`` the 640x400 upscale time (leave it at
+0 while other jobs run: times are then meaningless).  Writes
+``experiments/results/width.{md,json}``; a file already there (same SHA-256) keeps its
+quality numbers unless ``--recompute``.
+
+Usage::
+
+    python experiments/width_report.py [--repeats 0] [--recompute]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ignn_pyg.allocator import retain_freed_memory
+from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.training import load_config
+
+from bundle_weights import finished  # this folder
+from zoo_report import RESULTS, format_report, report_file
+
+CONFIGS = Path(__file__).resolve().parent / "configs" / "zoo"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def finished_runs() -> list[tuple[str, Path]]:
+    """``(config name, last.pt)`` of every wide config whose run has finished."""
+    runs = []
+    for config in sorted(CONFIGS.glob("*48_x*.yaml")):
+        last = ROOT / load_config(config).run.out_dir / "last.pt"
+        if not last.is_file():
+            continue
+        payload = load_checkpoint(last)[1]
+        if finished(payload):
+            runs.append((config.stem, last))
+        else:
+            print(f"{config.stem}: at iteration {payload['iteration']} of "
+                  f"{payload['train_config']['optim']['iterations']}, passed over", file=sys.stderr)
+    return runs
+
+
+def main() -> None:
+    retain_freed_memory()  # as the ignn-pyg command does, for --repeats
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=0, help="time the 640x400 upscale (best of N; 0: no)")
+    parser.add_argument("--recompute", action="store_true", help="evaluate files already in width.json again")
+    args = parser.parse_args()
+    stored_path = RESULTS / "width.json"
+    stored = json.loads(stored_path.read_text()) if stored_path.is_file() else []
+    known = {} if args.recompute else {r["sha256"]: r for r in stored}
+    reports = []
+    for name, last in finished_runs():
+        reports.append(report_file(last, name, None, args.repeats, known))
+        print(f"{name}: {reports[-1]['mean']['psnr']:.3f} dB", flush=True)
+    if not reports:
+        raise SystemExit("width_report: no wide run has finished (runs/zoo/*48_x*)")
+    for report in reports:
+        report["file"] = str(Path(report["file"]).relative_to(ROOT))
+    text = format_report(reports, "Wide pairs, 48 features / 12 blocks (produced by "
+                                  "`python experiments/width_report.py`)", bundled=False)
+    stored_path.write_text(json.dumps(reports, indent=1) + "\n")
+    (RESULTS / "width.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
