@@ -1,6 +1,8 @@
-"""Width and depth: the 48-feature, 12-block pairs beside the bundled 32/8 ones.
+"""Width and depth: the 48-feature, 12-block pairs, and the 15-block EDSR with the
+bundled IGNN's parameter count, beside the bundled 32/8 pairs.
 
-Reports every finished run of ``experiments/configs/zoo/*48_x*.yaml`` (its ``last.pt`` at
+Reports every finished run of ``experiments/configs/zoo/*48_x*.yaml`` and
+``*_15blocks.yaml`` (its ``last.pt`` at
 the config's last iteration; a run still under way is named and passed over) as
 :mod:`zoo_report` reports a bundled file: parameters, iterations and training hours
 over its stages, the eval photos' PSNR/SSIM (whole images, Y, the exact fp32 path), for
@@ -29,13 +31,14 @@ from bundle_weights import finished  # this folder
 from zoo_report import RESULTS, format_report, report_file
 
 CONFIGS = Path(__file__).resolve().parent / "configs" / "zoo"
+PATTERNS = ("*48_x*.yaml", "*_15blocks.yaml")  # the wide pairs; EDSR as large as the bundled IGNN
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def finished_runs() -> list[tuple[str, Path]]:
-    """``(config name, last.pt)`` of every wide config whose run has finished."""
+    """``(config name, last.pt)`` of every config of :data:`PATTERNS` whose run has finished."""
     runs = []
-    for config in sorted(CONFIGS.glob("*48_x*.yaml")):
+    for config in sorted(path for pattern in PATTERNS for path in CONFIGS.glob(pattern)):
         last = ROOT / load_config(config).run.out_dir / "last.pt"
         if not last.is_file():
             continue
@@ -62,7 +65,7 @@ def main() -> None:
         reports.append(report_file(last, name, None, args.repeats, known))
         print(f"{name}: {reports[-1]['mean']['psnr']:.3f} dB", flush=True)
     if not reports:
-        raise SystemExit("width_report: no wide run has finished (runs/zoo/*48_x*)")
+        raise SystemExit(f"width_report: no run of {', '.join(PATTERNS)} has finished")
     for report in reports:
         report["file"] = str(Path(report["file"]).relative_to(ROOT))
     text = format_report(reports, "Wide pairs, 48 features / 12 blocks (produced by "
