@@ -35,7 +35,7 @@ from ignn_pyg.data import downsample_for_graph, image_to_tensor, load_photo
 from ignn_pyg.graph.cross_scale_graph import build_cross_scale_graph
 from ignn_pyg.graph.knn import cluster_available
 from ignn_pyg.models import EDSR, IGNN
-from ignn_pyg.precision import exact_float32, resolve_precision
+from ignn_pyg.precision import exact_float32, resolve_precision, tf32
 from ignn_pyg.upscale import bundled_weights
 
 
@@ -67,13 +67,16 @@ def psnr_against(x: torch.Tensor, reference: torch.Tensor) -> float:
 def graph_section(model: IGNN, lr: torch.Tensor, repeats: int) -> dict:
     cfg, s = model.config, model.graph_scale
 
-    def graph(embed, backend, device):
-        return build_cross_scale_graph(embed(lr.to(device)), embed(downsample_for_graph(lr.to(device), s)), s,
-                                       cfg.num_neighbors, cfg.patch_size, cfg.stride, cfg.window, backend,
-                                       cfg.window_indexing)
+    def search(query, source, backend):
+        return build_cross_scale_graph(query, source, s, cfg.num_neighbors, cfg.patch_size, cfg.stride,
+                                       cfg.window, backend, cfg.window_indexing)
+
+    def graph(embed, device):
+        x = lr.to(device)
+        return search(embed(x), embed(downsample_for_graph(x, s)), "dense")
 
     with torch.no_grad(), exact_float32("cpu"):
-        cpu_graph = graph(model.embedding.cpu(), "dense", "cpu")
+        cpu_graph = graph(model.embedding.cpu(), "cpu")
     embedding = model.embedding.cuda()
     out: dict = {}
     with torch.no_grad(), exact_float32("cuda"):
@@ -81,20 +84,10 @@ def graph_section(model: IGNN, lr: torch.Tensor, repeats: int) -> dict:
         out["embedding_s"] = cuda_seconds(lambda: embedding(lr_cuda), repeats)
         query, source = embedding(lr_cuda), embedding(downsample_for_graph(lr_cuda, s))
         for backend in ("dense", "cluster") if cluster_available() else ("dense",):
-            def search(backend=backend):
-                return build_cross_scale_graph(query, source, s, cfg.num_neighbors, cfg.patch_size, cfg.stride,
-                                               cfg.window, backend, cfg.window_indexing)
-            out[f"{backend}_search_s"] = cuda_seconds(search, repeats)
-            out[f"{backend}_vs_cpu_differing"] = lists_differing(search(), cpu_graph)
-    matmul, conv_tf32 = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("high")
-    torch.backends.cudnn.allow_tf32 = True
-    try:
-        with torch.no_grad():
-            out["tf32_vs_cpu_differing"] = lists_differing(graph(embedding, "dense", "cuda"), cpu_graph)
-    finally:
-        torch.set_float32_matmul_precision(matmul)
-        torch.backends.cudnn.allow_tf32 = conv_tf32
+            out[f"{backend}_search_s"] = cuda_seconds(lambda: search(query, source, backend), repeats)
+            out[f"{backend}_vs_cpu_differing"] = lists_differing(search(query, source, backend), cpu_graph)
+    with torch.no_grad(), tf32(True):
+        out["tf32_vs_cpu_differing"] = lists_differing(graph(embedding, "cuda"), cpu_graph)
     out["queries"] = cpu_graph.neighbors().shape[0]
     return out
 
@@ -116,15 +109,11 @@ def upscale_section(lr: torch.Tensor, repeats: int) -> dict:
             out[f"{name}_max_abs"] = float((result - exact).abs().max())
             out[f"{name}_psnr_vs_exact"] = psnr_against(result, exact)
             model.to(memory_format=torch.contiguous_format)
-        conv_tf32 = torch.backends.cudnn.allow_tf32
-        torch.backends.cudnn.allow_tf32 = True  # the network's convolutions only: the graph stays guarded
-        try:
+        with tf32(True):  # in the network only: the graph stays guarded
             out["fp32_tf32_s"] = cuda_seconds(lambda: model(lr_cuda), repeats)
-            tf32 = model(lr_cuda)
-        finally:
-            torch.backends.cudnn.allow_tf32 = conv_tf32
-        out["fp32_tf32_max_abs"] = float((tf32 - exact).abs().max())
-        out["fp32_tf32_psnr_vs_exact"] = psnr_against(tf32, exact)
+            fast = model(lr_cuda)
+        out["fp32_tf32_max_abs"] = float((fast - exact).abs().max())
+        out["fp32_tf32_psnr_vs_exact"] = psnr_against(fast, exact)
     return out
 
 

@@ -28,11 +28,10 @@ from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.training import load_config
 
 from bundle_weights import finished  # this folder
-from zoo_report import RESULTS, format_report, report_file
+from zoo_report import RESULTS, ROOT, format_report, report_file
 
 CONFIGS = Path(__file__).resolve().parent / "configs" / "zoo"
 PATTERNS = ("*48_x*.yaml", "*_15blocks.yaml")  # the wide pairs; EDSR as large as the bundled IGNN
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def finished_runs() -> list[tuple[str, Path]]:
@@ -66,8 +65,6 @@ def main() -> None:
         print(f"{name}: {reports[-1]['mean']['psnr']:.3f} dB", flush=True)
     if not reports:
         raise SystemExit(f"width_report: no run of {', '.join(PATTERNS)} has finished")
-    for report in reports:
-        report["file"] = str(Path(report["file"]).relative_to(ROOT))
     text = format_report(reports, "Wide pairs, 48 features / 12 blocks (produced by "
                                   "`python experiments/width_report.py`)", bundled=False)
     stored_path.write_text(json.dumps(reports, indent=1) + "\n")

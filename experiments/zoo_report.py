@@ -45,6 +45,7 @@ from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR, upscale_image
 from bundle_weights import training_stages  # this folder: the history a bundled file records
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent  # the repository
 TIMED_PHOTO, TIMED_SIZE = "rocket", (400, 640)  # rows, columns of the timed LR image
 
 
@@ -83,7 +84,8 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
             rows = probe_graph(model, dataset, rows, seed=0, progress=False)
         quality = {"images": rows, "mean": summarize(rows)}
     stages = training_stages(payload)
-    return {"model": name, "file": path.name if path.parent == WEIGHTS_DIR else str(path), "sha256": sha256,
+    return {"model": name, "file": os.path.relpath(path, WEIGHTS_DIR if path.parent == WEIGHTS_DIR else ROOT),
+            "sha256": sha256,
             "megabytes": path.stat().st_size / 2**20,
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "iterations": sum(s["iteration"] or 0 for s in stages),
@@ -164,8 +166,7 @@ def main() -> None:
     measured = {}
     for arch, scale in present:
         report = measured[f"{arch}_x{scale}"] = report_model(arch, scale, args.limit, args.repeats, known)
-        print(f"{arch}_x{scale}: {report['mean']['psnr']:.3f} dB, "
-              f"upscale {report['upscale_640x400_seconds']:.1f} s", flush=True)
+        print(f"{arch}_x{scale}: {report['mean']['psnr']:.3f} dB, upscale {_seconds(report)}", flush=True)
     reports = [measured.get(f"{a}_x{s}") or kept_row(stored, a, s) for a, s in bundled]
     reports = [r for r in reports if r is not None]
     text = format_report(reports)

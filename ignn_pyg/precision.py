@@ -47,22 +47,28 @@ def native_bf16(device: torch.device | str) -> bool:
 
 
 @contextlib.contextmanager
-def exact_float32(device_type: str) -> Iterator[None]:
-    """IEEE float32 arithmetic inside the block: autocast off for ``device_type``, and no
-    TF32 anywhere -- neither in cuDNN convolutions (``torch.backends.cudnn.allow_tf32``,
-    on by default) nor in matrix products (``torch.set_float32_matmul_precision``, which
-    users may lower for speed).  TF32 keeps 10 of float32's 23 mantissa bits, enough to
-    reorder near-tied neighbours.  Both settings are process-wide; they are restored on
-    exit."""
+def tf32(allowed: bool) -> Iterator[None]:
+    """TF32 allowed, or not, inside the block for every float32 matrix product
+    (``torch.set_float32_matmul_precision``: ``"high"`` or ``"highest"``) and cuDNN
+    convolution (``torch.backends.cudnn.allow_tf32``, on by default).  Both settings are
+    process-wide; the caller's come back on exit."""
     matmul, conv_tf32 = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("highest")
-    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("high" if allowed else "highest")
+    torch.backends.cudnn.allow_tf32 = allowed
     try:
-        with torch.autocast(device_type, enabled=False):
-            yield
+        yield
     finally:
         torch.set_float32_matmul_precision(matmul)
         torch.backends.cudnn.allow_tf32 = conv_tf32
+
+
+@contextlib.contextmanager
+def exact_float32(device_type: str) -> Iterator[None]:
+    """IEEE float32 arithmetic inside the block: autocast off for ``device_type`` and
+    :func:`tf32` off, whatever the caller allowed.  TF32 keeps 10 of float32's 23
+    mantissa bits, enough to reorder near-tied neighbours."""
+    with tf32(False), torch.autocast(device_type, enabled=False):
+        yield
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         upscale = partial(upscale_image, model, max_pixels=args.max_pixels, tile=args.tile,
                           overlap=args.overlap, precision=precision)
         described = f"{type(model).__name__} x{args.scale} from {weights}"
-        extra = f"; {device.type}{'' if device.index is None else f':{device.index}'}, precision {precision}"
+        extra = f"; {device}, precision {precision}"
     jobs = _jobs(args.input, args.output, args.scale)
     print(f"{described}; {len(jobs)} image(s){extra}")
     for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation.py

@@ -18,7 +18,7 @@ from ignn_pyg.graph.knn import cluster_available
 from ignn_pyg.graph.patches import extract_patches
 from ignn_pyg.graph.windows import search_windows
 from ignn_pyg.models import IGNN
-from ignn_pyg.precision import resolve_precision
+from ignn_pyg.precision import resolve_precision, tf32
 from tests.graph.test_knn import assert_same_neighbours
 from tests.models.test_autocast import astronaut_crop
 from tests.models.test_ignn import randomize, textured_image
@@ -34,12 +34,8 @@ EPS = {"bf16": 2 ** -8, "fp16": 2 ** -11}
 @pytest.fixture
 def tf32_allowed():
     """What a user chasing speed sets: TF32 in every float32 convolution and matmul."""
-    matmul, conv_tf32 = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("high")
-    torch.backends.cudnn.allow_tf32 = True
-    yield
-    torch.set_float32_matmul_precision(matmul)
-    torch.backends.cudnn.allow_tf32 = conv_tf32
+    with tf32(True):
+        yield
 
 
 def learned_part(model: IGNN, out: torch.Tensor) -> float:
