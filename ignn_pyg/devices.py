@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["default_device", "parse_device"]
+__all__ = ["default_device", "parse_device", "visible_gpus"]
+
+
+def visible_gpus() -> int:
+    """How many CUDA devices this process sees (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def default_device() -> str:
     """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if visible_gpus() else "cpu"
 
 
 def parse_device(name: str) -> torch.device:
@@ -24,7 +29,7 @@ def parse_device(name: str) -> torch.device:
     except RuntimeError as err:
         raise ValueError(f"--device {name!r} is not a torch device: {err}") from err
     if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        count = visible_gpus()
         if count == 0:
             raise ValueError(f"--device {name!r}: no CUDA device is visible; use --device cpu")
         if (device.index or 0) >= count:

@@ -21,3 +21,12 @@ def checkpoint(tmp_path):
     path = tmp_path / "tiny.pt"
     save_checkpoint(path, IGNN(2, n_feats=8, n_resblocks=2, window=4))
     return path
+
+
+@pytest.fixture
+def fake_gpus(monkeypatch):
+    """``fake_gpus(n)`` makes ``torch.cuda`` report ``n`` visible GPUs for the test."""
+    def pretend(count: int) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    return pretend

@@ -8,20 +8,15 @@ import torch
 from ignn_pyg.devices import default_device, parse_device
 
 
-def fake_gpus(monkeypatch, count: int) -> None:
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
-
-
-def test_default_is_the_gpu_when_there_is_one(monkeypatch):
-    fake_gpus(monkeypatch, 0)
+def test_default_is_the_gpu_when_there_is_one(fake_gpus):
+    fake_gpus(0)
     assert default_device() == "cpu"
-    fake_gpus(monkeypatch, 2)
+    fake_gpus(2)
     assert default_device() == "cuda"
 
 
-def test_visible_devices_parse(monkeypatch):
-    fake_gpus(monkeypatch, 2)
+def test_visible_devices_parse(fake_gpus):
+    fake_gpus(2)
     assert parse_device("cpu") == torch.device("cpu")
     assert parse_device("cuda") == torch.device("cuda")
     assert parse_device("cuda:1") == torch.device("cuda", 1)
@@ -32,8 +27,8 @@ def test_visible_devices_parse(monkeypatch):
     (2, "cuda:2", r"--device 'cuda:2': only 2 CUDA device\(s\) visible \(cuda:0 to cuda:1\)"),
     (2, "gpu", "--device 'gpu' is not a torch device"),
 ])
-def test_unusable_devices_are_one_line(monkeypatch, gpus, name, message):
-    fake_gpus(monkeypatch, gpus)
+def test_unusable_devices_are_one_line(fake_gpus, gpus, name, message):
+    fake_gpus(gpus)
     with pytest.raises(ValueError, match=message) as error:
         parse_device(name)
     assert "\n" not in str(error.value)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ignn_pyg.devices import visible_gpus
+
 __all__ = ["DEVICES", "Distributed", "process_device", "setup_distributed", "teardown_distributed"]
 
 #: what ``run.device`` may say
@@ -37,9 +39,9 @@ def process_device(requested: str, local_rank: int) -> torch.device:
         ValueError: ``cuda`` without a visible GPU, or a process without a GPU of its own
             (``torchrun --nproc_per_node`` above the GPU count): one line with the limit.
     """
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+    count = visible_gpus()
+    if requested == "cpu" or (requested == "auto" and count == 0):
         return torch.device("cpu")
-    count = torch.cuda.device_count()
     if count == 0:
         raise ValueError("run.device is cuda but no CUDA device is visible; use run.device cpu or auto")
     if local_rank >= count:
