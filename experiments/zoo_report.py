@@ -87,6 +87,7 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
     return {"model": name, "file": os.path.relpath(path, WEIGHTS_DIR if path.parent == WEIGHTS_DIR else ROOT),
             "sha256": sha256,
             "megabytes": path.stat().st_size / 2**20,
+            "weights_megabytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20,
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "iterations": sum(s["iteration"] or 0 for s in stages),
             "training_hours": sum(s["training_seconds"] or 0 for s in stages) / 3600,
@@ -123,14 +124,15 @@ def format_report(reports: list[dict], title: str = "Bundled models (produced by
              "Eval photos, whole images, Y channel, border = scale, fp32 exact path.  Reliance = PSNR with "
              "the model's own graph minus PSNR with random neighbours (permuted neighbour lists in "
              "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
-             "best of the repeats, with the 1-minute load average when measured.", "",
-             "| model | params | MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
+             "best of the repeats, with the 1-minute load average when measured.  Weights MiB: the model's "
+             "tensors (a run's checkpoint file also holds its optimiser state).", "",
+             "| model | params | weights MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
              "upscale 640x400 (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in reports:
         m = r["mean"]
         reliance = (f"{m['reliance_random']:+.3f} ({m['reliance_permuted']:+.3f})"
                     if "reliance_random" in m else "–")
-        lines.append(f"| {r['model']} | {r['parameters']:,} | {r['megabytes']:.2f} | {r['iterations']} | "
+        lines.append(f"| {r['model']} | {r['parameters']:,} | {r['weights_megabytes']:.2f} | {r['iterations']} | "
                      f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
                      f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {_seconds(r)} |")
     lines += [""] + ([f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""] if bundled else [])

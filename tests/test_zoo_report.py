@@ -1,9 +1,16 @@
 """experiments/zoo_report.py keeps the row of a bundled model it does not measure again
-only while that row describes the file now bundled (same SHA-256)."""
+only while that row describes the file now bundled (same SHA-256), and reports a
+model's weights size apart from its file's."""
 
 import hashlib
 
+import torch
+
+from ignn_pyg.checkpoints import save_checkpoint
+from ignn_pyg.data.photos import file_sha256, list_photos
+from ignn_pyg.models import EDSR
 from tests.experiment_scripts import load_experiment
+from tests.test_bundle_weights import train_config
 
 
 def test_kept_row_only_for_the_unchanged_file(tmp_path, monkeypatch, capsys):
@@ -20,3 +27,19 @@ def test_kept_row_only_for_the_unchanged_file(tmp_path, monkeypatch, capsys):
     assert zoo.kept_row(stored, "ignn", 2) is None
     assert "ignn_x2: left out, its file changed" in capsys.readouterr().out
     assert zoo.kept_row([], "edsr", 2) is None  # never measured
+
+
+def test_weights_size_leaves_out_what_else_a_run_checkpoint_holds(tmp_path):
+    """A run's last.pt also holds optimiser moments; the reported weights size is the
+    model's tensors alone, 4 bytes per float32 value, whichever file it comes from."""
+    zoo = load_experiment("zoo_report")
+    model = EDSR(2, n_feats=4, n_resblocks=1)
+    values = sum(t.numel() for t in model.state_dict().values())
+    moments = {name: torch.zeros(100_000) for name in ("exp_avg", "exp_avg_sq")}
+    rows = []
+    for name, extra in (("bundled.pt", {}), ("last.pt", {"optimizer": moments})):
+        save_checkpoint(tmp_path / name, model, iteration=20, train_config=train_config(20), **extra)
+        quality = {"images": [{}] * len(list_photos("eval")), "mean": {}}  # known: no evaluation
+        rows.append(zoo.report_file(tmp_path / name, name, None, 0, {file_sha256(tmp_path / name): quality}))
+    assert rows[0]["weights_megabytes"] == rows[1]["weights_megabytes"] == 4 * values / 2**20
+    assert rows[1]["megabytes"] > rows[0]["megabytes"] + 8 * 100_000 / 2**20
