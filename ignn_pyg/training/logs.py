@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "CSVLog", "read_log", "plot_progress", "open_tensorboard"]
+__all__ = ["COLUMNS", "CSVLog", "read_log", "log_series", "plot_progress", "open_tensorboard"]
 
 #: ``val_reliance``: graph reliance on the validation images (IGNN only; see
 #: :func:`ignn_pyg.evaluation.probe_graph`), PSNR with the own graph minus with random neighbours
@@ -61,7 +61,8 @@ def read_log(path: str | Path) -> list[dict[str, str]]:
         return [{k: row.get(k) or "" for k in COLUMNS} for row in csv.DictReader(handle)]
 
 
-def _series(rows: list[dict[str, str]], column: str) -> tuple[list[int], list[float]]:
+def log_series(rows: list[dict[str, str]], column: str) -> tuple[list[int], list[float]]:
+    """``(iterations, values)`` of the rows where ``column`` is filled in, as numbers."""
     pairs = [(int(r["iteration"]), float(r[column])) for r in rows if r.get(column) not in ("", None)]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
@@ -76,16 +77,16 @@ def plot_progress(rows: list[dict[str, str]], path: str | Path, bicubic_psnr: fl
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    reliance = _series(rows, "val_reliance")
+    reliance = log_series(rows, "val_reliance")
     panels = 3 if reliance[0] else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), layout="constrained")
     ax_loss, ax_psnr = axes[:2]
-    iterations, losses = _series(rows, "loss")
+    iterations, losses = log_series(rows, "loss")
     ax_loss.plot(iterations, losses, lw=1)
     ax_loss.set(xlabel="iteration", ylabel="L1 loss (0-255 scale)", title="training loss")
     if losses and min(losses) > 0 and max(losses) / min(losses) > 10:
         ax_loss.set_yscale("log")
-    iterations, psnrs = _series(rows, "val_psnr")
+    iterations, psnrs = log_series(rows, "val_psnr")
     ax_psnr.plot(iterations, psnrs, "o-", ms=3, label="model")
     if bicubic_psnr is not None and math.isfinite(bicubic_psnr):
         ax_psnr.axhline(bicubic_psnr, ls="--", color="gray", label=f"bicubic {bicubic_psnr:.2f} dB")
