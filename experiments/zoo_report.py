@@ -37,6 +37,7 @@ from ignn_pyg.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.data.photos import file_sha256
+from ignn_pyg.dead_channels import DeadChannelCounter, dead_relu_channels
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.precision import resolve_precision
@@ -76,13 +77,16 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
     model, payload = load_checkpoint(path)
     model.eval()
     quality = known.get(sha256)
+    dataset = PhotoDataset("eval", model.scale)
     if quality is None or (limit is None and len(quality["images"]) < len(list_photos("eval"))):
-        dataset = PhotoDataset("eval", model.scale)
-        with tempfile.TemporaryDirectory() as images:
+        with tempfile.TemporaryDirectory() as images, DeadChannelCounter(model) as counter:
             rows = evaluate(dataset, make_forward(model), model.scale, images, limit=limit, progress=False)
         if isinstance(model, IGNN):
             rows = probe_graph(model, dataset, rows, seed=0, progress=False)
-        quality = {"images": rows, "mean": summarize(rows)}
+        quality = {"images": rows, "mean": summarize(rows), "dead_channels": counter.counts()}
+    elif "dead_channels" not in quality:  # measured before dead channels were counted
+        lr_images = (dataset[i]["lr"][None] for i in range(len(quality["images"])))
+        quality = {**quality, "dead_channels": dead_relu_channels(model, lr_images, make_forward(model))}
     stages = training_stages(payload)
     return {"model": name, "file": os.path.relpath(path, WEIGHTS_DIR if path.parent == WEIGHTS_DIR else ROOT),
             "sha256": sha256,
@@ -93,6 +97,7 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
             "training_hours": sum(s["training_seconds"] or 0 for s in stages) / 3600,
             "recipe": [{k: s["train_config"].get(k) for k in ("model", "data", "optim")} for s in stages],
             "images": quality["images"], "mean": quality["mean"],
+            "dead_channels": quality["dead_channels"],
             "upscale_640x400_seconds": upscale_seconds(model, repeats) if repeats else None,
             "load_average": os.getloadavg()[0], "threads": torch.get_num_threads()}
 
@@ -116,6 +121,17 @@ def _seconds(report: dict) -> str:
             f"{report['threads']} threads)")
 
 
+def _dead(report: dict) -> str:
+    """Dead ReLU channels over all ReLU modules, and of IGNN's HR fusion (its last ReLU, right
+    before the output convolution)."""
+    counts = report["dead_channels"]
+    dead, total = (sum(c[i] for c in counts.values()) for i in (0, 1))
+    text = f"{dead}/{total}"
+    if "fuse_hr.3" in counts:
+        text += " ({}/{} in fuse_hr)".format(*counts["fuse_hr.3"])
+    return text
+
+
 def format_report(reports: list[dict], title: str = "Bundled models (produced by "
                                                    "`python experiments/zoo_report.py`)", bundled: bool = True) -> str:
     """The Markdown page: the summary table (the bundled files' total size when
@@ -125,16 +141,18 @@ def format_report(reports: list[dict], title: str = "Bundled models (produced by
              "the model's own graph minus PSNR with random neighbours (permuted neighbour lists in "
              "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
              "best of the repeats, with the 1-minute load average when measured.  Weights MiB: the model's "
-             "tensors (a run's checkpoint file also holds its optimiser state).", "",
+             "tensors (a run's checkpoint file also holds its optimiser state).  Dead: ReLU channels that "
+             "never fire on the eval photos (`ignn_pyg.dead_channels`), in all ReLU modules (not the residual blocks' "
+             "functional ReLUs) and in IGNN's HR fusion.", "",
              "| model | params | weights MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
-             "upscale 640x400 (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "dead | upscale 640x400 (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in reports:
         m = r["mean"]
         reliance = (f"{m['reliance_random']:+.3f} ({m['reliance_permuted']:+.3f})"
                     if "reliance_random" in m else "–")
         lines.append(f"| {r['model']} | {r['parameters']:,} | {r['weights_megabytes']:.2f} | {r['iterations']} | "
                      f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
-                     f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {_seconds(r)} |")
+                     f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {_dead(r)} | {_seconds(r)} |")
     lines += [""] + ([f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""] if bundled else [])
     for scale in sorted({r["recipe"][-1]["data"]["scale"] for r in reports}):
         of_scale = [r for r in reports if r["recipe"][-1]["data"]["scale"] == scale]

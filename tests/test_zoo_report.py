@@ -39,7 +39,7 @@ def test_weights_size_leaves_out_what_else_a_run_checkpoint_holds(tmp_path):
     rows = []
     for name, extra in (("bundled.pt", {}), ("last.pt", {"optimizer": moments})):
         save_checkpoint(tmp_path / name, model, iteration=20, train_config=train_config(20), **extra)
-        quality = {"images": [{}] * len(list_photos("eval")), "mean": {}}  # known: no evaluation
+        quality = {"images": [{}] * len(list_photos("eval")), "mean": {}, "dead_channels": {}}  # known
         rows.append(zoo.report_file(tmp_path / name, name, None, 0, {file_sha256(tmp_path / name): quality}))
     assert rows[0]["weights_megabytes"] == rows[1]["weights_megabytes"] == 4 * values / 2**20
     assert rows[1]["megabytes"] > rows[0]["megabytes"] + 8 * 100_000 / 2**20
