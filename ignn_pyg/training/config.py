@@ -62,6 +62,10 @@ class ModelConfig:
     ``init_scale`` and zero biases; the frozen mean shifts keep their values, and the
     frozen VGG embedding convs get the same scaled noise when ``init_embedding`` is true
     (the authors' initialisation overwrites them too; their checkpoints carry that noise).
+    ``init_unscaled`` (not the authors'; empty by default) names modules (e.g. ``fuse_hr``)
+    whose convolutions keep the plain Kaiming scale (``init_scale`` 1): with ``residual:
+    bicubic`` the small HR fusion before IGNN's last ReLU otherwise dies within the first
+    steps (docs/model_zoo.md, "Dead HR channels").
     ``init_from`` (a checkpoint path; empty: none) replaces that initialisation by the checkpoint's
     weights, which must be those of the same model (a warm start: the optimiser and the
     schedule start afresh; e.g. a bundled model trained further).
@@ -85,6 +89,7 @@ class ModelConfig:
     graph: str | None = None
     init_scale: float = 0.1
     init_embedding: bool = True
+    init_unscaled: list[str] = field(default_factory=list)
     init_from: str = ""
 
 

@@ -291,7 +291,7 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
     data, optim, run = config.data, config.optim, config.run
     _seed_everything(run.seed)
     model = build_model(config.model_kwargs())
-    scaled_kaiming_init_(model, config.model.init_scale, config.model.init_embedding)
+    scaled_kaiming_init_(model, config.model.init_scale, config.model.init_embedding, config.model.init_unscaled)
     if config.model.init_from and resume_path is None:
         warm = warm_start_(model, config.model.init_from)
         if ctx.is_main:

@@ -15,7 +15,8 @@ from ignn_pyg.nn.blocks import MeanShift
 __all__ = ["scaled_kaiming_init_", "warm_start_"]
 
 
-def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding: bool = True) -> list[str]:
+def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding: bool = True,
+                         unscaled: list[str] = ()) -> list[str]:
     r"""Re-initialise every ``Conv2d`` and ``Linear`` of ``model`` in place:
 
     .. math:: W \sim \mathcal{N}\!\left(0,\ \left(\rho \sqrt{2 / \mathrm{fan\_in}}\right)^2\right), \qquad b = 0
@@ -26,7 +27,12 @@ def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding
     Left alone: the frozen mean shifts (:class:`~ignn_pyg.nn.blocks.MeanShift`) and the
     embedding's ImageNet normalisation.  The embedding's two VGG convs are frozen but,
     as in the authors' training, re-initialised too unless ``include_embedding`` is
-    False (then they keep their values, e.g. loaded VGG19 weights).
+    False (then they keep their values, e.g. loaded VGG19 weights).  Modules named in
+    ``unscaled`` (and everything inside them) get ``rho = 1``, plain Kaiming.
+
+    Raises:
+        ValueError: a name in ``unscaled`` is no module of ``model`` holding a
+            re-initialised layer.
 
     Returns:
         The names of the re-initialised modules.
@@ -39,16 +45,25 @@ def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding
             skipped.add(id(module.normalize))
             if not include_embedding:
                 skipped.update({id(module.conv1), id(module.conv2)})
+
+    def inside(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
     touched = []
     with torch.no_grad():
         for name, module in model.named_modules():
             if not isinstance(module, (nn.Conv2d, nn.Linear)) or id(module) in skipped:
                 continue
             nn.init.kaiming_normal_(module.weight, a=0.0, mode="fan_in", nonlinearity="relu")
-            module.weight.mul_(scale)
+            if not any(inside(name, prefix) for prefix in unscaled):
+                module.weight.mul_(scale)
             if module.bias is not None:
                 module.bias.zero_()
             touched.append(name)
+    unknown = [prefix for prefix in unscaled if not any(inside(name, prefix) for name in touched)]
+    if unknown:
+        raise ValueError(f"init_unscaled names {unknown}, which hold no layer of this model to initialise; "
+                         f"top-level modules: {', '.join(n for n, _ in model.named_children())}")
     return touched
 
 

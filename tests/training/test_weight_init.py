@@ -25,6 +25,22 @@ def test_scaled_kaiming_statistics_and_zero_biases():
                if n in touched and m.bias is not None)
 
 
+
+def test_unscaled_modules_keep_plain_kaiming_and_the_rest_is_unchanged():
+    model = IGNN(3, n_feats=8, n_resblocks=2)
+    torch.manual_seed(0)
+    scaled_kaiming_init_(model, scale=0.1)
+    reference = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(0)  # the same draws, so only the scaling can differ
+    scaled_kaiming_init_(model, scale=0.1, unscaled=["fuse_hr"])
+    for name, value in model.state_dict().items():
+        if name.startswith("fuse_hr.") and name.endswith(".weight"):
+            assert torch.equal(value * 0.1, reference[name]), name
+        else:
+            assert torch.equal(value, reference[name]), name
+    with pytest.raises(ValueError, match=r"init_unscaled names \['fuse'\], which hold no layer.*fuse_hr"):
+        scaled_kaiming_init_(model, unscaled=["fuse"])  # a prefix of a name is not a module
+
 def test_frozen_mean_shifts_are_untouched_and_embedding_follows_the_flag():
     torch.manual_seed(0)
     model = IGNN(2, n_feats=8, n_resblocks=2)
