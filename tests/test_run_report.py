@@ -1,4 +1,4 @@
-"""experiments/width_report.py: which wide runs it reports (finished ones only, found
+"""experiments/run_report.py: which runs of a group it reports (finished ones only, found
 through each config's run.out_dir)."""
 
 from ignn_pyg.checkpoints import save_checkpoint
@@ -8,7 +8,7 @@ from tests.test_bundle_weights import train_config
 
 
 def test_finished_runs_pass_over_runs_under_way_and_missing_ones(tmp_path, monkeypatch, capsys):
-    width = load_experiment("width_report")
+    width = load_experiment("run_report")
     configs, runs = tmp_path / "configs", tmp_path / "runs"
     configs.mkdir()
     for name in ("edsr48_x2", "edsr48_x3", "edsr48_x4", "edsr_x2", "edsr_x2_15blocks"):
@@ -20,6 +20,6 @@ def test_finished_runs_pass_over_runs_under_way_and_missing_ones(tmp_path, monke
         (runs / name).mkdir(parents=True)
         save_checkpoint(runs / name / "last.pt", model, iteration=iteration, train_config=train_config(20))
     # edsr48_x4 never started; the bundled pair's own edsr_x2 is not reported
-    assert width.finished_runs() == [("edsr48_x2", runs / "edsr48_x2" / "last.pt"),
+    assert width.finished_runs(width.GROUPS["width"][0]) == [("edsr48_x2", runs / "edsr48_x2" / "last.pt"),
                                      ("edsr_x2_15blocks", runs / "edsr_x2_15blocks" / "last.pt")]
     assert "edsr48_x3: at iteration 7 of 20, passed over" in capsys.readouterr().err
