@@ -126,6 +126,8 @@ def _dead(report: dict) -> str:
     before the output convolution)."""
     counts = report["dead_channels"]
     dead, total = (sum(c[i] for c in counts.values()) for i in (0, 1))
+    if total == 0:  # no ReLU module (EDSR's are all inside its residual blocks)
+        return "–"
     text = f"{dead}/{total}"
     if "fuse_hr.3" in counts:
         text += " ({}/{} in fuse_hr)".format(*counts["fuse_hr.3"])
