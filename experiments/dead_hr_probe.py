@@ -15,9 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import random
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -27,6 +25,7 @@ from ignn_pyg.dead_channels import DeadChannelCounter
 from ignn_pyg.models import IGNN
 from ignn_pyg.training import load_config
 from ignn_pyg.training.data import StreamSampler, build_train_dataset
+from ignn_pyg.training.engine import seed_everything
 from ignn_pyg.training.weight_init import scaled_kaiming_init_
 
 
@@ -35,9 +34,7 @@ def probe(config_path: str, overrides: list[str], steps: int) -> list[dict[str, 
     channels of ``fuse_hr``'s last ReLU."""
     config = load_config(config_path, overrides)
     seed = config.run.seed
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    seed_everything(seed)
     model = build_model(config.model_kwargs())
     if not isinstance(model, IGNN):
         raise SystemExit(f"dead_hr_probe: {config_path} trains {type(model).__name__}; the probe needs an IGNN")
@@ -47,7 +44,6 @@ def probe(config_path: str, overrides: list[str], steps: int) -> list[dict[str, 
                         generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.optim.lr,
                                  betas=tuple(config.optim.betas))
-    last_relu = str(len(model.fuse_hr) - 1)
     rows = []
     model.train()
     for step, batch in enumerate(loader, start=1):
@@ -56,7 +52,7 @@ def probe(config_path: str, overrides: list[str], steps: int) -> list[dict[str, 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        dead, total = counter.counts()[last_relu]
+        dead, total = list(counter.counts().values())[-1]  # fuse_hr's last ReLU, in module order
         rows.append({"step": step, "loss": loss.item(), "alive": total - dead, "channels": total})
         print(f"step {step}: loss {loss.item():.4f}, fuse_hr channels alive {total - dead}/{total}", flush=True)
     return rows

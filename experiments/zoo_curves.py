@@ -84,7 +84,7 @@ def plot(curves: list[Curve], path: Path) -> None:
     style = {m: next(line for marker, line in STYLES if marker in m) for m in models}
     colour = {"ignn": "tab:blue", "edsr": "tab:orange"}
     for column, (psnr_ax, reliance_ax) in zip(scales, zip(*axes)):
-        for model in (m for m in models if RUN_NAME.fullmatch(m)["scale"] == str(column)):
+        for model in sorted({c.model for c in curves if c.scale == column}):
             stages = [c for c in curves if c.model == model]
             label = model
             for curve in sorted(stages, key=lambda c: c.stage):

@@ -37,7 +37,7 @@ from ignn_pyg.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.data.photos import file_sha256
-from ignn_pyg.dead_channels import DeadChannelCounter, dead_relu_channels
+from ignn_pyg.dead_channels import DeadChannelCounter
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.precision import resolve_precision
@@ -77,16 +77,14 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
     model, payload = load_checkpoint(path)
     model.eval()
     quality = known.get(sha256)
-    dataset = PhotoDataset("eval", model.scale)
-    if quality is None or (limit is None and len(quality["images"]) < len(list_photos("eval"))):
+    if (quality is None or "dead_channels" not in quality  # a row from before dead channels were counted
+            or (limit is None and len(quality["images"]) < len(list_photos("eval")))):
+        dataset = PhotoDataset("eval", model.scale)
         with tempfile.TemporaryDirectory() as images, DeadChannelCounter(model) as counter:
             rows = evaluate(dataset, make_forward(model), model.scale, images, limit=limit, progress=False)
         if isinstance(model, IGNN):
             rows = probe_graph(model, dataset, rows, seed=0, progress=False)
         quality = {"images": rows, "mean": summarize(rows), "dead_channels": counter.counts()}
-    elif "dead_channels" not in quality:  # measured before dead channels were counted
-        lr_images = (dataset[i]["lr"][None] for i in range(len(quality["images"])))
-        quality = {**quality, "dead_channels": dead_relu_channels(model, lr_images, make_forward(model))}
     stages = training_stages(payload)
     return {"model": name, "file": os.path.relpath(path, WEIGHTS_DIR if path.parent == WEIGHTS_DIR else ROOT),
             "sha256": sha256,
@@ -129,8 +127,9 @@ def _dead(report: dict) -> str:
     if total == 0:  # no ReLU module (EDSR's are all inside its residual blocks)
         return "–"
     text = f"{dead}/{total}"
-    if "fuse_hr.3" in counts:
-        text += " ({}/{} in fuse_hr)".format(*counts["fuse_hr.3"])
+    fusion = [name for name in counts if name.startswith("fuse_hr.")]  # in module order
+    if fusion:
+        text += " ({}/{} in fuse_hr)".format(*counts[fusion[-1]])
     return text
 
 

@@ -1,7 +1,8 @@
 """Dead ReLU channels: channels of a network's ReLUs that never fire on a set of inputs.
 
-A channel whose pre-activation is negative everywhere passes no signal and no gradient;
-once dead under training it stays dead.  IGNN's HR fusion (``fuse_hr``) ends in a ReLU
+A channel whose pre-activation is negative everywhere passes no signal, and its own
+weights get no gradient; under training it returns only if the layers before it shift
+its input.  IGNN's HR fusion (``fuse_hr``) ends in a ReLU
 right before the output convolution, so every channel that dies there is one channel
 less between the upsampled features and the image (docs/model_zoo.md, "Dead HR
 channels").  Only ReLU *modules* are seen: the residual blocks' in-place

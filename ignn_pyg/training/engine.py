@@ -58,7 +58,7 @@ from .logs import CSVLog, open_tensorboard, plot_progress
 from .run_lock import RunLock
 from .weight_init import scaled_kaiming_init_, warm_start_
 
-__all__ = ["train", "rng_state", "set_rng_state"]
+__all__ = ["train", "rng_state", "set_rng_state", "seed_everything"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -88,7 +88,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators with ``seed``, as a run starts."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -289,7 +290,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
 def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
            signals: StopSignals) -> dict[str, float]:
     data, optim, run = config.data, config.optim, config.run
-    _seed_everything(run.seed)
+    seed_everything(run.seed)
     model = build_model(config.model_kwargs())
     scaled_kaiming_init_(model, config.model.init_scale, config.model.init_embedding, config.model.init_unscaled)
     if config.model.init_from and resume_path is None:

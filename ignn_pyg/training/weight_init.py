@@ -3,6 +3,7 @@ start from the weights of a checkpoint of the same model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ __all__ = ["scaled_kaiming_init_", "warm_start_"]
 
 
 def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding: bool = True,
-                         unscaled: list[str] = ()) -> list[str]:
+                         unscaled: Sequence[str] = ()) -> list[str]:
     r"""Re-initialise every ``Conv2d`` and ``Linear`` of ``model`` in place:
 
     .. math:: W \sim \mathcal{N}\!\left(0,\ \left(\rho \sqrt{2 / \mathrm{fan\_in}}\right)^2\right), \qquad b = 0
