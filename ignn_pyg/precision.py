@@ -19,11 +19,20 @@ read the CPUID flags ``avx512_bf16`` and ``amx_bf16`` that ``/proc/cpuinfo`` lis
 a CUDA GPU for which ``torch.cuda.is_bf16_supported()`` holds -- and float32 in
 channels-last elsewhere (on an AVX2-only CPU, bf16 convolutions are emulated and
 several times slower than float32).
+
+The environment variable ``IGNN_PYG_NATIVE_BF16`` overrides what the CPU reports:
+``1`` makes every choice above believe the CPU computes bf16 natively (``auto`` is then
+bf16 even on an AVX2 CPU, where it is emulated and slow), ``0`` that it does not (``auto``
+is float32 on an AMX CPU); unset or empty, the CPUID flags decide.  It changes the
+choice, never the arithmetic, so the test suite can check both ``auto`` paths on any CPU
+(``make test`` runs the precision-dependent tests a second time with the machine's
+answer flipped).  GPUs are not affected.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +44,24 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
+#: overrides the CPU's answer to :func:`native_bf16`: ``"1"`` native, ``"0"`` not
+NATIVE_BF16_ENV = "IGNN_PYG_NATIVE_BF16"
+
+
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively: ``IGNN_PYG_NATIVE_BF16`` (``0`` or ``1``)
+    where set, else the CPUID flags AVX512-BF16 or AMX.
+
+    Raises:
+        ValueError: the variable holds anything but ``0``, ``1`` or nothing.
+    """
+    forced = os.environ.get(NATIVE_BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if forced:
+        raise ValueError(f"{NATIVE_BF16_ENV} must be 0 or 1 (or unset to ask the CPU), got {forced!r}")
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
 
 def native_bf16(device: torch.device | str) -> bool:
     """Whether ``device`` computes bf16 convolutions natively (see the module docstring)."""
@@ -42,7 +69,7 @@ def native_bf16(device: torch.device | str) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        return cpu_native_bf16()
     return False
 
 
@@ -126,11 +153,14 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu") -> Pre
     device = torch.device(device)
     native = native_bf16(device)
     where = "this GPU" if device.type == "cuda" else f"this {device.type.upper()}"
+    forced = os.environ.get(NATIVE_BF16_ENV, "").strip() if device.type == "cpu" else ""
     if requested == "auto":
         if native:
-            return Precision("bf16", True, f"auto: {where} computes bf16 natively")
-        return Precision("fp32", True, f"auto: {where} has no native bf16 "
-                                       f"({torch.backends.cpu.get_cpu_capability() if device.type == 'cpu' else device})")
+            return Precision("bf16", True, f"auto: {where} computes bf16 natively"
+                                           f"{f' ({NATIVE_BF16_ENV}={forced})' if forced else ''}")
+        evidence = (f"{NATIVE_BF16_ENV}={forced}" if forced else
+                    torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else str(device))
+        return Precision("fp32", True, f"auto: {where} has no native bf16 ({evidence})")
     if requested == "fp32":
         return Precision("fp32", False, "exact path")
     if requested == "fp16" and device.type != "cuda":

@@ -2,6 +2,7 @@
 
 
 import numpy as np
+import pytest
 import torch
 
 from ignn_pyg.checkpoints import save_checkpoint
@@ -12,6 +13,7 @@ from ignn_pyg.metrics import psnr
 from ignn_pyg.models import EDSR, IGNN
 
 
+@pytest.mark.precision_default
 def test_demo_writes_table_images_and_pictures(tmp_path, capsys):
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "ignn.pt", IGNN(2, n_feats=8, n_resblocks=2))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
 from ignn_pyg import precision as precision_module
-from ignn_pyg.precision import Precision, resolve_precision
+from ignn_pyg.precision import NATIVE_BF16_ENV, Precision, resolve_precision
 
 
 @pytest.mark.parametrize("native", [False, True])
 def test_auto_picks_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, native):
+    monkeypatch.delenv(NATIVE_BF16_ENV, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     chosen = resolve_precision("auto", "cpu")
@@ -20,10 +23,40 @@ def test_auto_picks_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, na
 
 
 def test_amx_alone_counts_as_native(monkeypatch):
+    monkeypatch.delenv(NATIVE_BF16_ENV, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
     assert precision_module.native_bf16("cpu")
     assert resolve_precision("auto").dtype is torch.bfloat16
+
+
+@pytest.mark.parametrize("cpu_flags", [False, True])
+@pytest.mark.parametrize("forced", ["0", "1"])
+def test_environment_overrides_what_the_cpu_reports(monkeypatch, cpu_flags, forced):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: cpu_flags)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: cpu_flags)
+    monkeypatch.setenv(NATIVE_BF16_ENV, forced)
+    assert precision_module.native_bf16("cpu") is (forced == "1")
+    chosen = resolve_precision("auto", "cpu")
+    assert chosen.name == ("bf16" if forced == "1" else "fp32") and chosen.channels_last
+    assert f"({NATIVE_BF16_ENV}={forced})" in chosen.reason  # the user sees why
+    with pytest.warns(RuntimeWarning) if forced == "0" else contextlib.nullcontext():
+        assert resolve_precision("bf16", "cpu").dtype is torch.bfloat16
+
+
+def test_empty_environment_asks_the_cpu_and_other_values_fail(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setenv(NATIVE_BF16_ENV, "")
+    assert resolve_precision("auto", "cpu").name == "bf16"
+    monkeypatch.setenv(NATIVE_BF16_ENV, "yes")
+    with pytest.raises(ValueError, match=f"^{NATIVE_BF16_ENV} must be 0 or 1 .*, got 'yes'$"):
+        resolve_precision("auto", "cpu")
+
+
+def test_environment_leaves_gpus_alone(monkeypatch):
+    monkeypatch.setenv(NATIVE_BF16_ENV, "1")
+    assert precision_module.native_bf16("cuda") is (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
 def test_bf16_without_native_support_runs_with_one_warning(monkeypatch):

@@ -1,5 +1,8 @@
 """ignn-pyg upscale end to end on tiny checkpoints and synthetic images."""
 
+import warnings
+from functools import partial
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from ignn_pyg.inference import forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg import upscale
 from ignn_pyg.models import EDSR, IGNN
+from ignn_pyg.precision import resolve_precision
 from ignn_pyg.upscale import bundled_weights
 from tests.cli_process import one_line_error, run_cli
 
@@ -22,16 +26,30 @@ def photo(path, h, w, seed=0):
     return path
 
 
-def test_single_image_matches_library_forward(tmp_path, checkpoint):
+@pytest.mark.precision_default
+@pytest.mark.parametrize("requested", [None, "fp32", "bf16"])
+def test_single_image_matches_library_forward(tmp_path, checkpoint, requested):
+    """The command equals the library forward in the precision it resolves to: with no
+    ``--precision``, ``auto`` (bf16 where this CPU computes it natively, else float32
+    channels-last); ``fp32`` is the plain exact forward."""
     src = photo(tmp_path / "in.png", 21, 18)
-    assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--weights", str(checkpoint),
-                 "--device", "cpu"]) == 0
+    chosen = [] if requested is None else ["--precision", requested]
+    with warnings.catch_warnings():  # bf16 on a CPU without native bf16 warns that it is slow
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--weights", str(checkpoint),
+                     "--device", "cpu", *chosen]) == 0
+        precision = resolve_precision(requested or "auto", "cpu")
     out = read_image(tmp_path / "out.png")
-    expected = tensor_to_image(forward_whole(load_weights(checkpoint), image_to_tensor(read_image(src))))
+    lr = image_to_tensor(read_image(src))
+    if requested == "fp32":
+        expected = forward_whole(load_weights(checkpoint), lr)
+    else:
+        expected = precision.run(partial(forward_whole, precision.prepare_model(load_weights(checkpoint))), lr)
     assert out.shape == (42, 36, 3)
-    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(out, tensor_to_image(expected))
 
 
+@pytest.mark.precision_default
 def test_folder_and_tiling(tmp_path):
     torch.manual_seed(0)
     ckpt = tmp_path / "edsr.pt"
@@ -114,6 +132,7 @@ def test_unreadable_file_is_one_line(tmp_path, checkpoint, content, reason):
     assert line.startswith(f"ignn-pyg upscale: error: cannot read image {src}: {reason}"), line
 
 
+@pytest.mark.precision_default
 def test_rgba_keeps_its_alpha_where_the_format_holds_it(tmp_path, checkpoint):
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (21, 18, 3), dtype=np.uint8)
