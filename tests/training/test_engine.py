@@ -35,6 +35,7 @@ from ignn_pyg.cli import main as cli_main
 from ignn_pyg.training import engine, load_config, train
 from ignn_pyg.training.interrupt import TrainingInterrupted
 from ignn_pyg.training.logs import read_log
+from ignn_pyg.training.run_lock import RunLock
 from tests.cli_process import cli_command, cli_env, one_line_error, run_cli
 
 # Runs the training in a child process that kills itself (SIGKILL: no clean-up, no
@@ -363,3 +364,20 @@ def test_second_launch_on_a_live_run_is_refused_and_a_killed_runs_lock_does_not_
     resumed = run_cli("train", "--config", path, "--resume", "--override", f"optim.iterations={target}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _final(out_dir)["iteration"] == target
+
+
+def test_resume_of_a_run_in_training_names_its_process(tiny_config, tmp_path, capsys, restore_torch_globals):
+    """Before its first checkpoint a run has no last.pt; a --resume then must say who
+    holds the folder, not that there is nothing to resume (the lock comes first)."""
+    config = tiny_config("busy")
+    config_path = _write(config, tmp_path / "c.yaml")
+    with RunLock(config["run"]["out_dir"]):  # flock: a second open in this process conflicts too
+        assert cli_main(["train", "--config", str(config_path), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"is in use by another training process (PID {os.getpid()})" in err
+    assert "nothing to resume" not in err
+    # with no folder there is no process to name, and the refusal creates none
+    missing = tiny_config("missing")
+    assert cli_main(["train", "--config", str(_write(missing, tmp_path / "m.yaml")), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert not Path(missing["run"]["out_dir"]).exists()
