@@ -58,5 +58,5 @@ demo: $(STAMP)
 # tiny) and float32.
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q
-	IGNN_PYG_NATIVE_BF16=$$($(PY) -c 'from ignn_pyg.precision import cpu_native_bf16; print(int(not cpu_native_bf16()))') \
+	IGNN_PYG_NATIVE_BF16=$$($(PY) -c 'from ignn_pyg.runtime.precision import cpu_native_bf16; print(int(not cpu_native_bf16()))') \
 	    $(PY) -m pytest -q -m precision_default

@@ -2,7 +2,7 @@
 
 Target (#12, #26): full size (256 features, 32 blocks), x2, LR 128x128: ours at least
 5x faster than the authors' code on the same CPU, ours reported in fp32 (the exact
-path) and in bf16 (autocast, channels-last: :mod:`ignn_pyg.precision`).
+path) and in bf16 (autocast, channels-last: :mod:`ignn_pyg.runtime.precision`).
 
 **Whose code runs.**  The authors' repository (``github:sczhou/IGNN``) is read from its
 bare git mirror (``--mirror``, default ``/work/.mirror/sczhou+IGNN/repo``): at run time
@@ -110,7 +110,7 @@ from torch import Tensor, nn
 from ignn_pyg.checkpoints import load_reference_checkpoint
 from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import IGNN, graph_scale_for
-from ignn_pyg.precision import resolve_precision
+from ignn_pyg.runtime.precision import resolve_precision
 
 MIRROR = Path("/work/.mirror/sczhou+IGNN/repo")
 #: the authors' full-size x2 configuration (their config.py; graph stride 2 in models/IGNN.py)

@@ -4,7 +4,7 @@
    settings): time of the embedding and of each k-NN backend on the GPU, and how many
    queries' neighbour lists differ from the CPU's float32 graph -- for each backend, and
    for a graph whose embedding ran with TF32 (cuDNN's default for float32 convolutions,
-   which :func:`~ignn_pyg.precision.exact_float32` turns off).
+   which :func:`~ignn_pyg.runtime.precision.exact_float32` turns off).
 2. **Upscale** of that photo by the bundled IGNN x2 in each precision: time, and the
    largest difference and PSNR against the exact path (fp32); also the exact path
    against the same forward on the CPU, and fp32 with TF32 allowed in the network.
@@ -35,7 +35,7 @@ from ignn_pyg.data import downsample_for_graph, image_to_tensor, load_photo
 from ignn_pyg.graph.cross_scale_graph import build_cross_scale_graph
 from ignn_pyg.graph.knn import cluster_available
 from ignn_pyg.models import EDSR, IGNN
-from ignn_pyg.precision import exact_float32, resolve_precision, tf32
+from ignn_pyg.runtime.precision import exact_float32, resolve_precision, tf32
 from ignn_pyg.upscale import bundled_weights
 
 

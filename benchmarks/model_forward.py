@@ -32,7 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ignn_pyg.models import EDSR, IGNN
-from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
+from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
 
 def best_times(fns: dict, repeats: int) -> dict:
@@ -109,7 +109,7 @@ def main() -> None:
                         help="both models and the input in channels-last memory, fp32 (faster convolutions on CPU)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32 (default: the exact path), bf16 (autocast, channels-last) or auto "
-                             "(ignn_pyg.precision); other than fp32, IGNN's exact path is timed beside it")
+                             "(ignn_pyg.runtime.precision); other than fp32, IGNN's exact path is timed beside it")
     parser.add_argument("--full", action="store_true", help="also the 256^2 full-size peak-memory run")
     parser.add_argument("--child-full", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

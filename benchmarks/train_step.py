@@ -24,7 +24,7 @@ from model_forward import best_times, count_flops  # this folder's timing and FL
 
 from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import EDSR, IGNN
-from ignn_pyg.precision import Precision, native_bf16
+from ignn_pyg.runtime.precision import Precision, native_bf16
 
 PRECISIONS = {"fp32": Precision("fp32", False, "exact path"),
               "fp32-cl": Precision("fp32", True, "channels-last"),

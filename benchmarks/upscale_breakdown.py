@@ -1,8 +1,8 @@
 """Where the time of the 640x400 upscale of ``docs/model_zoo.md`` goes, part by part.
 
 Runs the bundled IGNN (default x2) through ``ignn-pyg upscale``'s default path
-(:meth:`ignn_pyg.precision.Precision.run`, ``--precision auto``, whole image, freed
-memory retained: :mod:`ignn_pyg.allocator`) on the top 400 rows and 640 columns of the
+(:meth:`ignn_pyg.runtime.precision.Precision.run`, ``--precision auto``, whole image, freed
+memory retained: :mod:`ignn_pyg.runtime.allocator`) on the top 400 rows and 640 columns of the
 eval photo ``rocket`` and times every call of these parts, with wall-clock wrappers
 installed for the run:
 
@@ -34,11 +34,11 @@ from contextlib import ExitStack, contextmanager
 import torch
 
 import ignn_pyg.graph.cross_scale_graph as cross_scale_graph
-from ignn_pyg.allocator import retain_freed_memory
+from ignn_pyg.runtime.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import image_to_tensor
 from ignn_pyg.data.photos import load_photo
-from ignn_pyg.precision import resolve_precision
+from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.upscale import bundled_weights
 
 BACKBONE = ("head", "body_pre", "fuse_lr", "body_post", "upsample", "fuse_hr", "tail")

@@ -10,7 +10,7 @@ PNG, then alternates, ``--rounds`` times:
   the process's wall time (start-up, imports and model loading included);
 * in this process, which loaded the same bundled model once: one forward of
   ``ignn-pyg upscale``'s default path (:func:`ignn_pyg.upscale.upscale_image`, with the
-  command's allocator setting, :mod:`ignn_pyg.allocator`), after one warm-up.
+  command's allocator setting, :mod:`ignn_pyg.runtime.allocator`), after one warm-up.
 
 Alternating puts a slow spell of a shared machine on both.  Printed: every round, the
 best and median of each, and the ratio command / warm forward.
@@ -31,11 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ignn_pyg.allocator import retain_freed_memory
+from ignn_pyg.runtime.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import write_image
 from ignn_pyg.data.photos import load_photo
-from ignn_pyg.precision import resolve_precision
+from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.upscale import bundled_weights, upscale_image
 
 REPORTED = re.compile(r"\((\d+(?:\.\d+)?) s\)\s*$", re.MULTILINE)  # "... 1280x800 (6.5 s)"

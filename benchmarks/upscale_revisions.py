@@ -7,7 +7,7 @@ alternate between the revisions, so a slow spell of a shared machine hits both. 
 run the same weights (default: the working tree's bundled ``ignn_x2_compact.pt``)
 through ``ignn-pyg upscale``'s default path (:func:`ignn_pyg.upscale.upscale_image`,
 ``--precision auto``, whole image, with the command's process settings:
-:mod:`ignn_pyg.allocator` where the revision has it) on the top 400 rows and 640
+:mod:`ignn_pyg.runtime.allocator` where the revision has it) on the top 400 rows and 640
 columns of the eval photo ``rocket``.  A round times one forward after a warm-up.
 Printed: each revision's best and median time and peak resident memory of a round, the
 ratios, and the largest difference between the two outputs (uint8 levels).
@@ -39,11 +39,11 @@ CHILD = """
 import resource, sys, time, numpy as np, torch, ignn_pyg
 torch.set_num_threads(int(sys.argv[3]))
 from ignn_pyg.checkpoints import load_checkpoint
-from ignn_pyg.precision import resolve_precision
+from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.upscale import upscale_image
 assert ignn_pyg.__file__.startswith(sys.argv[4]), ignn_pyg.__file__
 try:  # the ignn-pyg command's process setting, in revisions that have it
-    from ignn_pyg.allocator import retain_freed_memory
+    from ignn_pyg.runtime.allocator import retain_freed_memory
     retain_freed_memory()
 except ImportError:
     pass

@@ -27,7 +27,7 @@ import json
 import sys
 from pathlib import Path
 
-from ignn_pyg.allocator import retain_freed_memory
+from ignn_pyg.runtime.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.training import load_config
 

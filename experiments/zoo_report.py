@@ -33,14 +33,14 @@ from pathlib import Path
 
 import torch
 
-from ignn_pyg.allocator import retain_freed_memory
+from ignn_pyg.runtime.allocator import retain_freed_memory
 from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.data.photos import file_sha256
 from ignn_pyg.dead_channels import DeadChannelCounter
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
-from ignn_pyg.precision import resolve_precision
+from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR, upscale_image
 
 from bundle_weights import training_stages  # this folder: the history a bundled file records

@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from ignn_pyg.allocator import retain_freed_memory
+from ignn_pyg.runtime.allocator import retain_freed_memory
 
 # subcommand -> (module, one-line help); the module provides
 # ``add_arguments(parser)`` and ``run(args) -> int``.
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_usage(sys.stderr)
         return 2
-    retain_freed_memory()  # large tensors reuse warm memory (ignn_pyg.allocator)
+    retain_freed_memory()  # large tensors reuse warm memory (ignn_pyg.runtime.allocator)
     with warnings.catch_warnings():
         # a warning is one line for the user, not Python's file:line and source line
         warnings.showwarning = lambda message, *_args, **_kwargs: print(

@@ -27,7 +27,7 @@ from ignn_pyg.metrics import psnr
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
-from ignn_pyg.precision import PRECISIONS, resolve_precision
+from ignn_pyg.runtime.precision import PRECISIONS, resolve_precision
 from ignn_pyg.upscale import bundled_weights
 
 CROP = 48  # LR pixels of the comparison crops

@@ -34,14 +34,14 @@ from tqdm import tqdm
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
                            bicubic_upsample, div2k_dataset, downsample_for_graph, tensor_to_image, write_image)
-from ignn_pyg.devices import default_device, parse_device
+from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr_ssim
 from ignn_pyg.models import IGNN
-from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
+from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
 __all__ = ["add_arguments", "run", "load_eval_dataset", "make_forward", "evaluate", "probe_graph",
            "summarize", "format_table", "write_results"]
@@ -141,7 +141,7 @@ def make_forward(model: torch.nn.Module, tile: int | None = None, overlap: int =
     the ensemble), as in the authors' test; with tiles every tile makes its own.
     ``reference_window_state`` wraps the model in one
     :class:`~ignn_pyg.inference.ReferenceWindowState` shared by all later calls.
-    ``precision`` (:class:`~ignn_pyg.precision.Precision`; default float32, the exact
+    ``precision`` (:class:`~ignn_pyg.runtime.precision.Precision`; default float32, the exact
     path) sets the model's memory layout now and runs each call under its autocast; the
     output is float32 in the default layout.
     """

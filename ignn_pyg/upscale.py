@@ -24,10 +24,10 @@ from tqdm import tqdm
 from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
                            read_image_and_alpha, tensor_to_image, write_image)
-from ignn_pyg.devices import default_device, parse_device
+from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference import forward_tiled, forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg.precision import PRECISIONS, Precision, resolve_precision
+from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: (architecture, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
@@ -49,8 +49,8 @@ def bundled_weights(scale: int, arch: str = "ignn") -> Path:
 def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: int,
                   precision: Precision | None = None):
     """Super-resolve one ``[H, W, 3]`` uint8 image; tiles above ``max_pixels`` LR pixels.
-    ``precision``: see :mod:`ignn_pyg.precision` (the model must already be in its layout,
-    :meth:`~ignn_pyg.precision.Precision.prepare_model`); default float32.  Runs on the
+    ``precision``: see :mod:`ignn_pyg.runtime.precision` (the model must already be in its layout,
+    :meth:`~ignn_pyg.runtime.precision.Precision.prepare_model`); default float32.  Runs on the
     model's device.
 
     Returns the ``[sH, sW, 3]`` uint8 result (rounded, clipped).

@@ -18,7 +18,7 @@ from ignn_pyg.graph.knn import cluster_available
 from ignn_pyg.graph.patches import extract_patches
 from ignn_pyg.graph.windows import search_windows
 from ignn_pyg.models import IGNN
-from ignn_pyg.precision import resolve_precision, tf32
+from ignn_pyg.runtime.precision import resolve_precision, tf32
 from tests.graph.test_knn import assert_same_neighbours
 from tests.models.test_autocast import astronaut_crop
 from tests.models.test_ignn import randomize, textured_image

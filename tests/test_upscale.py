@@ -15,7 +15,7 @@ from ignn_pyg.inference import forward_whole
 from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg import upscale
 from ignn_pyg.models import EDSR, IGNN
-from ignn_pyg.precision import resolve_precision
+from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.upscale import bundled_weights
 from tests.cli_process import one_line_error, run_cli
 
@@ -162,7 +162,7 @@ def test_rgba_keeps_its_alpha_where_the_format_holds_it(tmp_path, checkpoint):
 
 
 def test_precision_choice_and_its_one_line_warning(tmp_path, checkpoint, capsys, monkeypatch):
-    from ignn_pyg import precision
+    from ignn_pyg.runtime import precision
 
     src = photo(tmp_path / "in.png", 20, 18)
     monkeypatch.setattr(precision, "native_bf16", lambda device: False)

@@ -17,7 +17,7 @@ from ignn_pyg.nn.cross_scale_aggregation import repeat_pixels
 from ignn_pyg.nn.blocks import (MeanShift, ResBlock, Upsampler, at_least_float32, check_residual, conv3x3,
                                 output_residual)
 from ignn_pyg.nn.registry import build_aggregation
-from ignn_pyg.precision import exact_float32
+from ignn_pyg.runtime.precision import exact_float32
 
 
 def graph_scale_for(scale: int) -> int:
@@ -182,7 +182,7 @@ class IGNN(nn.Module):
                     neighbors: str | None = None, generator: torch.Generator | None = None) -> CrossScaleGraph:
         """The cross-scale graph of ``lr`` on the frozen embedding (no gradient, IEEE float32
         even under :func:`torch.autocast` or with TF32 allowed:
-        :func:`~ignn_pyg.precision.exact_float32`); ``window`` overrides the configured search
+        :func:`~ignn_pyg.runtime.precision.exact_float32`); ``window`` overrides the configured search
         window for this graph.
 
         ``neighbors`` picks what each query is linked to: ``"cross_scale"`` (its ``k``

@@ -25,7 +25,7 @@ import yaml
 
 from ignn_pyg.checkpoints import ARCHITECTURES
 from ignn_pyg.models.ignn import GRAPH_MODES
-from ignn_pyg.precision import PRECISIONS
+from ignn_pyg.runtime.precision import PRECISIONS
 
 from .distributed import DEVICES
 from .planted_recurrence import min_plant_crop
@@ -156,7 +156,7 @@ class RunConfig:
     deterministic kernels (bitwise-reproducible resumes on CPU).  ``precision`` is
     ``fp32`` (the exact path), ``bf16``/``fp16`` (autocast with float32 master weights,
     optimiser state and loss; fp16 on CUDA with a gradient scaler) or ``auto``
-    (:func:`~ignn_pyg.precision.resolve_precision`); validation runs in it too.
+    (:func:`~ignn_pyg.runtime.precision.resolve_precision`); validation runs in it too.
     ``device`` is ``auto`` (process ``LOCAL_RANK`` on GPU ``LOCAL_RANK`` when CUDA is
     there, else the CPU), ``cuda`` or ``cpu`` (also on a machine with GPUs)."""
 

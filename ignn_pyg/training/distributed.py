@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ignn_pyg.devices import visible_gpus
+from ignn_pyg.runtime.devices import visible_gpus
 
 __all__ = ["DEVICES", "Distributed", "process_device", "setup_distributed", "teardown_distributed"]
 

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from ignn_pyg.checkpoints import build_model, load_checkpoint, save_checkpoint
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
-from ignn_pyg.precision import Precision, resolve_precision
+from ignn_pyg.runtime.precision import Precision, resolve_precision
 
 from .config import TrainConfig, config_to_yaml
 from .data import StreamSampler, build_train_dataset, build_val_samples, seed_worker

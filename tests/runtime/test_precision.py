@@ -7,8 +7,8 @@ import contextlib
 import pytest
 import torch
 
-from ignn_pyg import precision as precision_module
-from ignn_pyg.precision import NATIVE_BF16_ENV, Precision, resolve_precision
+from ignn_pyg.runtime import precision as precision_module
+from ignn_pyg.runtime.precision import NATIVE_BF16_ENV, Precision, resolve_precision
 
 
 @pytest.mark.parametrize("native", [False, True])
@@ -98,7 +98,7 @@ def test_run_returns_float32_in_the_default_layout_and_autocasts_inside():
 def test_exact_float32_turns_tf32_and_autocast_off_inside_and_restores_them():
     """The graph's and the fp32 path's guard: IEEE float32 inside, whatever the caller
     allowed, and the caller's settings back afterwards, also after an exception."""
-    from ignn_pyg.precision import exact_float32
+    from ignn_pyg.runtime.precision import exact_float32
 
     matmul, conv_tf32 = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
     try:

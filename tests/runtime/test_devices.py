@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ignn_pyg.devices import default_device, parse_device
+from ignn_pyg.runtime.devices import default_device, parse_device
 
 
 def test_default_is_the_gpu_when_there_is_one(fake_gpus):

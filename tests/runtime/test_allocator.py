@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ignn_pyg.allocator import glibc_mallopt
+from ignn_pyg.runtime.allocator import glibc_mallopt
 
 CHILD = """
 import sys, torch
-from ignn_pyg.allocator import retain_freed_memory
+from ignn_pyg.runtime.allocator import retain_freed_memory
 if sys.argv[1] == "retain":
     assert retain_freed_memory()
 block = torch.ones(256 << 18)  # 256 MiB of float32
