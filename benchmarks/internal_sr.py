@@ -5,7 +5,7 @@ Usage::
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/internal_sr.py [--size 512] [--repeats 3]
 
 Workload: the eval photo ``astronaut`` (512 x 512) taken as the LR input (``--size``
-crops it), x2, default :class:`~ignn_pyg.internal_sr.InternalSRConfig`, one thread.
+crops it), x2, default :class:`~ignn_pyg.models.internal_sr.InternalSRConfig`, one thread.
 Stages, each the best of ``--repeats`` runs: the graph (:func:`build_graph`), the folded
 estimate (:func:`patch_estimate`), back-projection (:func:`back_project`), and the whole
 :func:`internal_sr`; beside them bicubic + the same back-projection
@@ -21,7 +21,7 @@ import time
 import torch
 
 from ignn_pyg.data import image_to_tensor, load_photo
-from ignn_pyg.internal_sr import (InternalSRConfig, back_project, bicubic_back_projected, build_graph,
+from ignn_pyg.models.internal_sr import (InternalSRConfig, back_project, bicubic_back_projected, build_graph,
                                   internal_sr, patch_estimate)
 
 

@@ -21,7 +21,7 @@ the downsampled grid is at most 30 patches wide) that every query searches globa
 Per model it reports the Y-PSNR (border 2, plus 4 px kept clear of each region's
 seams) of the oracle and control regions with the model's own graph, with random
 neighbours (:mod:`ignn_pyg.graph.controls`) and the reliance (own minus random); as
-the test's own check, the training-free graph SR (:mod:`ignn_pyg.internal_sr`) and
+the test's own check, the training-free graph SR (:mod:`ignn_pyg.models.internal_sr`) and
 bicubic.  A network that uses its graph gains far more in the oracle region than in
 the control region.  Writes ``experiments/results/graph_oracle.{md,json}``.
 
@@ -52,7 +52,7 @@ from ignn_pyg.checkpoints import load_checkpoint
 from ignn_pyg.data import (bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor,
                            list_photos, load_photo, tensor_to_image)
 from ignn_pyg.data.photos import file_sha256
-from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr
 from ignn_pyg.models import IGNN
 from ignn_pyg.upscale import bundled_weights

@@ -6,7 +6,7 @@ On every eval photo (x2 by default, LR made with MATLAB bicubic) this runs, side
 * ``bicubic+BP``         -- the same, then the back-projection graph SR uses (so its own
   gain is not credited to the graph);
 * ``graph estimate``     -- graph SR before back-projection (:func:`patch_estimate`);
-* ``graph-SR``           -- :func:`ignn_pyg.internal_sr.internal_sr` with the photo's own graph
+* ``graph-SR``           -- :func:`ignn_pyg.models.internal_sr.internal_sr` with the photo's own graph
   (default parameters: detail transfer with a zero example at ``prior_distance``);
 * ``random``             -- the same with every query's neighbours replaced by uniform
   random patches of its search window (:func:`ignn_pyg.graph.controls.random_neighbors`),
@@ -49,7 +49,7 @@ from ignn_pyg.checkpoints import load_weights
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, bicubic_upsample, image_to_tensor, list_photos,
                            load_training_photo, tensor_to_image)
 from ignn_pyg.inference import forward_whole
-from ignn_pyg.internal_sr import InternalSRConfig, back_project, bicubic_back_projected, build_graph, patch_estimate
+from ignn_pyg.models.internal_sr import InternalSRConfig, back_project, bicubic_back_projected, build_graph, patch_estimate
 from ignn_pyg.metrics import psnr_ssim
 from ignn_pyg.upscale import bundled_weights
 

@@ -9,7 +9,7 @@
 Metrics follow :mod:`ignn_pyg.metrics` (8-bit rounding of the output, ``scale`` border
 pixels cropped, BT.601 Y channel).  Every image is also upsampled with MATLAB bicubic,
 ``imresize(lr / 255, S) * 255``, as the reference row.  ``--weights graph`` is the
-training-free graph super-resolution of :mod:`ignn_pyg.internal_sr` (default parameters).
+training-free graph super-resolution of :mod:`ignn_pyg.models.internal_sr` (default parameters).
 Written to ``--out``: ``results.json``, ``results.csv`` and the SR images
 ``images/{name}.png``; the table is printed.  See ``docs/evaluation.md`` for the protocol and how to reproduce the paper.
 """
@@ -38,7 +38,7 @@ from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
                                 self_ensemble_x8)
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
-from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr_ssim
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", required=True,
                         help="an ignn-pyg checkpoint, the authors' IGNN_x{S}.pth, 'bicubic' "
                              "(no model: the bicubic baseline only) or 'graph' (no model: "
-                             "training-free SR from the cross-scale graph, ignn_pyg.internal_sr)")
+                             "training-free SR from the cross-scale graph, ignn_pyg.models.internal_sr)")
     parser.add_argument("--dataset", required=True,
                         help="'photos' (the installed eval photos) or a folder: benchmark layout "
                              "(HR/ + LR_bicubic/X{S}/), DIV2K (DIV2K_valid_HR/ + "

@@ -4,7 +4,7 @@ The bundled compact model of the requested scale is used unless ``--weights`` na
 checkpoint (ours, or the authors' ``IGNN_x*.pth``).  Images larger than ``--max-pixels``
 LR pixels are processed in overlapping tiles so memory stays bounded.  ``--method graph``
 uses no model: training-free super-resolution from the image's own cross-scale graph
-(:mod:`ignn_pyg.internal_sr`, default parameters, whole image, with a progress bar).  An
+(:mod:`ignn_pyg.models.internal_sr`, default parameters, whole image, with a progress bar).  An
 alpha channel is upscaled with MATLAB bicubic and written back (RGBA) when the output
 format holds one.
 """
@@ -26,7 +26,7 @@ from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_
                            read_image_and_alpha, tensor_to_image, write_image)
 from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference import forward_tiled, forward_whole
-from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -124,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def graph_upscale_image(image, scale: int):
-    """Super-resolve one ``[H, W, 3]`` uint8 image with :func:`~ignn_pyg.internal_sr.internal_sr`
+    """Super-resolve one ``[H, W, 3]`` uint8 image with :func:`~ignn_pyg.models.internal_sr.internal_sr`
     (default parameters, progress bar on stderr); the ``[sH, sW, 3]`` uint8 result."""
     return tensor_to_image(internal_sr(image_to_tensor(image), InternalSRConfig(scale=scale), progress=True)[0])
 

@@ -14,7 +14,7 @@ from ignn_pyg.cli import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
 from ignn_pyg.evaluation import evaluate, load_eval_dataset, make_forward
-from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
 from ignn_pyg.metrics import psnr, ssim
 from ignn_pyg.upscale import bundled_weights

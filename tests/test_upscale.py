@@ -12,7 +12,7 @@ from ignn_pyg.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import image_to_tensor, imresize, quantize, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_whole
-from ignn_pyg.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg import upscale
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.runtime.precision import resolve_precision

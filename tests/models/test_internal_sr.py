@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ignn_pyg.data import bicubic_upsample, downsample_for_graph, imresize
 from ignn_pyg.graph import fold_patches
-from ignn_pyg.internal_sr import (InternalSRConfig, back_project, bicubic_back_projected, build_graph,
+from ignn_pyg.models.internal_sr import (InternalSRConfig, back_project, bicubic_back_projected, build_graph,
                                   internal_sr, patch_estimate)
 from ignn_pyg.models import IGNN
 
