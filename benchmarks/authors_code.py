@@ -64,7 +64,7 @@ recipe; both models get the same pair, and ours computes its own inside the time
 30, AdaIN, edge features, no score), randomly initialised with a fixed seed by their own
 ``utils.network_utils.initialize_weights`` at scale 1 (Kaiming-normal; their training
 default 0.1 leaves an almost constant output, which would check little), and its state
-dict is loaded into ours by :func:`ignn_pyg.checkpoints.load_reference_checkpoint`.
+dict is loaded into ours by :func:`ignn_pyg.inference.checkpoints.load_reference_checkpoint`.
 Printed: the fraction of identical neighbour sets and the max absolute difference of the
 outputs on one textured LR image in ``[0, 255]``; ours in fp32 is tested to reproduce
 their algorithm to float32 rounding, so a large difference means a wrong stand-in.
@@ -107,7 +107,7 @@ import torch.nn.functional as F
 from model_forward import best_times  # this folder's timing helper
 from torch import Tensor, nn
 
-from ignn_pyg.checkpoints import load_reference_checkpoint
+from ignn_pyg.inference.checkpoints import load_reference_checkpoint
 from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import IGNN, graph_scale_for
 from ignn_pyg.runtime.precision import resolve_precision

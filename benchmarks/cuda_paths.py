@@ -30,13 +30,13 @@ import torch
 import torch.nn.functional as F
 from train_step import train_step  # this folder's training step
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import downsample_for_graph, image_to_tensor, load_photo
 from ignn_pyg.graph.cross_scale_graph import build_cross_scale_graph
 from ignn_pyg.graph.knn import cluster_available
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.runtime.precision import exact_float32, resolve_precision, tf32
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 
 
 def cuda_seconds(fn, repeats: int) -> float:

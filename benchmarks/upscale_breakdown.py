@@ -35,11 +35,11 @@ import torch
 
 import ignn_pyg.graph.cross_scale_graph as cross_scale_graph
 from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import image_to_tensor
 from ignn_pyg.data.photos import load_photo
 from ignn_pyg.runtime.precision import resolve_precision
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 
 BACKBONE = ("head", "body_pre", "fuse_lr", "body_post", "upsample", "fuse_hr", "tail")
 

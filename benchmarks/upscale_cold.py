@@ -32,11 +32,12 @@ import time
 from pathlib import Path
 
 from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import write_image
 from ignn_pyg.data.photos import load_photo
 from ignn_pyg.runtime.precision import resolve_precision
-from ignn_pyg.upscale import bundled_weights, upscale_image
+from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.upscale import upscale_image
 
 REPORTED = re.compile(r"\((\d+(?:\.\d+)?) s\)\s*$", re.MULTILINE)  # "... 1280x800 (6.5 s)"
 

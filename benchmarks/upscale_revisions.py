@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import resource, sys, time, numpy as np, torch, ignn_pyg
 torch.set_num_threads(int(sys.argv[3]))
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.upscale import upscale_image
 assert ignn_pyg.__file__.startswith(sys.argv[4]), ignn_pyg.__file__

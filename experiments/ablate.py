@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.training.config import load_config

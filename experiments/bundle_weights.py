@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ignn_pyg.checkpoints import load_checkpoint, save_checkpoint
-from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
+from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
 
 
 def finished(payload: dict[str, Any]) -> bool:

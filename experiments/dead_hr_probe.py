@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ignn_pyg.checkpoints import build_model
+from ignn_pyg.inference.checkpoints import build_model
 from ignn_pyg.dead_channels import DeadChannelCounter
 from ignn_pyg.models import IGNN
 from ignn_pyg.training import load_config

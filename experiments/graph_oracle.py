@@ -48,14 +48,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import (bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor,
                            list_photos, load_photo, tensor_to_image)
 from ignn_pyg.data.photos import file_sha256
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr
 from ignn_pyg.models import IGNN
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 
 from bundle_weights import training_stages  # this folder: the history a bundled file records
 

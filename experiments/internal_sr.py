@@ -45,13 +45,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, bicubic_upsample, image_to_tensor, list_photos,
                            load_training_photo, tensor_to_image)
 from ignn_pyg.inference import forward_whole
 from ignn_pyg.models.internal_sr import InternalSRConfig, back_project, bicubic_back_projected, build_graph, patch_estimate
 from ignn_pyg.metrics import psnr_ssim
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 
 ROOT = Path(__file__).resolve().parent
 METHODS = ("bicubic", "bicubic+BP", "graph estimate", "graph-SR", "random", "patch-SR", "patch random", "EDSR",

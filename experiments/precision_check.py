@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import PhotoDataset, downsample_for_graph
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import resolve_precision
-from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR
+from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

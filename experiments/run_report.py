@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.training import load_config
 
 from bundle_weights import finished  # this folder

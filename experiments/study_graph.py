@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import EDSR, IGNN

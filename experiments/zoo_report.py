@@ -1,6 +1,6 @@
 """The numbers docs/model_zoo.md reports for every bundled model, from the files themselves.
 
-For each model in ``ignn_pyg/weights`` (:data:`ignn_pyg.upscale.BUNDLED`): its recipe
+For each model in ``ignn_pyg/weights`` (:data:`ignn_pyg.inference.bundled.BUNDLED`): its recipe
 and cost (iterations and training hours summed over its training stages, from the file's
 own record), trainable parameters, file size, the eval photos' PSNR/SSIM (whole
 images, Y, border = scale, the exact fp32 path, per photo and on average, with
@@ -34,14 +34,15 @@ from pathlib import Path
 import torch
 
 from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.data.photos import file_sha256
 from ignn_pyg.dead_channels import DeadChannelCounter
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import resolve_precision
-from ignn_pyg.upscale import BUNDLED, WEIGHTS_DIR, upscale_image
+from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
+from ignn_pyg.upscale import upscale_image
 
 from bundle_weights import training_stages  # this folder: the history a bundled file records
 

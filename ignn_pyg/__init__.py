@@ -8,7 +8,7 @@ Data flows through the sub-packages in this order:
 * :mod:`ignn_pyg.nn`     -- the ``MessagePassing`` aggregation layer and small blocks.
 * :mod:`ignn_pyg.models` -- the IGNN network and its EDSR baseline.
 * :mod:`ignn_pyg.data`, :mod:`ignn_pyg.metrics`, :mod:`ignn_pyg.inference`,
-  :mod:`ignn_pyg.checkpoints` -- degradation, datasets, evaluation protocol, I/O.
+  :mod:`ignn_pyg.inference.checkpoints` -- degradation, datasets, evaluation protocol, I/O.
 
 Lower layers never import higher ones.
 """

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import PhotoDataset, bicubic_upsample, read_image, tensor_to_image, write_image
 from ignn_pyg.metrics import psnr
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import PRECISIONS, resolve_precision
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 
 CROP = 48  # LR pixels of the comparison crops
 

@@ -31,12 +31,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
                            bicubic_upsample, div2k_dataset, downsample_for_graph, tensor_to_image, write_image)
 from ignn_pyg.runtime.devices import default_device, parse_device
-from ignn_pyg.inference import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
-                                self_ensemble_x8)
+from ignn_pyg.inference.forward import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
+                                        self_ensemble_x8)
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.metrics import psnr_ssim

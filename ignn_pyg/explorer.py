@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data.image_io import image_to_tensor, read_image, tensor_to_image, write_image
 from ignn_pyg.data.resize import downsample_for_graph, modcrop
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph

@@ -21,29 +21,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
                            read_image_and_alpha, tensor_to_image, write_image)
 from ignn_pyg.runtime.devices import default_device, parse_device
-from ignn_pyg.inference import forward_tiled, forward_whole
+from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.forward import forward_tiled, forward_whole
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-#: (architecture, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
-BUNDLED = {(arch, scale): f"{arch}_x{scale}_compact.pt" for arch in ("ignn", "edsr") for scale in (2, 3, 4)}
 IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF frame
 METHODS = ("network", "graph")
-
-
-def bundled_weights(scale: int, arch: str = "ignn") -> Path:
-    """Path of the bundled compact model for ``scale``; ``ValueError`` if none ships."""
-    name = BUNDLED.get((arch, scale))
-    if name is None or not (WEIGHTS_DIR / name).is_file():
-        available = sorted(f"{a} x{s}" for (a, s), n in BUNDLED.items() if (WEIGHTS_DIR / n).is_file())
-        raise ValueError(f"no bundled {arch} model for x{scale} (bundled: {', '.join(available) or 'none'}); "
-                         "pass --weights")
-    return WEIGHTS_DIR / name
 
 
 def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: int,

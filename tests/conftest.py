@@ -8,7 +8,7 @@ floating-point reductions reproducible run to run.
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import save_checkpoint
+from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.models import IGNN
 
 torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 """experiments/bundle_weights.py: which run of a model it bundles, and the training
 history it writes into the bundled file, followed through ``model.init_from``."""
 
-from ignn_pyg.checkpoints import load_checkpoint, save_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.models import EDSR
 from tests.experiment_scripts import load_experiment
 

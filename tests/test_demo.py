@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import save_checkpoint
+from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import read_image
 from ignn_pyg.demo import centre_crops, crop_titles

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import load_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.cli import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
@@ -17,7 +17,7 @@ from ignn_pyg.evaluation import evaluate, load_eval_dataset, make_forward
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
 from ignn_pyg.metrics import psnr, ssim
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 from tests.cli_process import one_line_error, run_cli
 
 SCALE = 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import load_weights, save_checkpoint
+from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import image_to_tensor, photo_path, read_image, tensor_to_image
 from ignn_pyg.data.resize import downsample_for_graph, modcrop

@@ -1,7 +1,7 @@
 """experiments/run_report.py: which runs of a group it reports (finished ones only, found
 through each config's run.out_dir)."""
 
-from ignn_pyg.checkpoints import save_checkpoint
+from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.models import EDSR
 from tests.experiment_scripts import load_experiment
 from tests.test_bundle_weights import train_config

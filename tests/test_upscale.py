@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import load_weights, save_checkpoint
+from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.cli import main
 from ignn_pyg.data import image_to_tensor, imresize, quantize, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_whole
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg import upscale
+from ignn_pyg.inference import bundled
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.runtime.precision import resolve_precision
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 from tests.cli_process import one_line_error, run_cli
 
 
@@ -92,7 +92,7 @@ def test_bundled_models_of_every_scale(tmp_path, monkeypatch):
         model = load_weights(bundled_weights(scale), scale)
         assert isinstance(model, IGNN) and model.scale == scale
         assert isinstance(load_weights(bundled_weights(scale, "edsr"), scale), EDSR)
-    monkeypatch.setattr(upscale, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(bundled, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(ValueError, match="no bundled ignn model for x3 \\(bundled: none\\); pass --weights"):
         bundled_weights(3)
 

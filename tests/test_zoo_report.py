@@ -6,7 +6,7 @@ import hashlib
 
 import torch
 
-from ignn_pyg.checkpoints import save_checkpoint
+from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.data.photos import file_sha256, list_photos
 from ignn_pyg.models import EDSR
 from tests.experiment_scripts import load_experiment

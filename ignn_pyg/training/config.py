@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ignn_pyg.checkpoints import ARCHITECTURES
+from ignn_pyg.inference.checkpoints import ARCHITECTURES
 from ignn_pyg.models.ignn import GRAPH_MODES
 from ignn_pyg.runtime.precision import PRECISIONS
 
@@ -181,7 +181,7 @@ class TrainConfig:
 
     def model_kwargs(self) -> dict[str, Any]:
         """The model's constructor arguments, ``{"arch", "scale", ...}``, as
-        :func:`~ignn_pyg.checkpoints.build_model` takes them."""
+        :func:`~ignn_pyg.inference.checkpoints.build_model` takes them."""
         m = self.model
         kwargs: dict[str, Any] = {"arch": m.arch, "scale": self.data.scale, "n_feats": m.n_feats,
                                   "n_resblocks": m.n_resblocks, "res_scale": m.res_scale,

@@ -13,7 +13,7 @@ couples nothing).
 
 Every ``run.val_every`` iterations (and at the end) rank 0 measures PSNR/SSIM (Y, border
 ``scale``) on the validation images and writes ``last.pt`` (and ``best.pt`` when the
-PSNR improved) with :func:`~ignn_pyg.checkpoints.save_checkpoint`.  A checkpoint holds
+PSNR improved) with :func:`~ignn_pyg.inference.checkpoints.save_checkpoint`.  A checkpoint holds
 the weights, optimiser, scheduler, iteration, best score, elapsed time, the train
 config and the RNG states (Python, numpy, torch; rank 0's), and the data of iteration
 ``t`` is a pure function of ``(seed, t)`` (:mod:`ignn_pyg.training.data`), so a run
@@ -45,7 +45,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ignn_pyg.checkpoints import build_model, load_checkpoint, save_checkpoint
+from ignn_pyg.inference.checkpoints import build_model, load_checkpoint, save_checkpoint
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import Precision, resolve_precision

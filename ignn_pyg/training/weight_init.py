@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.graph.embedding import VGGEmbedding
 from ignn_pyg.nn.blocks import MeanShift
 
@@ -70,7 +70,7 @@ def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding
 
 
 def warm_start_(model: nn.Module, path: str | Path) -> int:
-    """Copy the weights of the checkpoint ``path`` (ours, :func:`~ignn_pyg.checkpoints.save_checkpoint`)
+    """Copy the weights of the checkpoint ``path`` (ours, :func:`~ignn_pyg.inference.checkpoints.save_checkpoint`)
     into ``model`` in place, frozen ones included.  The checkpoint must hold the same
     model: the same class and ``config_dict()`` (scale, width, depth, graph settings);
     anything else is a ``ValueError`` naming the settings that differ.

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ignn_pyg.checkpoints import to_reference_state_dict
+from ignn_pyg.inference.checkpoints import to_reference_state_dict
 from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import EDSR, IGNN, graph_scale_for
 from tests.models.reference_ignn import reference_forward

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ignn_pyg.checkpoints import build_model
+from ignn_pyg.inference.checkpoints import build_model
 from ignn_pyg.training.config import TrainConfig, config_from_dict, config_to_yaml, load_config, parse_override
 
 CONFIGS = sorted((Path(__file__).parents[2] / "experiments" / "configs").glob("*.yaml"))

@@ -30,7 +30,7 @@ import pytest
 import torch
 import yaml
 
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.cli import main as cli_main
 from ignn_pyg.training import engine, load_config, train
 from ignn_pyg.training.interrupt import TrainingInterrupted

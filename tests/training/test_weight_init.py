@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ignn_pyg.checkpoints import save_checkpoint
+from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.nn.blocks import MeanShift
 from ignn_pyg.training.weight_init import scaled_kaiming_init_, warm_start_

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ignn_pyg.inference import (ReferenceWindowState, _tile_spans, dihedral, dihedral_inverse,
+from ignn_pyg.inference.forward import (ReferenceWindowState, _tile_spans, dihedral, dihedral_inverse,
                                 forward_tiled, forward_whole, reference_chop, self_ensemble_x8)
 from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import EDSR, IGNN, graph_scale_for

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import (load_checkpoint, load_reference_checkpoint, load_weights,
+from ignn_pyg.inference.checkpoints import (load_checkpoint, load_reference_checkpoint, load_weights,
                                   reference_key_map, save_checkpoint, to_reference_state_dict)
 from ignn_pyg.models import EDSR, IGNN
 
