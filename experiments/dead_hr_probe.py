@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ignn_pyg.inference.checkpoints import build_model
-from ignn_pyg.dead_channels import DeadChannelCounter
+from ignn_pyg.evaluation.dead_channels import DeadChannelCounter
 from ignn_pyg.models import IGNN
 from ignn_pyg.training import load_config
 from ignn_pyg.training.data import StreamSampler, build_train_dataset

@@ -53,7 +53,7 @@ from ignn_pyg.data import (bicubic_downsample, bicubic_upsample, downsample_for_
                            list_photos, load_photo, tensor_to_image)
 from ignn_pyg.data.photos import file_sha256
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg.metrics import psnr
+from ignn_pyg.evaluation.metrics import psnr
 from ignn_pyg.models import IGNN
 from ignn_pyg.inference.bundled import bundled_weights
 

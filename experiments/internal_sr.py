@@ -50,7 +50,7 @@ from ignn_pyg.data import (PhotoDataset, bicubic_downsample, bicubic_upsample, i
                            load_training_photo, tensor_to_image)
 from ignn_pyg.inference import forward_whole
 from ignn_pyg.models.internal_sr import InternalSRConfig, back_project, bicubic_back_projected, build_graph, patch_estimate
-from ignn_pyg.metrics import psnr_ssim
+from ignn_pyg.evaluation.metrics import psnr_ssim
 from ignn_pyg.inference.bundled import bundled_weights
 
 ROOT = Path(__file__).resolve().parent

@@ -37,7 +37,7 @@ from ignn_pyg.runtime.allocator import retain_freed_memory
 from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.data.photos import file_sha256
-from ignn_pyg.dead_channels import DeadChannelCounter
+from ignn_pyg.evaluation.dead_channels import DeadChannelCounter
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import resolve_precision
@@ -144,7 +144,7 @@ def format_report(reports: list[dict], title: str = "Bundled models (produced by
              "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
              "best of the repeats, with the 1-minute load average when measured.  Weights MiB: the model's "
              "tensors (a run's checkpoint file also holds its optimiser state).  Dead: ReLU channels that "
-             "never fire on the eval photos (`ignn_pyg.dead_channels`), in all ReLU modules (not the residual blocks' "
+             "never fire on the eval photos (`ignn_pyg.evaluation.dead_channels`), in all ReLU modules (not the residual blocks' "
              "functional ReLUs) and in IGNN's HR fusion.", "",
              "| model | params | weights MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
              "dead | upscale 640x400 (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -7,7 +7,7 @@ Data flows through the sub-packages in this order:
   is built as explicit PyG data (``edge_index``, ``edge_attr``, ranks, positions).
 * :mod:`ignn_pyg.nn`     -- the ``MessagePassing`` aggregation layer and small blocks.
 * :mod:`ignn_pyg.models` -- the IGNN network and its EDSR baseline.
-* :mod:`ignn_pyg.data`, :mod:`ignn_pyg.metrics`, :mod:`ignn_pyg.inference`,
+* :mod:`ignn_pyg.data`, :mod:`ignn_pyg.evaluation.metrics`, :mod:`ignn_pyg.inference`,
   :mod:`ignn_pyg.inference.checkpoints` -- degradation, datasets, evaluation protocol, I/O.
 
 Lower layers never import higher ones.

@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                                    "with an interactive explorer page"),
     "upscale": ("ignn_pyg.upscale", "super-resolve an image or a folder of images"),
     "train": ("ignn_pyg.training", "train a model from a YAML config"),
-    "eval": ("ignn_pyg.evaluation", "evaluate a model on a dataset (PSNR/SSIM on Y)"),
+    "eval": ("ignn_pyg.evaluation.engine", "evaluate a model on a dataset (PSNR/SSIM on Y)"),
     "demo": ("ignn_pyg.demo", "the main job: the bundled EDSR and IGNN against bicubic on the installed eval photos"),
 }
 

@@ -23,8 +23,8 @@ import torch
 
 from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import PhotoDataset, bicubic_upsample, read_image, tensor_to_image, write_image
-from ignn_pyg.metrics import psnr
-from ignn_pyg.evaluation import evaluate, make_forward, summarize
+from ignn_pyg.evaluation.metrics import psnr
+from ignn_pyg.evaluation.engine import evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import PRECISIONS, resolve_precision

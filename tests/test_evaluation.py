@@ -13,10 +13,10 @@ from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.cli import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
-from ignn_pyg.evaluation import evaluate, load_eval_dataset, make_forward
+from ignn_pyg.evaluation.engine import evaluate, load_eval_dataset, make_forward
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
-from ignn_pyg.metrics import psnr, ssim
+from ignn_pyg.evaluation.metrics import psnr, ssim
 from ignn_pyg.inference.bundled import bundled_weights
 from tests.cli_process import one_line_error, run_cli
 
@@ -233,8 +233,8 @@ def _graph_blind(model):
 
 
 def test_probe_graph_reliance_is_own_minus_control(benchmark_set, tmp_path):
-    from ignn_pyg.evaluation import probe_graph, summarize
-    from ignn_pyg.metrics import psnr_ssim
+    from ignn_pyg.evaluation.engine import probe_graph, summarize
+    from ignn_pyg.evaluation.metrics import psnr_ssim
     from ignn_pyg.models import IGNN
     from tests.models.test_ignn import randomize
 

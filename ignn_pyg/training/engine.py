@@ -46,7 +46,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ignn_pyg.inference.checkpoints import build_model, load_checkpoint, save_checkpoint
-from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
+from ignn_pyg.evaluation.engine import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import Precision, resolve_precision
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data.image_io import quantize
+from ignn_pyg.data.image_io import quantize
 
 __all__ = ["rgb_to_y", "psnr", "ssim", "psnr_ssim"]
 

@@ -6,7 +6,7 @@
                   [--tile N [--overlap O] | --chop reference] [--self-ensemble]
                   [--reference-window-state] [--limit N] [--device D] --out DIR
 
-Metrics follow :mod:`ignn_pyg.metrics` (8-bit rounding of the output, ``scale`` border
+Metrics follow :mod:`ignn_pyg.evaluation.metrics` (8-bit rounding of the output, ``scale`` border
 pixels cropped, BT.601 Y channel).  Every image is also upsampled with MATLAB bicubic,
 ``imresize(lr / 255, S) * 255``, as the reference row.  ``--weights graph`` is the
 training-free graph super-resolution of :mod:`ignn_pyg.models.internal_sr` (default parameters).
@@ -39,7 +39,7 @@ from ignn_pyg.inference.forward import (ReferenceWindowState, forward_tiled, for
                                         self_ensemble_x8)
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg.metrics import psnr_ssim
+from ignn_pyg.evaluation.metrics import psnr_ssim
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 

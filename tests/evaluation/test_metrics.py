@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.metrics import psnr, psnr_ssim, rgb_to_y, ssim
+from ignn_pyg.evaluation.metrics import psnr, psnr_ssim, rgb_to_y, ssim
 
 C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ignn_pyg.dead_channels import DeadChannelCounter, dead_relu_channels
+from ignn_pyg.evaluation.dead_channels import DeadChannelCounter, dead_relu_channels
 
 
 def test_counts_match_the_pre_activations():
