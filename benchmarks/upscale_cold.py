@@ -9,7 +9,7 @@ PNG, then alternates, ``--rounds`` times:
   threads): the seconds the command reports (one cold forward plus writing the PNG) and
   the process's wall time (start-up, imports and model loading included);
 * in this process, which loaded the same bundled model once: one forward of
-  ``ignn-pyg upscale``'s default path (:func:`ignn_pyg.upscale.upscale_image`, with the
+  ``ignn-pyg upscale``'s default path (:func:`ignn_pyg.commands.upscale.upscale_image`, with the
   command's allocator setting, :mod:`ignn_pyg.runtime.allocator`), after one warm-up.
 
 Alternating puts a slow spell of a shared machine on both.  Printed: every round, the
@@ -37,7 +37,7 @@ from ignn_pyg.data import write_image
 from ignn_pyg.data.photos import load_photo
 from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.inference.bundled import bundled_weights
-from ignn_pyg.upscale import upscale_image
+from ignn_pyg.commands.upscale import upscale_image
 
 REPORTED = re.compile(r"\((\d+(?:\.\d+)?) s\)\s*$", re.MULTILINE)  # "... 1280x800 (6.5 s)"
 
@@ -45,7 +45,7 @@ REPORTED = re.compile(r"\((\d+(?:\.\d+)?) s\)\s*$", re.MULTILINE)  # "... 1280x8
 def command_seconds(image: Path, output: Path, scale: int) -> tuple[float, float]:
     """``(reported, wall)`` seconds of one ``ignn-pyg upscale`` in a fresh process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ignn_pyg.cli", "upscale", str(image), "-o", str(output),
+    done = subprocess.run([sys.executable, "-m", "ignn_pyg", "upscale", str(image), "-o", str(output),
                            "--scale", str(scale)], capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
     reported = REPORTED.search(done.stdout)

@@ -5,7 +5,7 @@ Each revision is exported with ``git archive`` into a temporary folder and impor
 from there (``PYTHONPATH``, site hooks off), in its own subprocess per round; rounds
 alternate between the revisions, so a slow spell of a shared machine hits both.  Both
 run the same weights (default: the working tree's bundled ``ignn_x2_compact.pt``)
-through ``ignn-pyg upscale``'s default path (:func:`ignn_pyg.upscale.upscale_image`,
+through ``ignn-pyg upscale``'s default path (:func:`ignn_pyg.commands.upscale.upscale_image`,
 ``--precision auto``, whole image, with the command's process settings:
 :mod:`ignn_pyg.runtime.allocator` where the revision has it) on the top 400 rows and 640
 columns of the eval photo ``rocket``.  A round times one forward after a warm-up.
@@ -38,12 +38,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import resource, sys, time, numpy as np, torch, ignn_pyg
 torch.set_num_threads(int(sys.argv[3]))
-from ignn_pyg.inference.checkpoints import load_checkpoint
-from ignn_pyg.runtime.precision import resolve_precision
-from ignn_pyg.upscale import upscale_image
+try:  # the package layout of docs/architecture.md
+    from ignn_pyg.inference.checkpoints import load_checkpoint
+    from ignn_pyg.runtime.precision import resolve_precision
+    from ignn_pyg.commands.upscale import upscale_image
+except ImportError:  # revisions before it, with every module at the top
+    from ignn_pyg.checkpoints import load_checkpoint
+    from ignn_pyg.precision import resolve_precision
+    from ignn_pyg.upscale import upscale_image
 assert ignn_pyg.__file__.startswith(sys.argv[4]), ignn_pyg.__file__
 try:  # the ignn-pyg command's process setting, in revisions that have it
-    from ignn_pyg.runtime.allocator import retain_freed_memory
+    try:
+        from ignn_pyg.runtime.allocator import retain_freed_memory
+    except ImportError:
+        from ignn_pyg.allocator import retain_freed_memory
     retain_freed_memory()
 except ImportError:
     pass

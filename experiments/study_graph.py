@@ -142,7 +142,7 @@ def command_run(study: Study, jobs: int) -> None:
             config_path = run_dir / "study_config.yaml"
             config_path.write_text(config_to_yaml(study.config(variant, seed)))
             resume = (run_dir / "last.pt").is_file()
-            command = [sys.executable, "-m", "ignn_pyg.cli", "train", "--config", str(config_path),
+            command = [sys.executable, "-m", "ignn_pyg", "train", "--config", str(config_path),
                        *(["--resume"] if resume else [])]
             log = open(run_dir / "train.log", "a")
             print(f"{time.strftime('%H:%M:%S')} {'resume' if resume else 'start'} {variant}/seed{seed}", flush=True)

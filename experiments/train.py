@@ -5,7 +5,7 @@ The same as ``ignn-pyg train ...``."""
 
 import sys
 
-from ignn_pyg.cli import main
+from ignn_pyg.commands.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

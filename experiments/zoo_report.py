@@ -42,7 +42,7 @@ from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
-from ignn_pyg.upscale import upscale_image
+from ignn_pyg.commands.upscale import upscale_image
 
 from bundle_weights import training_stages  # this folder: the history a bundled file records
 

@@ -16,8 +16,8 @@ def cli_env() -> dict[str, str]:
 
 
 def cli_command(*args: object) -> list[str]:
-    """``python -m ignn_pyg.cli ARGS`` with this interpreter."""
-    return [sys.executable, "-m", "ignn_pyg.cli", *map(str, args)]
+    """``python -m ignn_pyg ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "ignn_pyg", *map(str, args)]
 
 
 def run_cli(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:

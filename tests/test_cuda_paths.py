@@ -105,7 +105,7 @@ def test_low_precision_on_cuda_within_the_rounding_of_its_depth(name):
 def test_upscale_command_on_cuda_matches_the_cpu(tmp_path, checkpoint):
     """``ignn-pyg upscale --device cuda`` in the exact path writes the CPU's image, up to
     one 8-bit level where float32 summation order tips a rounding."""
-    from ignn_pyg.cli import main
+    from ignn_pyg.commands.main import main
     from ignn_pyg.data import read_image, write_image
 
     write_image(tmp_path / "in.png", (textured_image(30, 26)[0].permute(1, 2, 0)).round().byte().numpy())

@@ -1,6 +1,6 @@
 """The study of one image's cross-scale graph: its numbers and an overlay picture.
 
-These are the pure functions behind ``ignn-pyg graph`` (:mod:`ignn_pyg.explorer`), which
+These are the pure functions behind ``ignn-pyg graph`` (:mod:`ignn_pyg.commands.graph`), which
 takes an image as the LR input ``x`` (``[1, 3, H, W]`` in [0, 255], cropped to a
 multiple of the graph scale ``s``) and matches it against its downsampled copy, made the
 authors' way -- MATLAB bicubic on ``x / 255``, times 255, clamped to [0, 255] and *not*

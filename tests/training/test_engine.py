@@ -31,7 +31,7 @@ import torch
 import yaml
 
 from ignn_pyg.inference.checkpoints import load_checkpoint
-from ignn_pyg.cli import main as cli_main
+from ignn_pyg.commands.main import main as cli_main
 from ignn_pyg.training import engine, load_config, train
 from ignn_pyg.training.interrupt import TrainingInterrupted
 from ignn_pyg.training.logs import read_log
@@ -139,10 +139,10 @@ def _free_port() -> int:
 
 
 def _torchrun(config_path: Path, *extra: str) -> list[str]:
-    """Two Gloo processes of ``python -m ignn_pyg.training`` under ``torchrun``."""
+    """Two Gloo processes of ``python -m ignn_pyg train`` under ``torchrun``."""
     return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
             "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-            "-m", "ignn_pyg.training", "--config", str(config_path), *extra]
+            "-m", "ignn_pyg", "train", "--config", str(config_path), *extra]
 
 
 def test_two_gloo_processes_match_one_process_with_the_whole_batch(tiny_config, tmp_path, restore_torch_globals):

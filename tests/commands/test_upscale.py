@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
-from ignn_pyg.cli import main
+from ignn_pyg.commands.main import main
 from ignn_pyg.data import image_to_tensor, imresize, quantize, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import forward_whole
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr

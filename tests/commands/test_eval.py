@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from ignn_pyg.inference.checkpoints import load_weights
-from ignn_pyg.cli import main
+from ignn_pyg.commands.main import main
 from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
                            write_image)
-from ignn_pyg.evaluation.engine import evaluate, load_eval_dataset, make_forward
+from ignn_pyg.commands.eval import load_eval_dataset
+from ignn_pyg.evaluation.engine import evaluate, make_forward
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.models import EDSR
 from ignn_pyg.evaluation.metrics import psnr, ssim

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from ignn_pyg.inference.checkpoints import save_checkpoint
-from ignn_pyg.cli import main
+from ignn_pyg.commands.main import main
 from ignn_pyg.data import read_image
-from ignn_pyg.demo import centre_crops, crop_titles
+from ignn_pyg.commands.demo import centre_crops, crop_titles
 from ignn_pyg.evaluation.metrics import psnr
 from ignn_pyg.models import EDSR, IGNN
 

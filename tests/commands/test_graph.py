@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
-from ignn_pyg.cli import main
+from ignn_pyg.commands.main import main
 from ignn_pyg.data import image_to_tensor, photo_path, read_image, tensor_to_image
 from ignn_pyg.data.resize import downsample_for_graph, modcrop
 from ignn_pyg.graph import CrossScaleGraph
@@ -19,7 +19,7 @@ from ignn_pyg.graph.explorer_page import read_explorer_page
 from ignn_pyg.models import IGNN
 from tests.browser import browser_unavailable, headless_chromium
 
-BUNDLED_X2 = Path(__file__).resolve().parents[1] / "ignn_pyg" / "weights" / "ignn_x2_compact.pt"
+BUNDLED_X2 = Path(__file__).resolve().parents[2] / "ignn_pyg" / "weights" / "ignn_x2_compact.pt"
 EDSR_X2 = BUNDLED_X2.with_name("edsr_x2_compact.pt")
 @pytest.fixture
 def photo(tmp_path):

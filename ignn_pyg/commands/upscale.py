@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         extra = f"; {device}, precision {precision}"
     jobs = _jobs(args.input, args.output, args.scale)
     print(f"{described}; {len(jobs)} image(s){extra}")
-    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation.py
+    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation/engine.py
         image, alpha = read_image_and_alpha(source)
         start = time.perf_counter()
         try:

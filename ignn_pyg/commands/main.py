@@ -1,9 +1,9 @@
 """The ``ignn-pyg`` command line: ``graph``, ``upscale``, ``train``, ``eval``, ``demo``.
 
-Each subcommand lives with the code it drives; this module only parses arguments and
-dispatches, importing a subcommand's module when it runs (so ``ignn-pyg --help``
-starts fast).  Errors a user can fix (missing file, bad value) print one line and
-exit with status 2; they never show a traceback.
+Each subcommand is a module of :mod:`ignn_pyg.commands`; this module only parses
+arguments and dispatches, importing a subcommand's module only when that subcommand is
+named (so ``ignn-pyg --help`` starts fast).  Errors a user can fix (missing file, bad
+value) print one line and exit with status 2; they never show a traceback.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ import argparse
 import importlib
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from ignn_pyg.runtime.allocator import retain_freed_memory
 
 # subcommand -> (module, one-line help); the module provides
 # ``add_arguments(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "graph": ("ignn_pyg.explorer", "build the cross-scale graph of an image and write a study of it, "
-                                   "with an interactive explorer page"),
-    "upscale": ("ignn_pyg.upscale", "super-resolve an image or a folder of images"),
-    "train": ("ignn_pyg.training", "train a model from a YAML config"),
-    "eval": ("ignn_pyg.evaluation.engine", "evaluate a model on a dataset (PSNR/SSIM on Y)"),
-    "demo": ("ignn_pyg.demo", "the main job: the bundled EDSR and IGNN against bicubic on the installed eval photos"),
+    "graph": ("ignn_pyg.commands.graph", "build the cross-scale graph of an image and write a study of it, "
+                                          "with an interactive explorer page"),
+    "upscale": ("ignn_pyg.commands.upscale", "super-resolve an image or a folder of images"),
+    "train": ("ignn_pyg.commands.train", "train a model from a YAML config"),
+    "eval": ("ignn_pyg.commands.eval", "evaluate a model on a dataset (PSNR/SSIM on Y)"),
+    "demo": ("ignn_pyg.commands.demo", "the main job: the bundled EDSR and IGNN against bicubic on the installed eval photos"),
 }
 
 
@@ -42,12 +42,16 @@ def _load(name: str):
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every available subcommand."""
+def build_parser(commands: Collection[str] = SUBCOMMANDS) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand with its help line, and the options of those
+    in ``commands`` (default: all available), whose modules it imports."""
     parser = argparse.ArgumentParser(
         prog="ignn-pyg", description="IGNN super-resolution in PyTorch Geometric.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in SUBCOMMANDS.items():
+        if name not in commands:
+            sub.add_parser(name, help=help_text, description=help_text)
+            continue
         module = _load(name)
         if module is None:
             continue
@@ -59,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ignn-pyg`` console script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the top-level parser has no option that takes a value: the first word is the command
+    named = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser([named] if named in SUBCOMMANDS else [])
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_usage(sys.stderr)
