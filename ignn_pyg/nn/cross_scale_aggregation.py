@@ -239,7 +239,10 @@ class CrossScaleAggregation(MessagePassing):
             hr = next(rank_maps)
             return self.downsample(hr), hr
 
-        hr_weight, lr_weight = self._rank_weights(graph)
+        # The softmax is float32; the weighted sum runs in the rank maps' dtype (x's), so a
+        # bf16 fold's maps are not cast to float32 only for fuse_hr's bf16 convolution to
+        # cast them back (a no-op in float32: the exact path is unchanged).
+        hr_weight, lr_weight = (weight.to(x.dtype) for weight in self._rank_weights(graph))
         for r, rank_map in enumerate(rank_maps):
             if r == 0:
                 hr = hr_weight[:, 0] * rank_map
