@@ -110,7 +110,7 @@ from torch import Tensor, nn
 from ignn_pyg.inference.checkpoints import load_reference_checkpoint
 from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import IGNN, graph_scale_for
-from ignn_pyg.runtime.precision import resolve_precision
+from ignn_pyg.runtime.precision import describe_cpu, resolve_precision
 
 MIRROR = Path("/work/.mirror/sczhou+IGNN/repo")
 #: the authors' full-size x2 configuration (their config.py; graph stride 2 in models/IGNN.py)
@@ -371,11 +371,7 @@ def compare(size: int = SMOKE["size"], scale: int = 2, n_feats: int = SMOKE["n_f
 
 
 def cpu_line() -> str:
-    name = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        name = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), name)
-    return (f"CPU: {name}; AVX512-BF16 {torch.cpu._is_avx512_bf16_supported()}, "
-            f"AMX {torch.cpu._is_amx_tile_supported()}; {os.cpu_count()} cores; torch {torch.__version__} "
+    return (f"CPU: {describe_cpu()}; {os.cpu_count()} cores; torch {torch.__version__} "
             f"({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads; load average "
             f"{os.getloadavg()[0]:.1f} at the start")
 

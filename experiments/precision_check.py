@@ -26,7 +26,7 @@ from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import PhotoDataset, downsample_for_graph
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.models import IGNN
-from ignn_pyg.runtime.precision import resolve_precision
+from ignn_pyg.runtime.precision import cpu_native_bf16, describe_cpu, resolve_precision
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -74,8 +74,8 @@ def main() -> None:
               f"difference {mean['bf16'] - mean['fp32']:+.4f} dB", flush=True)
 
     lines = ["# bf16 against fp32: bundled models on the eval photos (Y, border = scale)", "",
-             "Produced by `python experiments/precision_check.py` on the AVX2-only development CPU "
-             "(bf16 emulated, so the seconds show no speed-up here).", "",
+             f"Produced by `python experiments/precision_check.py` on {describe_cpu()}, {torch.get_num_threads()} thread(s); "
+             f"bf16 is {'native' if cpu_native_bf16() else 'emulated (so the seconds show no speed-up)'} here.", "",
              "| model | photo | fp32 PSNR | bf16 PSNR | bf16 − fp32 (dB) | identical neighbour sets | fp32 s | bf16 s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

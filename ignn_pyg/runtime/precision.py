@@ -63,6 +63,16 @@ def cpu_native_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def describe_cpu() -> str:
+    """This CPU for a report line: its ``model name`` from ``/proc/cpuinfo`` and what it
+    computes natively, e.g. ``"Intel(R) Xeon(R) Processor (AVX512-BF16 yes, AMX yes)"``."""
+    name = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        name = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), name)
+    flags = {"AVX512-BF16": torch.cpu._is_avx512_bf16_supported(), "AMX": torch.cpu._is_amx_tile_supported()}
+    return f"{name} ({', '.join(flag + (' yes' if on else ' no') for flag, on in flags.items())})"
+
+
 def native_bf16(device: torch.device | str) -> bool:
     """Whether ``device`` computes bf16 convolutions natively (see the module docstring)."""
     device = torch.device(device)

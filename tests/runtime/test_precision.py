@@ -120,3 +120,10 @@ def test_exact_float32_turns_tf32_and_autocast_off_inside_and_restores_them():
     finally:
         torch.set_float32_matmul_precision(matmul)
         torch.backends.cudnn.allow_tf32 = conv_tf32
+
+
+def test_cpu_description_names_the_cpu_and_its_bf16_support(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    line = precision_module.describe_cpu()
+    assert line.endswith(" (AVX512-BF16 yes, AMX no)") and "\n" not in line
