@@ -100,8 +100,9 @@ class IGNN(nn.Module):
             non-local baseline: each LR patch's ``k`` nearest other LR patches,
             :func:`~ignn_pyg.graph.same_scale_graph.build_same_scale_graph`, whose messages
             are their ``p x p`` feature patches repeated ``s x s``; aggregation ``"ignn"``
-            only) or ``"none"`` (the aggregation's two outputs replaced by zeros: the same
-            parameters, no information).  A ``graph`` passed to :meth:`forward` is used as
+            only) or ``"none"`` (the aggregation's two outputs replaced by zeros, and no
+            detail map from an aggregation with ``outputs_detail``: the same parameters, no
+            information).  A ``graph`` passed to :meth:`forward` is used as
             given.
 
     Shapes: ``lr [B, 3, H, W]`` in ``[0, 255]`` (optionally ``lr_down [B, 3, H//s, W//s]``)
@@ -131,7 +132,10 @@ class IGNN(nn.Module):
         self.aggregation = build_aggregation(
             aggregation, channels=n_feats, scale=self.graph_scale, num_neighbors=num_neighbors,
             patch_size=patch_size, edge_dim=self.embedding.channels, res_scale=res_scale, fusion=fusion,
-            reduced_channels=reduced_channels)
+            reduced_channels=reduced_channels, rgb_range=rgb_range)
+        if getattr(self.aggregation, "outputs_detail", False) and self.graph_scale != scale:
+            raise ValueError(f"aggregation {aggregation!r} adds HR detail at the graph scale "
+                             f"({self.graph_scale}), which must be the output scale; got scale {scale}")
         self.fuse_lr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True),
                                      conv3x3(n_feats, n_feats))
         self.body_post = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale)
@@ -228,12 +232,15 @@ class IGNN(nn.Module):
             raise ValueError(f"expected lr of shape [B, 3, H, W], got {tuple(lr.shape)}")
         x0 = self.head(self.input_shift(lr))
         x1 = self.body_pre(x0)
+        detail = None  # HR RGB detail of an aggregation with ``outputs_detail``
         if self.config.graph == "none":
             lr_branch, hr_branch = self._no_aggregation(x1)
         else:
             graph = self.build_graph(lr, lr_down) if graph is None else graph
             if graph.same_scale:  # same-size messages: the LR features repeated s x s
                 lr_branch, hr_branch = self.aggregation(x1, graph, repeat_pixels(x1, self.graph_scale))
+            elif getattr(self.aggregation, "outputs_detail", False):
+                lr_branch, hr_branch, detail = self.aggregation(x1, graph, lr)
             else:
                 lr_branch, hr_branch = self.aggregation(x1, graph)
         x1 = self.fuse_lr(torch.cat([x1, lr_branch], dim=1))
@@ -245,6 +252,8 @@ class IGNN(nn.Module):
         x = self.fuse_hr(torch.cat([self.upsample(x2).contiguous(memory_format=layout), hr_branch], dim=1))
         base = output_residual(self.config.residual, lr, self.scale, self.config.rgb_range)
         out = self.output_shift(self.tail(x)) if base is None else base + self.tail(x)
+        if detail is not None:
+            out = out + detail  # [B, 3, sH, sW]: the fold covers the whole output
         return out.contiguous()  # [B, 3, SH, SW] in the default layout, whatever the fusion's
 
     def _no_aggregation(self, x: Tensor) -> tuple[Tensor, Tensor]:
