@@ -17,6 +17,7 @@ and model) counts as finished, for ``run``, ``status`` and ``report`` alike.
 Usage::
 
     nohup python experiments/study_graph.py run --jobs 2 > runs/study_graph.log 2>&1 &
+    python experiments/study_graph.py run --variants detail_planted detail_planted_random --seeds 0
     python experiments/study_graph.py status
     python experiments/study_graph.py report
 """
@@ -68,14 +69,19 @@ def matched_edsr_width(ignn_kwargs: dict[str, Any]) -> int:
 
 
 class Study:
-    """The study file: ``base`` config, ``seeds``, ``variants`` and ``levers`` (name ->
-    overrides; :attr:`variants` holds both)."""
+    """The study file: ``base`` config, ``seeds``, and groups of variants (name ->
+    overrides), trained group by group: ``variants``, ``levers``, ``detail``;
+    :attr:`variants` holds them all."""
 
-    def __init__(self, path: Path, runs: Path, recorded: Path = RESULTS / "graph_study.json") -> None:
+    def __init__(self, path: Path, runs: Path, recorded: Path = RESULTS / "graph_study.json",
+                 photos_root: str | None = None) -> None:
         spec = yaml.safe_load(path.read_text())
         self.base, self.seeds = spec["base"], spec["seeds"]
-        self.groups = [list(spec["variants"]), list(spec.get("levers", {}))]
-        self.variants = {**spec["variants"], **spec.get("levers", {})}
+        if photos_root is not None:  # where the train photos' Debian packages are extracted
+            self.base["data"]["photos_root"] = photos_root
+        groups = [spec[key] for key in spec if key not in ("base", "seeds")]  # in file order
+        self.groups = [list(group) for group in groups]
+        self.variants = {name: overrides for group in groups for name, overrides in group.items()}
         self.runs = runs
         self._recorded = {}
         if recorded.is_file():
@@ -94,8 +100,8 @@ class Study:
         return self.runs / variant / f"seed{seed}"
 
     def runs_in_order(self) -> list[tuple[str, int]]:
-        """The variants seed by seed, then the levers seed by seed, so a partial study has
-        every variant at the first seeds."""
+        """Group by group, each seed by seed, so a partial study has every variant of a
+        group at the first seeds."""
         return [(variant, seed) for group in self.groups for seed in self.seeds for variant in group]
 
     def recorded(self, variant: str, seed: int) -> dict[str, Any] | None:
@@ -128,9 +134,14 @@ class Study:
         return done, config.optim.iterations
 
 
-def command_run(study: Study, jobs: int) -> None:
-    """Train every unfinished run, ``jobs`` processes at a time (one thread each)."""
-    pending = [(v, s) for v, s in study.runs_in_order() if study.unfinished(v, s)]
+def command_run(study: Study, jobs: int, variants: list[str] | None = None, seeds: list[int] | None = None) -> None:
+    """Train every unfinished run (of ``variants`` at ``seeds`` only, when given), ``jobs``
+    processes at a time (one thread each)."""
+    unknown = sorted(set(variants or ()) - set(study.variants))
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; the study has {sorted(study.variants)}")
+    pending = [(v, s) for v, s in study.runs_in_order() if (variants is None or v in variants)
+               and (seeds is None or s in seeds) and study.unfinished(v, s)]
     print(f"{len(pending)} runs to train or resume: {', '.join(f'{v}/seed{s}' for v, s in pending)}", flush=True)
     running: list[tuple[subprocess.Popen, str]] = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -393,10 +404,13 @@ def main() -> None:
     parser.add_argument("--study", type=Path, default=STUDY)
     parser.add_argument("--runs", type=Path, default=Path("runs/study_graph"))
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
+    parser.add_argument("--variants", nargs="+", help="run: train only these variants (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="run: train only these seeds (default: the study's)")
+    parser.add_argument("--photos-root", help="data.photos_root of every run (default: the study's, /)")
     args = parser.parse_args()
-    study = Study(args.study, args.runs)
+    study = Study(args.study, args.runs, photos_root=args.photos_root)
     if args.command == "run":
-        command_run(study, args.jobs)
+        command_run(study, args.jobs, args.variants, args.seeds)
     elif args.command == "status":
         command_status(study)
     else:
