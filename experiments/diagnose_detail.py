@@ -1,0 +1,108 @@
+"""What the gated detail transfer delivers on the oracle test, and what the network keeps.
+
+For an IGNN with ``aggregation="ignn_detail"`` (default: the #32 proof checkpoint
+``experiments/results/graph_use/best_x2.pt``) on the 8 oracle test images of
+``graph_oracle.py``, per region (oracle: every query has an exact match; control: none
+planted):
+
+* the gate and the choice weight of each query's most trusted edge (mean over the
+  region's queries), and the share of queries whose gate on it is above 1/2;
+* Y-PSNR of bicubic plus the layer's detail map ``D`` alone (what the layer delivers,
+  no network), with the model's own graph and with random neighbours (the oracle
+  test's control, distances recomputed by the layer), against the whole model's output.
+
+The last row is the layer's prior alone (initial slopes and threshold, the MLP's
+output zeroed) on the same graph: what the layer delivers before any training.  Writes
+``experiments/results/diagnose_detail.{md,json}``.  One thread, about a minute.
+
+Usage::
+
+    python experiments/diagnose_detail.py [--weights experiments/results/graph_use/best_x2.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+
+from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.data import bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor, tensor_to_image
+
+from diagnose_oracle import REPO, RESULTS, lr_region_boxes, region_queries
+from graph_oracle import REGIONS, SCALE, oracle_images, region_psnr
+
+DEFAULT = RESULTS / "graph_use" / "best_x2.pt"
+
+
+def image_rows(model, hr, seed: int) -> dict:
+    lr = bicubic_downsample(image_to_tensor(hr), SCALE)
+    lr_down = downsample_for_graph(lr, SCALE)
+    layer = model.aggregation.detail
+    initial = copy.deepcopy(layer)
+    out = {}
+    with torch.no_grad():
+        for scalar, value in initial.initial.items():  # the prior alone: initial slopes and threshold, MLP off
+            getattr(initial, scalar).fill_(value)
+        initial.weight_net[-1].weight.zero_()
+        initial.weight_net[-1].bias.zero_()
+        graph = model.build_graph(lr, lr_down)
+        random = model.build_graph(lr, lr_down, neighbors="random", generator=torch.Generator().manual_seed(seed))
+        bicubic = bicubic_upsample(lr, SCALE)
+        images = {"model": model(lr, lr_down, graph=graph),
+                  "bicubic+D": bicubic + layer(lr, graph),
+                  "bicubic+D, random neighbours": bicubic + layer(lr, random),
+                  "bicubic+D, initial prior": bicubic + initial(lr, graph)}
+        choice, gate = (w.view(-1, graph.num_neighbors) for w in layer.match_weights(lr, graph))
+    trust = choice * gate
+    best = trust.argmax(1, keepdim=True)
+    for name, box in lr_region_boxes().items():
+        queries = region_queries(graph, box)
+        g, c = gate.gather(1, best)[queries, 0], choice.gather(1, best)[queries, 0]
+        row = {"gate": float(g.mean()), "choice": float(c.mean()), "open": float((g > 0.5).float().mean())}
+        for label, image in images.items():
+            row[f"psnr {label}"] = region_psnr(tensor_to_image(image), hr)[name]
+        out[name] = row
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=DEFAULT)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random neighbours (image i: seed + i)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model, _ = load_checkpoint(args.weights)
+    if model.config.aggregation != "ignn_detail" or model.scale != SCALE:
+        raise ValueError(f"{args.weights}: expected an x{SCALE} IGNN with aggregation 'ignn_detail'")
+    model.eval()
+    per_image = {name: image_rows(model, hr, args.seed + i) for i, (name, hr) in enumerate(oracle_images().items())}
+    keys = next(iter(per_image.values()))["oracle"]
+    summary = {region: {k: math.fsum(img[region][k] for img in per_image.values()) / len(per_image) for k in keys}
+               for region in REGIONS}
+    name = os.path.relpath(args.weights.resolve(), REPO)
+    o, c = summary["oracle"], summary["control"]
+    lines = ["# What the gated detail transfer delivers on the oracle test", "",
+             f"Produced by `python experiments/diagnose_detail.py` on `{name}`; mean over the {len(per_image)} "
+             "oracle test images of `graph_oracle.py` (Y-PSNR in dB as the oracle test measures it). Most "
+             "trusted edge: the query's edge with the largest choice × gate.", "",
+             "| quantity | oracle region | control region |", "| --- | --- | --- |",
+             f"| gate on the most trusted edge | {o['gate']:.3f} | {c['gate']:.3f} |",
+             f"| choice weight on the most trusted edge | {o['choice']:.3f} | {c['choice']:.3f} |",
+             f"| queries whose gate there is above 1/2 | {o['open']:.1%} | {c['open']:.1%} |"]
+    for label in ("model", "bicubic+D", "bicubic+D, random neighbours", "bicubic+D, initial prior"):
+        lines.append(f"| PSNR: {label} | {o[f'psnr {label}']:.2f} | {c[f'psnr {label}']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "diagnose_detail.md").write_text(text)
+    (RESULTS / "diagnose_detail.json").write_text(json.dumps(
+        {"model": name, "summary": summary, "per_image": per_image}, indent=1) + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
