@@ -102,12 +102,12 @@ class GatedDetailTransfer(MessagePassing):
     averaged: a pixel gets the mean of its covering queries' :math:`z_i`, so it gets the
     full detail where all of them trust their match).  The softmax picks among the
     neighbours, the sigmoid gate says whether to trust the pick at all: at
-    initialisation a match within about a grey level (:math:`\tau = 10^{-2}`, mean
-    absolute difference over the window) opens it (an exact match, :math:`\delta`
-    within rounding, gets a gate above 0.999), one of 5 grey levels closes it to 0.03.
-    Without that prior the gate starts at 1/2 for every edge and a few thousand steps of
-    Adam at the study's learning rate cannot sharpen it (each weight moves about
-    ``lr`` per step).  :math:`\phi`'s last layer starts near zero
+    initialisation (:math:`\tau = 10^{-2}`, :math:`\beta_g = 5`) the gate is 1/2 at a
+    mean absolute difference over the window of about 2.3 grey levels, above 0.999 for an
+    exact match (:math:`\delta` within rounding) and 0.03 at 5 grey levels.
+    Without that prior the gate would start at 1/2 on every edge, and Adam at the study's
+    learning rate moves each weight by about ``lr`` per step: too slow to learn a sharp
+    gate in a short run.  :math:`\phi`'s last layer starts near zero
     (``init_scale``-sized by the training engine); the engine re-initialises
     ``Linear`` layers but not the three scalars.  Matching, messages and fold are
     float32 also under autocast (three channels: cheap).
