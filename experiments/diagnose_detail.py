@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor, tensor_to_image
 
 from diagnose_oracle import REPO, RESULTS, lr_region_boxes, region_queries

@@ -47,11 +47,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ignn_pyg.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor, tensor_to_image
 from ignn_pyg.graph.patches import extract_patches, fold_patches, pad_channels_last, patch_windows
 from ignn_pyg.nn.cross_scale_aggregation import centered_patch_stats, hr_source_patches, hr_source_windows
-from ignn_pyg.upscale import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights
 
 from graph_oracle import HALF, MARGIN, REGIONS, SCALE, oracle_images, region_psnr
 

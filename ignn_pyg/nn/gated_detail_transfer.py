@@ -34,7 +34,7 @@ def image_detail(image: Tensor, scale: int, rgb_range: float = 255.0) -> tuple[T
         e = x - U_s(d),
 
     the part of :math:`x` that bicubic upsampling of :math:`d` does not restore (Freedman
-    and Fattal's example detail; :mod:`ignn_pyg.internal_sr` uses the same).
+    and Fattal's example detail; :mod:`ignn_pyg.models.internal_sr` uses the same).
 
     Shapes: ``image [B, 3, H, W]`` in ``[0, rgb_range]`` ``-> (down [B, 3, H//s, W//s],
     detail [B, 3, s (H//s), s (W//s)])``.

@@ -4,7 +4,7 @@ the graph controls, autocast, checkpoints."""
 import pytest
 import torch
 
-from ignn_pyg.checkpoints import load_checkpoint, save_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.data import bicubic_upsample, downsample_for_graph
 from ignn_pyg.models import IGNN
 from tests.models.test_ignn import textured_image
