@@ -15,6 +15,7 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,9 @@ def read_curves(logs: Path = LOGS) -> list[Curve]:
         if match is None:
             continue
         model, stage = match["model"], int(match["stage"] or 1)
-        offset = sum(load_config(stage_config(model, s)).optim.iterations for s in range(1, stage))
+        # only the iterations are read: the earlier stage's checkpoint (init_from) need not be here
+        offset = sum(load_config(stage_config(model, s), ["model.init_from="]).optim.iterations
+                     for s in range(1, stage))
         curves.append(Curve(model, match["arch"], int(match["scale"]), stage, offset, read_log(path)))
     return curves
 
@@ -110,6 +113,7 @@ def plot(curves: list[Curve], path: Path) -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     curves = read_curves()
     if not curves:
         raise SystemExit(f"zoo_curves: no run log in {LOGS}")

@@ -193,7 +193,7 @@ def reference_chop(model: SRModel, lr: Tensor, lr_down: Tensor | None = None, sh
                    min_size: int = 40000, tiles_per_batch: int = 2) -> Tensor:
     """The authors' test-time tiling (``Chop`` in their ``utils/network_utils.py``).
 
-    ``lr_down`` (by default :func:`~ignn_pyg.models.downsample_for_graph` of the whole
+    ``lr_down`` (by default :func:`~ignn_pyg.data.downsample_for_graph` of the whole
     ``lr``) is computed once and cut, never recomputed per tile.  Along each axis (see
     :func:`_chop_spans`) the image is split into two halves that overlap by about
     ``shave`` LR pixels, the cut falling at ``s floor(n_s / 2)``; the remainder
