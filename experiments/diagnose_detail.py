@@ -47,10 +47,8 @@ def image_rows(model, hr, seed: int) -> dict:
     initial = copy.deepcopy(layer)
     out = {}
     with torch.no_grad():
-        for scalar, value in initial.initial.items():  # the prior alone: initial slopes and threshold, MLP off
-            getattr(initial, scalar).fill_(value)
+        initial.reset_parameters()  # the prior alone: initial slopes and threshold, MLP's output off
         initial.weight_net[-1].weight.zero_()
-        initial.weight_net[-1].bias.zero_()
         graph = model.build_graph(lr, lr_down)
         random = model.build_graph(lr, lr_down, neighbors="random", generator=torch.Generator().manual_seed(seed))
         bicubic = bicubic_upsample(lr, SCALE)

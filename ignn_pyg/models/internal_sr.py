@@ -75,6 +75,7 @@ from ignn_pyg.graph.embedding import EMBEDDINGS
 from ignn_pyg.graph.patches import PatchGrid, fold_patch_constants, patch_windows
 from ignn_pyg.graph.study import seeded_embedding
 from ignn_pyg.nn.cross_scale_aggregation import centered_patch_stats, node_major, repeat_pixels
+from ignn_pyg.nn.gated_detail_transfer import image_detail
 from ignn_pyg.nn.gathered_patch_fold import fold_gathered_patches
 
 __all__ = ["InternalSRConfig", "TRANSFERS", "NEIGHBORS", "build_graph", "match_weights", "patch_estimate",
@@ -224,8 +225,7 @@ def patch_estimate(lr: Tensor, graph: CrossScaleGraph, config: InternalSRConfig)
     weight = match_weights(graph.distance.view(-1, k).to(lr.dtype), config.h, config.prior_distance)
     gain = weight[:, :, None].expand(-1, -1, c)  # [B M, k, C]
     if config.transfer == "detail":
-        lost = cropped - bicubic_upsample(downsample_for_graph(lr, s), s)
-        examples = _replicate_windows(lost, hr_sources).contiguous()
+        examples = _replicate_windows(image_detail(lr, s)[1], hr_sources).contiguous()
         base = bicubic_upsample(lr, s)
     else:
         _, query_mean, query_std = centered_patch_stats(_replicate_windows(lr, tgrid), STD_EPS)

@@ -48,18 +48,24 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 NATIVE_BF16_ENV = "IGNN_PYG_NATIVE_BF16"
 
 
-def cpu_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively: ``IGNN_PYG_NATIVE_BF16`` (``0`` or ``1``)
-    where set, else the CPUID flags AVX512-BF16 or AMX.
+def native_bf16_override() -> str:
+    """``IGNN_PYG_NATIVE_BF16`` as set: ``"0"``, ``"1"``, or ``""`` (unset or empty: ask the CPU).
 
     Raises:
-        ValueError: the variable holds anything but ``0``, ``1`` or nothing.
+        ValueError: the variable holds anything else.
     """
     forced = os.environ.get(NATIVE_BF16_ENV, "").strip()
-    if forced in ("0", "1"):
-        return forced == "1"
-    if forced:
+    if forced not in ("", "0", "1"):
         raise ValueError(f"{NATIVE_BF16_ENV} must be 0 or 1 (or unset to ask the CPU), got {forced!r}")
+    return forced
+
+
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively: :func:`native_bf16_override` where set,
+    else the CPUID flags AVX512-BF16 or AMX."""
+    forced = native_bf16_override()
+    if forced:
+        return forced == "1"
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
@@ -163,7 +169,7 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu") -> Pre
     device = torch.device(device)
     native = native_bf16(device)
     where = "this GPU" if device.type == "cuda" else f"this {device.type.upper()}"
-    forced = os.environ.get(NATIVE_BF16_ENV, "").strip() if device.type == "cpu" else ""
+    forced = native_bf16_override() if device.type == "cpu" else ""
     if requested == "auto":
         if native:
             return Precision("bf16", True, f"auto: {where} computes bf16 natively"

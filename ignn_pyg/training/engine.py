@@ -273,8 +273,9 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
             reached.
     """
     last_path = Path(config.run.out_dir) / "last.pt"
+    nothing_to_resume = FileNotFoundError(f"nothing to resume: {str(last_path)!r} does not exist")
     if resume and not last_path.parent.is_dir():  # no folder, so no process to name: nothing to lock
-        raise FileNotFoundError(f"nothing to resume: {str(last_path)!r} does not exist")
+        raise nothing_to_resume
     _configure_torch(config)
     ctx = setup_distributed(config.run.device)
     try:
@@ -282,7 +283,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
         # last.pt until its first checkpoint, and the user should hear of that process.
         with RunLock(config.run.out_dir) if ctx.is_main else nullcontext(), StopSignals() as signals:
             if resume and not last_path.is_file():
-                raise FileNotFoundError(f"nothing to resume: {str(last_path)!r} does not exist")
+                raise nothing_to_resume
             if not resume and last_path.is_file():
                 raise ValueError(f"{config.run.out_dir!r} already holds a run (last.pt); pass --resume to "
                                  "continue it or choose another run.out_dir")
