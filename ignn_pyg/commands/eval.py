@@ -38,6 +38,7 @@ __all__ = ["add_arguments", "run", "load_eval_dataset", "format_table", "write_r
 BICUBIC = "bicubic"
 GRAPH = "graph"
 PHOTOS = "photos"
+HELD_OUT = "held_out"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(no model: the bicubic baseline only) or 'graph' (no model: "
                              "training-free SR from the cross-scale graph, ignn_pyg.models.internal_sr)")
     parser.add_argument("--dataset", required=True,
-                        help="'photos' (the installed eval photos) or a folder: benchmark layout "
+                        help="'photos' (the installed eval photos), 'held_out' (installed photos in "
+                             "neither split, never trained or tuned on) or a folder: benchmark layout "
                              "(HR/ + LR_bicubic/X{S}/), DIV2K (DIV2K_valid_HR/ + "
                              "DIV2K_valid_LR_bicubic/X{S}/), the authors' HR/x{S}/ + LR/x{S}/, "
                              "HR/ + LR/, or HR images only (LR made with MATLAB bicubic)")
@@ -84,7 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_eval_dataset(spec: str, scale: int) -> tuple[Dataset, str]:
     """The dataset ``--dataset`` names, and a one-line description of what was found.
 
-    ``"photos"`` is :class:`~ignn_pyg.data.PhotoDataset` ``("eval", scale)``; a folder is
+    ``"photos"`` is :class:`~ignn_pyg.data.PhotoDataset` ``("eval", scale)``, ``"held_out"``
+    its ``("held_out", scale)`` (photos in neither split); a folder is
     read, in this order of preference, as a benchmark set, DIV2K (validation split), the
     authors' ``HR/x{S}`` + ``LR/x{S}``, ``HR/`` + ``LR/``, and otherwise as HR images only
     (in ``HR/`` or ``DIV2K_valid_HR/`` when present, else the folder itself), whose LR
@@ -99,11 +102,13 @@ def load_eval_dataset(spec: str, scale: int) -> tuple[Dataset, str]:
     """
     if spec == PHOTOS:
         return PhotoDataset("eval", scale), "installed photos, eval split (LR: MATLAB bicubic)"
+    if spec == HELD_OUT:
+        return PhotoDataset("held_out", scale), "installed photos, held-out split (LR: MATLAB bicubic)"
     root = Path(spec)
     if not root.exists():
-        raise FileNotFoundError(f"dataset folder not found: {root} (or use --dataset {PHOTOS})")
+        raise FileNotFoundError(f"dataset folder not found: {root} (or use --dataset {PHOTOS} or {HELD_OUT})")
     if not root.is_dir():
-        raise ValueError(f"--dataset must be a folder or '{PHOTOS}', got the file {root}")
+        raise ValueError(f"--dataset must be a folder, '{PHOTOS}' or '{HELD_OUT}', got the file {root}")
     if (root / "HR").is_dir() and (root / "LR_bicubic" / f"X{scale}").is_dir():
         return benchmark_dataset(root, scale), f"benchmark layout {root}/HR + LR_bicubic/X{scale}"
     if (root / "DIV2K_valid_HR").is_dir() and (root / "DIV2K_valid_LR_bicubic" / f"X{scale}").is_dir():

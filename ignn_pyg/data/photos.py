@@ -2,8 +2,8 @@
 
 The table :data:`PHOTOS` is built from the project's ``shared/data/photos.tsv`` (rows whose
 split is ``train`` or ``eval``; the excluded ones, such as the right view of a stereo
-pair whose left view is an eval photo, are left out).  It is embedded here so the package
-works without the project checkout.
+pair whose left view is an eval photo, are left out), plus a third split of the package's
+own, ``held_out``.  It is embedded here so the package works without the project checkout.
 
 * **eval** photos ship inside the Python packages ``scikit-image`` and ``scikit-learn``
   (``<site-packages>/...``): ``pip install scikit-image scikit-learn``.
@@ -13,6 +13,11 @@ works without the project checkout.
   folder, then pass that folder as ``system_root``), 2-6 k pixels wide and soft at full
   size; :func:`load_training_photo` reduces them by an integer factor to a long side of
   about 1280 px.
+* **held_out** photos are in neither split of ``photos.tsv``: real photographs that
+  ``scikit-image`` and ``matplotlib`` also ship (a portrait, coins, the moon, three surface
+  textures, a telescope and a microscope image).  Nothing is trained, tuned or selected on
+  them; they answer whether what a model learned from the graph carries over to photos
+  that shaped none of its choices (the graph study's held-out reliance, ``docs/study.md``).
 
 Every file is checked against its SHA-256 before use, so results are reproducible.
 """
@@ -48,14 +53,14 @@ __all__ = [
 ]
 
 SITE_PACKAGES = "<site-packages>"
-SPLITS = ("train", "eval")
+SPLITS = ("train", "eval", "held_out")
 
 
 class Photo(NamedTuple):
     """One row of the photo table.
 
     ``path`` is absolute, or starts with ``<site-packages>`` for files installed by a
-    Python package; ``package`` is the pip package (eval) or Debian package (train)
+    Python package; ``package`` is the pip package (eval, held_out) or Debian package (train)
     that installs it.  The photo's name is its file stem.
     """
 
@@ -178,6 +183,30 @@ PHOTOS: tuple[Photo, ...] = (
     Photo("train", "mate-backgrounds", 2560, 1600, "GPL-2+",
           "/usr/share/backgrounds/mate/nature/YellowFlower.jpg",
           "254da96256acb7add685679775a04d1e4a5bc8cd13e5a5a3d61351ce198a5306"),
+    Photo("held_out", "matplotlib", 512, 600, "PD (US Navy)",
+          "<site-packages>/matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+          "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130"),
+    Photo("held_out", "scikit-image", 384, 303, "PD (Brooklyn Museum)",
+          "<site-packages>/skimage/data/coins.png",
+          "f8d773fc9cfa6f4d8e5942dc34d0a0788fcaed2a4fefbbed0aef5398d7ef4cba"),
+    Photo("held_out", "scikit-image", 512, 512, "unstated (scikit-image sample)",
+          "<site-packages>/skimage/data/moon.png",
+          "78739619d11f7eb9c165bb5d2efd4772cee557812ec847532dbb1d92ef71f577"),
+    Photo("held_out", "scikit-image", 512, 512, "CC0",
+          "<site-packages>/skimage/data/brick.png",
+          "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf"),
+    Photo("held_out", "scikit-image", 512, 512, "CC0",
+          "<site-packages>/skimage/data/grass.png",
+          "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89"),
+    Photo("held_out", "scikit-image", 512, 512, "CC0",
+          "<site-packages>/skimage/data/gravel.png",
+          "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12"),
+    Photo("held_out", "scikit-image", 1000, 872, "PD (NASA)",
+          "<site-packages>/skimage/data/hubble_deep_field.jpg",
+          "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4"),
+    Photo("held_out", "scikit-image", 512, 512, "no known restrictions (CMMI)",
+          "<site-packages>/skimage/data/ihc.png",
+          "f8dd1aa387ddd1f49d8ad13b50921b237df8e9b262606d258770687b0ef93cef"),
 )
 
 
@@ -193,7 +222,7 @@ def _photo(name: str) -> Photo:
     for photo in PHOTOS:
         if photo.name == name:
             return photo
-    raise ValueError(f"unknown photo {name!r}; see list_photos('eval') and list_photos('train')")
+    raise ValueError(f"unknown photo {name!r}; see list_photos(split) for split in {SPLITS}")
 
 
 def _site_packages_dirs() -> list[Path]:
@@ -218,7 +247,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def list_photos(split: str) -> list[str]:
-    """The names of the photos in ``split`` (``"train"`` or ``"eval"``), in table order."""
+    """The names of the photos in ``split`` (``"train"``, ``"eval"`` or ``"held_out"``), in table order."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     return [photo.name for photo in PHOTOS if photo.split == split]
@@ -238,7 +267,7 @@ def photo_path(name: str, system_root: str | Path = "/") -> Path:
     Raises:
         ValueError: ``name`` is not in :data:`PHOTOS`.
         PhotoNotInstalledError: the file is absent; the message says what to install
-            (``pip install ...`` for eval photos, ``apt-get install ...`` or
+            (``pip install ...`` for eval and held-out photos, ``apt-get install ...`` or
             ``apt-get download ... && dpkg-deb -x ...`` for train ones).
         PhotoChecksumError: the file's SHA-256 differs from the table's.
     """
@@ -338,12 +367,12 @@ def load_training_photo(
 class PhotoDataset(Dataset):
     """The photos of one split as SR samples with bicubic LR images made on the fly.
 
-    Eval photos are used at full size, train photos after :func:`load_training_photo`;
+    Eval and held-out photos are used at full size, train photos after :func:`load_training_photo`;
     the LR image is made as in :class:`~ignn_pyg.data.datasets.HRFolderDataset`.
     Files are verified when the dataset is built, so a missing package fails early.
 
     Args:
-        split: ``"train"`` or ``"eval"``.
+        split: one of :data:`SPLITS` (``"train"``, ``"eval"``, ``"held_out"``).
         scale: integer SR factor.
         system_root: see :func:`photo_path`.
 

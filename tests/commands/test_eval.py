@@ -200,6 +200,14 @@ def test_eval_dataset_photos_is_the_eval_split():
     assert "photos" in description
 
 
+def test_eval_dataset_held_out_is_the_held_out_split():
+    pytest.importorskip("skimage")
+    dataset, description = load_eval_dataset("held_out", SCALE)
+    assert isinstance(dataset, PhotoDataset) and dataset.split == "held_out"
+    assert "held-out" in description
+    assert not set(dataset.names) & set(PhotoDataset("eval", SCALE).names)
+
+
 def test_eval_image_too_small_for_chop_names_it(tmp_path, checkpoint, capsys):
     write_image(tmp_path / "tiny" / "speck.png", textured(40, 40, seed=9))  # LR 20x20
     assert run_eval("--weights", checkpoint, "--dataset", tmp_path / "tiny", "--scale", SCALE,

@@ -54,8 +54,9 @@ def test_table_matches_the_project_tsv():
         rows = [
             row for row in csv.DictReader(file, delimiter="\t") if row["split"] in ("train", "eval")
         ]
-    assert len(rows) == len(PHOTOS)
-    for row, photo in zip(rows, PHOTOS, strict=True):
+    from_tsv = [photo for photo in PHOTOS if photo.split != "held_out"]
+    assert len(rows) == len(from_tsv)
+    for row, photo in zip(rows, from_tsv, strict=True):
         assert photo.path == row["installed_path"]
         assert Path(row["installed_path"]).stem == photo.name
         assert (photo.split, photo.package, photo.sha256, photo.licence) == (
@@ -70,7 +71,7 @@ def test_table_matches_the_project_tsv():
 def test_names_are_unique_and_split():
     names = [photo.name for photo in PHOTOS]
     assert len(set(names)) == len(names)
-    assert set(list_photos("eval")) | set(list_photos("train")) == set(names)
+    assert set(list_photos("eval")) | set(list_photos("train")) | set(list_photos("held_out")) == set(names)
     assert "astronaut" in list_photos("eval") and "motorcycle_right" not in names
     with pytest.raises(ValueError, match="'test'"):
         list_photos("test")
@@ -78,10 +79,24 @@ def test_names_are_unique_and_split():
         photo_path("no_such_photo")
 
 
-@pytest.mark.parametrize("name", list_photos("eval"))
-def test_eval_photos_load_and_verify(name):
+@pytest.mark.skipif(not TSV.is_file(), reason="project checkout's shared/data/photos.tsv absent")
+def test_held_out_photos_are_in_no_row_of_the_project_tsv():
+    """Held out means in neither split and not excluded either: no row of the TSV has the
+    file, its name or its bytes."""
+    with open(TSV, newline="") as file:
+        rows = list(csv.DictReader(file, delimiter="\t"))
+    held_out = [p for p in PHOTOS if p.split == "held_out"]
+    assert len(held_out) == 8
+    for photo in held_out:
+        for row in rows:
+            assert photo.path != row["installed_path"] and photo.sha256 != row["sha256"]
+            assert Path(row["installed_path"]).stem != photo.name
+
+
+@pytest.mark.parametrize("name", list_photos("eval") + list_photos("held_out"))
+def test_pip_installed_photos_load_and_verify(name):
     photo = next(p for p in PHOTOS if p.name == name)
-    pytest.importorskip({"scikit-image": "skimage", "scikit-learn": "sklearn"}[photo.package])
+    pytest.importorskip({"scikit-image": "skimage", "scikit-learn": "sklearn", "matplotlib": "matplotlib"}[photo.package])
     path = photo_path(name)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == photo.sha256
     img = load_photo(name)
