@@ -1,6 +1,7 @@
 """How much HR detail do the graph's matches carry?  Training-free SR from the graph alone.
 
-On every eval photo (x2 by default, LR made with MATLAB bicubic) this runs, side by side:
+On every eval photo (``--split held_out``: every held-out photo, in neither split of
+``shared/data/photos.tsv``; x2 by default, LR made with MATLAB bicubic) this runs, side by side:
 
 * ``bicubic``            -- MATLAB bicubic upsampling;
 * ``bicubic+BP``         -- the same, then the back-projection graph SR uses (so its own
@@ -25,11 +26,14 @@ neighbours over that of the graph's own, says how much better than chance the ma
 Writes ``experiments/results/internal_sr.json`` (every photo's numbers; finished photos are
 skipped when the script runs again with the same settings), ``internal_sr.md`` (tables)
 and ``docs/images/internal_sr_crops.png`` (labelled centre crops of the photos, among those
-computed in the call, where the graph carries the most HR information, the median and the least).
+computed in the call, where the graph carries the most HR information, the median and the
+least); with ``--split held_out``, ``internal_sr_held_out.{json,md}`` and
+``internal_sr_crops_held_out.png``.
 
 Usage::
 
     OMP_NUM_THREADS=1 python experiments/internal_sr.py [--scale 2] [--seeds 3] [--limit N]
+    OMP_NUM_THREADS=1 python experiments/internal_sr.py --split held_out
 """
 
 from __future__ import annotations
@@ -181,8 +185,10 @@ def tables(rows: list[dict], settings: dict) -> str:
                  f"{mean(lambda r: r['match_contrast']):.1f} | {mean(lambda r: r['seconds']['graph-SR']):.2f} |")
     parts.append("What the graph adds\n\n" + "\n".join(lines))
     config = settings["config"]
-    head = (f"# Training-free SR from the graph (x{config['scale']}, eval photos, Y channel, border "
-            f"{config['scale']} px)\n\nProduced by `OMP_NUM_THREADS=1 python experiments/internal_sr.py` "
+    head = (f"# Training-free SR from the graph (x{config['scale']}, {settings['split'].replace('_', '-')} photos, "
+            f"Y channel, border "
+            f"{config['scale']} px)\n\nProduced by `OMP_NUM_THREADS=1 python experiments/internal_sr.py"
+            f"{'' if settings['split'] == 'eval' else ' --split ' + settings['split']}` "
             f"({settings['seconds']:.0f} s of CPU time on one thread for the photos run in the last call). "
             f"graph-SR parameters: `{json.dumps(config)}`; patch-SR: the same with "
             f"`{json.dumps(settings['patch_overrides'])}`; random controls: "
@@ -231,19 +237,24 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true",
                         help="rerun the parameter sweep on training photos (kept from the last run otherwise)")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
-    parser.add_argument("--figure", type=Path, default=ROOT.parent / "docs" / "images" / "internal_sr_crops.png")
+    parser.add_argument("--split", choices=("eval", "held_out"), default="eval",
+                        help="the photos: the eval split, or the held-out photos in neither split")
+    parser.add_argument("--figure", type=Path,
+                        help="default: docs/images/internal_sr_crops.png (eval), internal_sr_crops_held_out.png")
     args = parser.parse_args()
+    suffix = "" if args.split == "eval" else f"_{args.split}"
+    figure_path = args.figure or ROOT.parent / "docs" / "images" / f"internal_sr_crops{suffix}.png"
     config = InternalSRConfig(scale=args.scale)
     patch_overrides = {"transfer": "patch", "prior_distance": None}
     configs = {"graph-SR": config, "patch-SR": replace(config, **patch_overrides)}
     settings = {"config": config.to_dict(), "patch_overrides": patch_overrides, "seeds": args.seeds}
-    json_path = args.results / "internal_sr.json"
+    json_path = args.results / f"internal_sr{suffix}.json"
     previous = json.loads(json_path.read_text()) if json_path.is_file() else {}
     done = {r["name"]: r for r in previous.get("photos", [])} if previous.get("settings") == settings else {}
     started = time.process_time()
     tuning = tune(args.scale) if args.tune or "tuning" not in previous else previous["tuning"]
     models = {name: load_weights(bundled_weights(args.scale, name.lower()), args.scale) for name in ("EDSR", "IGNN")}
-    dataset = PhotoDataset("eval", args.scale)
+    dataset = PhotoDataset(args.split, args.scale)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     rows, strips = [], []
     for index in range(count):
@@ -262,14 +273,15 @@ def main() -> None:
         json_path.write_text(json.dumps({"settings": settings, "photos": rows, "tuning": tuning}, indent=2) + "\n")
     summary = {"settings": settings, "photos": rows, "tuning": tuning, "seconds": time.process_time() - started}
     json_path.write_text(json.dumps(summary, indent=2) + "\n")
-    (args.results / "internal_sr.md").write_text(tables(rows, {**settings, "seconds": summary["seconds"]}) + "\n"
-                                                 + tuning_table(tuning) + "\n")
+    report = args.results / f"internal_sr{suffix}.md"
+    report.write_text(tables(rows, {**settings, "split": args.split, "seconds": summary["seconds"]}) + "\n"
+                      + tuning_table(tuning) + "\n")
     if strips:
         # the photos (of this call) where the graph carries the most, the median and the least
         strips.sort(key=lambda strip: -strip[2]["hr_information_db"]["graph-SR"])
         shown = sorted({0, len(strips) // 2, len(strips) - 1})
-        figure([strips[i] for i in shown], args.figure, args.scale)
-    print((args.results / "internal_sr.md").read_text())
+        figure([strips[i] for i in shown], figure_path, args.scale)
+    print(report.read_text())
 
 
 if __name__ == "__main__":

@@ -8,8 +8,12 @@ crops.  ``run`` skips finished runs and resumes unfinished ones (``--resume``), 
 study continues across working stretches; ``report`` evaluates every finished run on
 the eval photos (whole images, Y, border 2) with the graph probe
 (:func:`ignn_pyg.evaluation.probe_graph`: own graph minus random neighbours, and minus
-permuted neighbour lists) and writes ``experiments/results/graph_study.{md,json}`` and
-``graph_study_curves.png`` / ``graph_study_summary.png``.  The JSON holds every run's
+permuted neighbour lists), every IGNN with a cross-scale graph also on the oracle test
+and on the held-out photos (``PhotoDataset("held_out")``: in neither split, never
+trained, tuned or selected on), and writes ``experiments/results/graph_study.{md,json}`` and
+``graph_study_curves.png`` / ``graph_study_summary.png``, and keeps each finished run's
+logs (``log.csv``, its config, ``train.log`` without progress bars) in
+``experiments/results/graph_study_runs/VARIANT/seedN``.  The JSON holds every run's
 per-image numbers and learning curve, so results survive a lost run folder: a run whose
 folder holds no checkpoint but whose finished result the JSON records (same iterations
 and model) counts as finished, for ``run``, ``status`` and ``report`` alike.
@@ -20,6 +24,7 @@ Usage::
     python experiments/study_graph.py run --variants detail_planted detail_planted_random --seeds 0
     python experiments/study_graph.py status
     python experiments/study_graph.py report
+    python experiments/study_graph.py export --variant detail_planted_long --seed 0 --to best_x2.pt
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import copy
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -37,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.data import PhotoDataset
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import EDSR, IGNN
@@ -49,6 +56,8 @@ from graph_oracle import oracle_scores  # this folder: the oracle-recurrence tes
 ROOT = Path(__file__).resolve().parent
 STUDY = ROOT / "configs" / "study" / "graph_study.yaml"
 RESULTS = ROOT / "results"
+LOG_ARCHIVE = RESULTS / "graph_study_runs"
+PROGRESS_BAR = re.compile(r"^\s*(train|eval|graph probe|validation)\b.*\|")  # tqdm lines
 MATCH_TOLERANCE = 0.05  # parameter-matched EDSR: within 5% of the IGNN's trainable parameters
 
 
@@ -188,8 +197,10 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
     if cache.is_file():
         cached = json.loads(cache.read_text())
         if cached["iteration"] == done:
-            if probed and "oracle" not in cached:  # cached before the oracle test existed
-                cached["oracle"] = oracle_scores(model)
+            if probed and not {"oracle", "held_out"} <= cached.keys():  # cached before these tests existed
+                cached.setdefault("oracle", oracle_scores(model))
+                if "held_out" not in cached:
+                    cached["held_out"] = held_out_scores(model, run_dir / "held_out_images")
                 cache.write_text(json.dumps(cached, indent=1) + "\n")
             return cached
     dataset = PhotoDataset("eval", model.scale)
@@ -203,8 +214,46 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
               "model": model.config_dict(), "images": rows, "mean": summarize(rows), "curve": curve}
     if probed:
         result["oracle"] = oracle_scores(model)
+        result["held_out"] = held_out_scores(model, run_dir / "held_out_images")
     cache.write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def held_out_scores(model: IGNN, image_dir: Path) -> dict[str, Any]:
+    """The model on the held-out photos with the graph probe (outputs saved in
+    ``image_dir``): per-image rows (PSNR, SSIM, reliance against random and permuted
+    neighbours) and their means."""
+    dataset = PhotoDataset("held_out", model.scale)
+    rows = evaluate(dataset, make_forward(model), model.scale, image_dir, progress=False)
+    rows = probe_graph(model, dataset, rows, seed=0, progress=False)
+    return {"images": rows, "mean": summarize(rows)}
+
+
+def archive_logs(study: Study, variant: str, seed: int) -> None:
+    """Copy a finished run's logs from its folder into ``RESULTS/graph_study_runs``, to be
+    committed beside the results (the run folder itself, with its checkpoints, is not)."""
+    run_dir, archive = study.run_dir(variant, seed), LOG_ARCHIVE / variant / f"seed{seed}"
+    archive.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "log.csv", archive / "log.csv")
+    shutil.copyfile(run_dir / "study_config.yaml", archive / "config.yaml")
+    lines = re.split(r"[\r\n]+", (run_dir / "train.log").read_text(errors="replace"))
+    kept = [line for line in lines if line.strip() and not PROGRESS_BAR.match(line)]
+    (archive / "train.log").write_text("\n".join(kept) + "\n")
+
+
+def command_export(study: Study, variant: str, seed: int, to: Path) -> None:
+    """Save a finished run's final weights, config and training record (no optimiser or
+    RNG state) as a checkpoint file of its own, e.g. the proof checkpoint of #32/#33."""
+    done, total = study.progress(variant, seed)
+    path = study.run_dir(variant, seed) / "last.pt"
+    if done < total or not path.is_file():
+        raise SystemExit(f"{variant}/seed{seed} has no finished checkpoint in {study.runs} "
+                         f"(iteration {done} of {total})")
+    model, payload = load_checkpoint(path)
+    stage = {"iteration": payload["iteration"], "training_seconds": payload["seconds"],
+             "train_config": payload["train_config"]}
+    save_checkpoint(to, model, stages=[stage])
+    print(f"wrote {to}: {variant}/seed{seed}, iteration {payload['iteration']}")
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -216,7 +265,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def _paired(results: list[dict], reference: list[dict]) -> dict[str, float] | None:
     """Per-image paired PSNR differences against ``reference`` over the seeds both have:
     mean and 95% t-interval over seeds x images, and the std over seeds of the
-    per-seed mean difference."""
+    per-seed mean difference.  Each entry has ``seed`` and per-image ``images``."""
     from scipy import stats
 
     by_seed = {r["seed"]: r for r in reference}
@@ -224,7 +273,7 @@ def _paired(results: list[dict], reference: list[dict]) -> dict[str, float] | No
     for r in results:
         if r["seed"] not in by_seed:
             continue
-        d = [a["psnr"] - b["psnr"] for a, b in zip(r["images"], by_seed[r["seed"]]["images"])]
+        d = [a["psnr"] - b["psnr"] for a, b in zip(r["images"], by_seed[r["seed"]]["images"], strict=True)]
         diffs += d
         per_seed.append(math.fsum(d) / len(d))
     if len(diffs) < 2:
@@ -257,8 +306,20 @@ def summarize_variants(study: Study, results: dict[str, list[dict]]) -> list[dic
         if oracle:
             row["oracle_reliance"], row["oracle_reliance_std"] = _mean_std(oracle)
             row["oracle_seeds"] = len(oracle)
+        held_out = held_out_runs(runs)
+        if held_out:
+            row["held_out"] = {"seeds": len(held_out), "vs_ignn": None if variant == "ignn" else
+                               _paired(held_out, held_out_runs(results.get("ignn", [])))}
+            for key in ("psnr", "reliance_random", "reliance_permuted"):
+                row["held_out"][key], row["held_out"][f"{key}_std"] = _mean_std([r["mean"][key] for r in held_out])
         table.append(row)
     return table
+
+
+def held_out_runs(runs: list[dict]) -> list[dict]:
+    """The runs' held-out results as runs of their own (``seed``, ``images``, ``mean``),
+    for those that have them."""
+    return [{"seed": r["seed"], **r["held_out"]} for r in runs if "held_out" in r]
 
 
 def _fmt(value: float | None, spec: str = ".3f", std: float | None = None) -> str:
@@ -268,19 +329,47 @@ def _fmt(value: float | None, spec: str = ".3f", std: float | None = None) -> st
     return text if std is None or math.isnan(std) else f"{text} ± {format(std, spec.lstrip('+'))}"
 
 
-def per_photo_reliance(study: Study, results: dict[str, list[dict]]) -> list[str]:
+def per_photo_reliance(study: Study, results: dict[str, list[dict]], title: str) -> list[str]:
     """Markdown lines: each photo's reliance (random control, mean over seeds) for every
     variant that has it, so that where the graph matters shows per image."""
     probed = [v for v in study.variants if results.get(v) and "reliance_random" in results[v][0]["mean"]]
     if not probed:
         return []
     names = [row["name"] for row in results[probed[0]][0]["images"]]
-    lines = ["Reliance per photo (random control, dB, mean over seeds):", "",
+    lines = [f"{title} (random control, dB, mean over seeds):", "",
              "| photo | " + " | ".join(probed) + " |", "| --- |" + " --- |" * len(probed)]
     for i, name in enumerate(names):
         cells = [_mean_std([r["images"][i]["reliance_random"] for r in results[v]])[0] for v in probed]
         lines.append(f"| {name} | " + " | ".join(f"{c:+.3f}" for c in cells) + " |")
     return lines + [""]
+
+
+def _delta(paired: dict[str, float] | None) -> str:
+    return "–" if paired is None else (f"{paired['mean']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] "
+                                       f"(seed std {_fmt(paired['seed_std'])})")
+
+
+def held_out_report(study: Study, table: list[dict], results: dict[str, list[dict]]) -> list[str]:
+    """Markdown lines: the variants' table on the held-out photos, and reliance per photo."""
+    rows = [row for row in table if "held_out" in row]
+    if not rows:
+        return []
+    names = ", ".join(PhotoDataset("held_out", 2).names)
+    lines = ["## Held-out photos", "",
+             f"The IGNNs with a cross-scale graph on the held-out photos ({names}; "
+             "`PhotoDataset(\"held_out\")`, in neither split of `shared/data/photos.tsv`), whole images, "
+             "the same probe.", "",
+             "| variant | seeds | PSNR (dB) | Δ vs ignn (dB) | reliance random (dB) | reliance permuted (dB) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        held_out = row["held_out"]
+        lines.append(f"| {row['variant']} | {held_out['seeds']} | {_fmt(held_out['psnr'], std=held_out['psnr_std'])} | "
+                     f"{_delta(held_out['vs_ignn'])} | "
+                     f"{_fmt(held_out['reliance_random'], '+.3f', held_out['reliance_random_std'])} | "
+                     f"{_fmt(held_out['reliance_permuted'], '+.3f', held_out['reliance_permuted_std'])} |")
+    lines.append("")
+    held_out_results = {v: held_out_runs(rs) for v, rs in results.items() if held_out_runs(rs)}
+    return lines + per_photo_reliance(study, held_out_results, "Held-out reliance per photo")
 
 
 def write_report(study: Study, results: dict[str, list[dict]], pending: list[str]) -> str:
@@ -308,9 +397,7 @@ def write_report(study: Study, results: dict[str, list[dict]], pending: list[str
         if not row["seeds"]:
             lines.append(f"| {row['variant']} | {overrides} | 0 | – | – | – | – | – | – | – | – |")
             continue
-        paired = row["vs_ignn"]
-        delta = "–" if paired is None else (f"{paired['mean']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] "
-                                            f"(seed std {_fmt(paired['seed_std'])})")
+        delta = _delta(row["vs_ignn"])
         lines.append(
             f"| {row['variant']} | {overrides} | {row['seeds']} | {_fmt(row['psnr'], std=row['psnr_std'])} | "
             f"{delta} | {_fmt(row.get('reliance_random'), '+.3f', row.get('reliance_random_std'))} | "
@@ -320,7 +407,8 @@ def write_report(study: Study, results: dict[str, list[dict]], pending: list[str
     bicubic = next((r["bicubic_psnr"] for r in table if r["seeds"]), None)
     lines += ["", f"Bicubic: {_fmt(bicubic)} dB.  Unfinished runs (not in the table): "
               f"{', '.join(pending) or 'none'}.", ""]
-    lines += per_photo_reliance(study, results)
+    lines += per_photo_reliance(study, results, "Reliance per photo")
+    lines += held_out_report(study, table, results)
     text = "\n".join(lines)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "graph_study.md").write_text(text)
@@ -392,6 +480,8 @@ def command_report(study: Study) -> None:
             pending.append(f"{variant}/seed{seed}")
         else:
             results.setdefault(variant, []).append(result)
+            if (study.run_dir(variant, seed) / "last.pt").is_file():
+                archive_logs(study, variant, seed)
             print(f"{variant}/seed{seed}: {result['mean']['psnr']:.3f} dB"
                   + (f", reliance {result['mean']['reliance_random']:+.3f}" if "reliance_random" in result["mean"]
                      else ""), flush=True)
@@ -400,19 +490,26 @@ def command_report(study: Study) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("run", "status", "report"))
+    parser.add_argument("command", choices=("run", "status", "report", "export"))
     parser.add_argument("--study", type=Path, default=STUDY)
     parser.add_argument("--runs", type=Path, default=Path("runs/study_graph"))
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
     parser.add_argument("--variants", nargs="+", help="run: train only these variants (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, help="run: train only these seeds (default: the study's)")
     parser.add_argument("--photos-root", help="data.photos_root of every run (default: the study's, /)")
+    parser.add_argument("--variant", help="export: the run's variant")
+    parser.add_argument("--seed", type=int, help="export: the run's seed")
+    parser.add_argument("--to", type=Path, help="export: the checkpoint file to write")
     args = parser.parse_args()
     study = Study(args.study, args.runs, photos_root=args.photos_root)
     if args.command == "run":
         command_run(study, args.jobs, args.variants, args.seeds)
     elif args.command == "status":
         command_status(study)
+    elif args.command == "export":
+        if None in (args.variant, args.seed, args.to):
+            parser.error("export needs --variant, --seed and --to")
+        command_export(study, args.variant, args.seed, args.to)
     else:
         command_report(study)
 
