@@ -1,13 +1,15 @@
 """``ignn-pyg demo``: the main job on a built-in default, with nothing to download.
 
 Upscales the evaluation photographs that scikit-image and scikit-learn ship (LR made
-with the MATLAB bicubic) with the bundled compact EDSR and compact IGNN, and writes to
-``--out``:
+with the MATLAB bicubic) with the bundled compact EDSR and compact IGNN, and at the
+scales where one ships (x2) the compact IGNN with the gated detail transfer
+(``IGNN-detail``), and writes to ``--out``:
 
-* ``table.md`` (also printed): per-image and mean PSNR/SSIM on Y for bicubic, EDSR, IGNN;
-* ``images/{edsr,ignn}/NAME.png``: the SR outputs;
+* ``table.md`` (also printed): per-image and mean PSNR/SSIM on Y for bicubic and each model;
+* ``images/{edsr,ignn,ignn-detail}/NAME.png``: the SR outputs;
 * ``comparison.png``: for each photo a centre crop, side by side in labelled columns:
-  bicubic | EDSR | IGNN | ground truth, each titled with its PSNR against the ground truth;
+  bicubic | EDSR | IGNN | (IGNN-detail |) ground truth, each titled with its PSNR against
+  the ground truth;
 * ``graph_overlay.png``: the cross-scale graph of one photo, built on the bundled IGNN's
   own embedding: sampled query patches (white) and lines to their matches, coloured by
   rank (see ``docs/graph.md``).
@@ -28,7 +30,7 @@ from ignn_pyg.evaluation.engine import evaluate, make_forward, summarize
 from ignn_pyg.graph.study import draw_overlay
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import PRECISIONS, resolve_precision
-from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights, is_bundled
 
 CROP = 48  # LR pixels of the comparison crops
 
@@ -38,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     parser.add_argument("--ignn", default=None, help="IGNN checkpoint (default: the bundled one)")
     parser.add_argument("--edsr", default=None, help="EDSR checkpoint (default: the bundled one)")
+    parser.add_argument("--ignn-detail", default=None,
+                        help="IGNN-detail checkpoint (default: the bundled one where one ships, x2; "
+                             "else no such column)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto (default: bf16 where the CPU computes it natively, else fp32 "
@@ -107,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     scale = args.scale
     models = {"EDSR": load_weights(args.edsr or bundled_weights(scale, "edsr"), scale),
               "IGNN": load_weights(args.ignn or bundled_weights(scale, "ignn"), scale)}
+    detail = args.ignn_detail or (bundled_weights(scale, "ignn_detail") if is_bundled(scale, "ignn_detail") else None)
+    if detail is not None:
+        models["IGNN-detail"] = load_weights(detail, scale)
     dataset = PhotoDataset("eval", scale)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     samples = [dataset[index] for index in range(count)]  # read and degrade each photo once
@@ -137,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             graph = ignn.build_graph(lr)
         write_image(args.out / "graph_overlay.png", draw_overlay(tensor_to_image(lr), graph, sample=40))
-    print(f"wrote {args.out}/table.md, images/, comparison.png (bicubic | EDSR | IGNN | ground truth)"
+    print(f"wrote {args.out}/table.md, images/, comparison.png (bicubic | {' | '.join(models)} | ground truth)"
           f"{', graph_overlay.png' if isinstance(ignn, IGNN) else ''}")
     return 0
 

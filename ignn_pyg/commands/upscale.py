@@ -1,7 +1,8 @@
 """``ignn-pyg upscale``: super-resolve an image, or every image in a folder.
 
-The bundled compact model of the requested scale is used unless ``--weights`` names a
-checkpoint (ours, or the authors' ``IGNN_x*.pth``).  Images larger than ``--max-pixels``
+The bundled compact IGNN of the requested scale is used unless ``--model`` picks another
+bundled model (``ignn_detail``, ``edsr``) or ``--weights`` names a checkpoint (ours, or
+the authors' ``IGNN_x*.pth``).  Images larger than ``--max-pixels``
 LR pixels are processed in overlapping tiles so memory stays bounded.  ``--method graph``
 uses no model: training-free super-resolution from the image's own cross-scale graph
 (:mod:`ignn_pyg.models.internal_sr`, default parameters, whole image, with a progress bar).  An
@@ -25,13 +26,14 @@ from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
                            read_image_and_alpha, tensor_to_image, write_image)
 from ignn_pyg.runtime.devices import default_device, parse_device
-from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.bundled import MODELS, bundled_weights
 from ignn_pyg.inference.forward import forward_tiled, forward_whole
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
 IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF frame
 METHODS = ("network", "graph")
+DEFAULT_MODEL = "ignn"  # the bundled model with the best eval-photo PSNR (docs/model_zoo.md)
 
 
 def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: int,
@@ -97,8 +99,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="network", choices=METHODS,
                         help="'network' (a trained model, default) or 'graph' (no model: patches "
                              "of the image's own cross-scale graph, then back-projection)")
-    parser.add_argument("--weights", default=None,
-                        help="checkpoint (ours or the authors' IGNN_x*.pth); default: the bundled model")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--model", choices=MODELS, default=None,
+                       help="which bundled model (docs/model_zoo.md): ignn (default), ignn_detail (IGNN with "
+                            "the gated detail transfer; x2 only) or edsr")
+    model.add_argument("--weights", default=None,
+                       help="checkpoint (ours or the authors' IGNN_x*.pth) instead of a bundled model")
     parser.add_argument("--max-pixels", type=int, default=512 * 512,
                         help="LR pixels above which an image is processed in tiles")
     parser.add_argument("--tile", type=int, default=256, help="tile side in LR pixels")
@@ -119,12 +125,12 @@ def graph_upscale_image(image, scale: int):
 
 def run(args: argparse.Namespace) -> int:
     if args.method == "graph":
-        if args.weights:
-            raise ValueError("--weights needs --method network; --method graph uses no model")
+        if args.weights or args.model:
+            raise ValueError("--weights and --model need --method network; --method graph uses no model")
         upscale = partial(graph_upscale_image, scale=args.scale)
         described, extra = f"graph SR x{args.scale} (no model)", ""
     else:
-        weights = Path(args.weights) if args.weights else bundled_weights(args.scale)
+        weights = Path(args.weights) if args.weights else bundled_weights(args.scale, args.model or DEFAULT_MODEL)
         device = parse_device(args.device)
         model = load_weights(weights, args.scale).to(device)
         precision = resolve_precision(args.precision, device)

@@ -9,15 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-#: (architecture, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
-BUNDLED = {(arch, scale): f"{arch}_x{scale}_compact.pt" for arch in ("ignn", "edsr") for scale in (2, 3, 4)}
+#: The bundled models' names: IGNN (the authors' aggregation), IGNN with the gated detail
+#: transfer (``aggregation="ignn_detail"``) and EDSR.
+MODELS = ("ignn", "ignn_detail", "edsr")
+#: (model, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
+BUNDLED = {**{(model, scale): f"{model}_x{scale}_compact.pt" for model in ("ignn", "edsr") for scale in (2, 3, 4)},
+           ("ignn_detail", 2): "ignn_detail_x2_compact.pt"}
+
+
+def is_bundled(scale: int, arch: str = "ignn") -> bool:
+    """Whether the compact model ``arch`` (one of :data:`MODELS`) ships for ``scale``."""
+    name = BUNDLED.get((arch, scale))
+    return name is not None and (WEIGHTS_DIR / name).is_file()
 
 
 def bundled_weights(scale: int, arch: str = "ignn") -> Path:
-    """Path of the bundled compact model for ``scale``; ``ValueError`` if none ships."""
-    name = BUNDLED.get((arch, scale))
-    if name is None or not (WEIGHTS_DIR / name).is_file():
-        available = sorted(f"{a} x{s}" for (a, s), n in BUNDLED.items() if (WEIGHTS_DIR / n).is_file())
+    """Path of the bundled compact model ``arch`` (one of :data:`MODELS`) for ``scale``;
+    ``ValueError`` naming what is bundled if none ships."""
+    if not is_bundled(scale, arch):
+        available = sorted(f"{a} x{s}" for (a, s) in BUNDLED if is_bundled(s, a))
         raise ValueError(f"no bundled {arch} model for x{scale} (bundled: {', '.join(available) or 'none'}); "
                          "pass --weights")
-    return WEIGHTS_DIR / name
+    return WEIGHTS_DIR / BUNDLED[arch, scale]

@@ -18,15 +18,18 @@ def test_demo_writes_table_images_and_pictures(tmp_path, capsys):
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "ignn.pt", IGNN(2, n_feats=8, n_resblocks=2))
     save_checkpoint(tmp_path / "edsr.pt", EDSR(2, n_feats=8, n_resblocks=2))
+    save_checkpoint(tmp_path / "detail.pt", IGNN(2, n_feats=8, n_resblocks=2, aggregation="ignn_detail"))
     out = tmp_path / "out"
-    assert main(["demo", "--out", str(out), "--ignn", str(tmp_path / "ignn.pt"),
-                 "--edsr", str(tmp_path / "edsr.pt"), "--limit", "1"]) == 0
+    assert main(["demo", "--out", str(out), "--ignn", str(tmp_path / "ignn.pt"), "--edsr", str(tmp_path / "edsr.pt"),
+                 "--ignn-detail", str(tmp_path / "detail.pt"), "--limit", "1"]) == 0
     table = (out / "table.md").read_text()
+    assert "| photo | bicubic | EDSR | IGNN | IGNN-detail |" in table
     assert "| astronaut |" in table and "| mean |" in table
     assert table.strip() in capsys.readouterr().out
-    assert (out / "images" / "ignn" / "astronaut.png").is_file()
+    for method in ("edsr", "ignn", "ignn-detail"):
+        assert (out / "images" / method / "astronaut.png").is_file()
     picture = read_image(out / "comparison.png")
-    assert picture.shape[1] > 2 * picture.shape[0]  # one row of four labelled crops
+    assert picture.shape[1] > 2.5 * picture.shape[0]  # one row of five labelled crops
     assert read_image(out / "graph_overlay.png").shape == (256, 256, 3)
 
 

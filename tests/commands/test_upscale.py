@@ -97,6 +97,27 @@ def test_bundled_models_of_every_scale(tmp_path, monkeypatch):
         bundled_weights(3)
 
 
+def test_model_picks_a_bundled_model(tmp_path, capsys):
+    """``--model`` picks among the bundled models (here EDSR, checked against the library
+    forward of the bundled file); one missing at the scale is one line naming what ships,
+    and it excludes ``--weights`` and ``--method graph``."""
+    src = photo(tmp_path / "in.png", 20, 18)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "edsr.png"), "--model", "edsr",
+                 "--precision", "fp32"]) == 0
+    expected = forward_whole(load_weights(bundled_weights(2, "edsr")), image_to_tensor(read_image(src)))
+    np.testing.assert_array_equal(read_image(tmp_path / "edsr.png"), tensor_to_image(expected))
+    capsys.readouterr()
+    assert main(["upscale", str(src), "--model", "ignn_detail", "--scale", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no bundled ignn_detail model for x3" in err and "ignn x3" in err
+    assert main(["upscale", str(src), "--model", "ignn", "--method", "graph"]) == 2
+    assert "--method graph uses no model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["upscale", str(src), "--model", "ignn", "--weights", str(src)])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "in_x3.png").exists() and not (tmp_path / "in_x2.png").exists()
+
+
 def test_graph_method(tmp_path, capsys):
     src = photo(tmp_path / "in.png", 24, 20)
     assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--method", "graph"]) == 0
