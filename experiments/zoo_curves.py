@@ -26,7 +26,7 @@ from ignn_pyg.training.logs import log_series, read_log
 RESULTS = Path(__file__).resolve().parent / "results"
 LOGS = RESULTS / "zoo_logs"
 CONFIGS = Path(__file__).resolve().parent / "configs" / "zoo"
-RUN_NAME = re.compile(r"(?P<model>(?P<arch>ignn|edsr)(?P<width>48)?_x(?P<scale>\d)(?P<deeper>_15blocks)?"
+RUN_NAME = re.compile(r"(?P<model>(?P<arch>ignn_detail|ignn|edsr)(?P<width>48)?_x(?P<scale>\d)(?P<deeper>_15blocks)?"
                       r"(?P<unscaled>_fuse_unscaled)?)(?:_stage(?P<stage>\d+))?")
 #: line style of a model family: bundled 32/8 solid, 48/12 dashed, 15 blocks dotted, fuse_hr unscaled dash-dot
 STYLES = (("_fuse_unscaled", "-."), ("48", "--"), ("_15blocks", ":"), ("", "-"))
@@ -75,7 +75,7 @@ def shifted(curve: Curve, column: str) -> tuple[list[int], list[float]]:
 def plot(curves: list[Curve], path: Path) -> None:
     """Two rows of panels, one column per scale: validation PSNR of every model, then
     graph reliance of every IGNN (with the 0.10 dB line of the graph study); line
-    styles per family (:data:`STYLES`), IGNN blue, EDSR orange."""
+    styles per family (:data:`STYLES`), IGNN blue, IGNN-detail green, EDSR orange."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,7 +85,7 @@ def plot(curves: list[Curve], path: Path) -> None:
     fig, axes = plt.subplots(2, len(scales), figsize=(5 * len(scales), 7), squeeze=False, layout="constrained")
     models = sorted({c.model for c in curves})
     style = {m: next(line for marker, line in STYLES if marker in m) for m in models}
-    colour = {"ignn": "tab:blue", "edsr": "tab:orange"}
+    colour = {"ignn": "tab:blue", "ignn_detail": "tab:green", "edsr": "tab:orange"}
     for column, (psnr_ax, reliance_ax) in zip(scales, zip(*axes)):
         for model in sorted({c.model for c in curves if c.scale == column}):
             stages = [c for c in curves if c.model == model]
