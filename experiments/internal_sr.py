@@ -14,7 +14,8 @@ On every eval photo (``--split held_out``: every held-out photo, in neither spli
   one run per seed;
 * ``patch-SR``, ``patch random`` -- the same pair with the plain recipe: mean-shifted HR
   patches, softmax weights summing to 1 (``transfer="patch"``, ``prior_distance=None``);
-* ``EDSR``, ``IGNN``     -- the bundled compact models (``docs/model_zoo.md``).
+* ``EDSR``, ``IGNN``, ``IGNN-detail`` -- the bundled compact models (``docs/model_zoo.md``)
+  that ship at the scale.
 
 The default parameters were chosen on training photos, never on the eval photos: the
 sweep ``TUNING`` on the centre 512x384 crops of six wallpapers (``--tune`` reruns it).
@@ -55,11 +56,12 @@ from ignn_pyg.data import (PhotoDataset, bicubic_downsample, bicubic_upsample, i
 from ignn_pyg.inference import forward_whole
 from ignn_pyg.models.internal_sr import InternalSRConfig, back_project, bicubic_back_projected, build_graph, patch_estimate
 from ignn_pyg.evaluation.metrics import psnr_ssim
-from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.bundled import bundled_weights, is_bundled
 
 ROOT = Path(__file__).resolve().parent
-METHODS = ("bicubic", "bicubic+BP", "graph estimate", "graph-SR", "random", "patch-SR", "patch random", "EDSR",
-           "IGNN")
+#: the bundled models run beside graph SR (column -> bundled name), those that ship at the scale
+MODELS = {"EDSR": "edsr", "IGNN": "ignn", "IGNN-detail": "ignn_detail"}
+METHODS = ("bicubic", "bicubic+BP", "graph estimate", "graph-SR", "random", "patch-SR", "patch random", *MODELS)
 RANDOM = {"graph-SR": "random", "patch-SR": "patch random"}
 FIGURE_METHODS = ("bicubic", "bicubic+BP", "random", "graph-SR", "patch-SR", "EDSR", "IGNN", "HR")
 CROP = 40  # LR pixels of a figure crop
@@ -147,7 +149,7 @@ def run_photo(item: dict, configs: dict[str, InternalSRConfig], seeds: int, mode
         start = time.perf_counter()
         images[name] = forward_whole(model, lr)
         row["seconds"][name] = time.perf_counter() - start
-    row.update({m: score(images[m], hr, s) for m in METHODS if m not in RANDOM.values()})
+    row.update({m: score(images[m], hr, s) for m in METHODS if m in images and m not in RANDOM.values()})
     row["hr_information_db"] = {m: row[m]["psnr"] - row[RANDOM[m]]["psnr"] for m in RANDOM}
     row["match_contrast"] = row["distance"]["random"] / max(row["distance"]["graph"], 1e-12)
     return row, images
@@ -158,18 +160,19 @@ def tables(rows: list[dict], settings: dict) -> str:
     def mean(get) -> float:
         return math.fsum(get(r) for r in rows) / len(rows)
 
+    methods = [m for m in METHODS if all(m in r for r in rows)]  # the models bundled at this scale
     parts = []
     for metric, fmt in (("psnr", "{:.2f}"), ("ssim", "{:.4f}")):
-        header = "| photo | " + " | ".join(METHODS) + " |"
-        lines = [header, "|" + " --- |" * (len(METHODS) + 1)]
+        header = "| photo | " + " | ".join(methods) + " |"
+        lines = [header, "|" + " --- |" * (len(methods) + 1)]
         for r in rows:
-            cells = [fmt.format(r[m][metric]) for m in METHODS]
+            cells = [fmt.format(r[m][metric]) for m in methods]
             if metric == "psnr":
                 for control in RANDOM.values():
-                    cells[METHODS.index(control)] += f" ± {r[control]['psnr_std']:.2f}"
+                    cells[methods.index(control)] += f" ± {r[control]['psnr_std']:.2f}"
             lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
         lines.append("| **mean** | " + " | ".join(
-            "**" + fmt.format(mean(lambda r, m=m: r[m][metric])) + "**" for m in METHODS) + " |")
+            "**" + fmt.format(mean(lambda r, m=m: r[m][metric])) + "**" for m in methods) + " |")
         parts.append(f"Y-channel {metric.upper()}\n\n" + "\n".join(lines))
     lines = ["| photo | graph-SR − bicubic+BP (dB) | HR information: graph-SR − random (dB) | "
              "patch-SR − random (dB) | match contrast (random / graph distance) | graph-SR seconds |",
@@ -247,13 +250,15 @@ def main() -> None:
     config = InternalSRConfig(scale=args.scale)
     patch_overrides = {"transfer": "patch", "prior_distance": None}
     configs = {"graph-SR": config, "patch-SR": replace(config, **patch_overrides)}
-    settings = {"config": config.to_dict(), "patch_overrides": patch_overrides, "seeds": args.seeds}
+    settings = {"config": config.to_dict(), "patch_overrides": patch_overrides, "seeds": args.seeds,
+                "models": [column for column, name in MODELS.items() if is_bundled(args.scale, name)]}
     json_path = args.results / f"internal_sr{suffix}.json"
     previous = json.loads(json_path.read_text()) if json_path.is_file() else {}
     done = {r["name"]: r for r in previous.get("photos", [])} if previous.get("settings") == settings else {}
     started = time.process_time()
     tuning = tune(args.scale) if args.tune or "tuning" not in previous else previous["tuning"]
-    models = {name: load_weights(bundled_weights(args.scale, name.lower()), args.scale) for name in ("EDSR", "IGNN")}
+    models = {column: load_weights(bundled_weights(args.scale, name), args.scale) for column, name in MODELS.items()
+              if is_bundled(args.scale, name)}
     dataset = PhotoDataset(args.split, args.scale)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     rows, strips = [], []
