@@ -60,8 +60,8 @@ def test_a_record_of_the_right_edsr_counts(tmp_path):
 
 
 def test_held_out_numbers_are_summarised_and_paired_per_photo(tmp_path):
-    """Held-out results: mean over seeds, and Δ vs ignn paired photo by photo at equal
-    seeds (hand-computed); runs without held-out numbers are left out of that table."""
+    """Held-out results: mean over seeds, and Δ vs the reference (ignn_rerun) paired photo
+    by photo at equal seeds (hand-computed); runs without held-out numbers are left out."""
     study_graph = load_experiment("study_graph")
     path, iterations = write_study(tmp_path)
     study = study_graph.Study(path, tmp_path / "runs", recorded=tmp_path / "absent.json")
@@ -77,8 +77,10 @@ def test_held_out_numbers_are_summarised_and_paired_per_photo(tmp_path):
                 "images": [{"psnr": 30.0}], "mean": {"psnr": 30.0, "ssim": 0.9, "bicubic_psnr": 28.0},
                 **({"held_out": held_out} if held_out else {})}
 
-    results = {"ignn": [entry("ignn", 0, run(0, [30.0, 32.0], 0.01)),
-                        entry("ignn", 1, run(1, [31.0, 33.0], 0.03))],
+    assert study_graph.HELD_OUT_REFERENCE == "ignn_rerun"
+    study.variants["ignn_rerun"] = {}
+    results = {"ignn_rerun": [entry("ignn_rerun", 0, run(0, [30.0, 32.0], 0.01)),
+                              entry("ignn_rerun", 1, run(1, [31.0, 33.0], 0.03))],
                "edsr": [entry("edsr", 0, run(0, [30.5, 31.0], 0.2)),   # paired with ignn seed 0
                         entry("edsr", 1, run(1, [32.0, 33.5], 0.4)),   # and seed 1
                         entry("edsr", 2, None)]}                               # no held-out numbers
@@ -87,6 +89,7 @@ def test_held_out_numbers_are_summarised_and_paired_per_photo(tmp_path):
     assert held_out["seeds"] == 2
     assert abs(held_out["psnr"] - (30.75 + 32.75) / 2) < 1e-12
     assert abs(held_out["reliance_random"] - 0.3) < 1e-12 and abs(held_out["reliance_permuted"] - 0.15) < 1e-12
-    diffs = [0.5, -1.0, 1.0, 0.5]  # edsr minus ignn, photo by photo, seeds 0 and 1
-    assert abs(held_out["vs_ignn"]["mean"] - sum(diffs) / 4) < 1e-12 and held_out["vs_ignn"]["n"] == 4
-    assert table["ignn"]["held_out"]["vs_ignn"] is None
+    diffs = [0.5, -1.0, 1.0, 0.5]  # edsr minus ignn_rerun, photo by photo, seeds 0 and 1
+    assert abs(held_out["vs_reference"]["mean"] - sum(diffs) / 4) < 1e-12 and held_out["vs_reference"]["n"] == 4
+    assert held_out["eval_vs_reference"]["mean"] == 0.0  # equal eval PSNR in every pair
+    assert "vs_reference" not in table["ignn_rerun"]["held_out"]
