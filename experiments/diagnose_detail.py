@@ -17,7 +17,9 @@ output zeroed) on the same graph: what the layer delivers before any training.
 Then the same layer on real photos, the eval and the held-out split (whole images, the
 model's own graph), per photo: the share of queries whose gate on the most trusted edge
 is above 1/2, the RMS of the detail map ``D`` (grey levels, RGB), and what ``D`` adds to
-bicubic (Y-PSNR, border 2): whether the photos hold matches exact enough to open the gate.
+bicubic (Y-PSNR, border 2): whether the photos hold matches exact enough to open the gate,
+and where: the median texture (standard deviation of the query's LR patch, grey levels,
+mean of RGB) of the queries whose gate is open and of the others.
 Writes ``experiments/results/diagnose_detail.{md,json}``.  One thread, a few minutes.
 
 Usage::
@@ -86,8 +88,14 @@ def photo_row(model, item: dict) -> dict:
         detail = layer(lr, graph)
         choice, gate = (w.view(-1, graph.num_neighbors) for w in layer.match_weights(lr, graph))
         bicubic = bicubic_upsample(lr, SCALE)
-    trusted = gate.gather(1, (choice * gate).argmax(1, keepdim=True))
-    return {"name": item["name"], "gate": float(trusted.mean()), "open": float((trusted > 0.5).float().mean()),
+    trusted = gate.gather(1, (choice * gate).argmax(1, keepdim=True))[:, 0]
+    is_open = trusted > 0.5
+    grey, p = lr.mean(1)[0], graph.target_grid.patch_size
+    # each query's patch inside the image (a border patch's top-left lies in the zero padding)
+    texture = torch.stack([grey[max(r, 0):r + p, max(c, 0):c + p].std() for r, c in graph.target_pos.tolist()])
+    return {"name": item["name"], "gate": float(trusted.mean()), "open": float(is_open.float().mean()),
+            "texture_open": float(texture[is_open].median()) if is_open.any() else math.nan,
+            "texture_closed": float(texture[~is_open].median()),
             "detail_rms": float(detail.pow(2).mean().sqrt()),
             "psnr bicubic": psnr(bicubic, hr, SCALE), "psnr bicubic+D": psnr(bicubic + detail, hr, SCALE)}
 
@@ -96,12 +104,16 @@ def photo_lines(rows: dict[str, list[dict]]) -> list[str]:
     """Markdown: the layer on each photo of each split (:func:`photo_row`)."""
     lines = ["", "## On real photos", "",
              "The model's own graph on whole photos; most trusted edge as above; D: the detail map (RMS in grey "
-             "levels); D's gain: Y-PSNR of bicubic + D minus bicubic (border 2).", "",
-             "| split | photo | gate on the most trusted edge | queries with gate > 1/2 | D RMS | D's gain (dB) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "levels); D's gain: Y-PSNR of bicubic + D minus bicubic (border 2); texture: median standard "
+             "deviation of the query's LR patch (grey levels), open gates / the rest.", "",
+             "| split | photo | gate on the most trusted edge | queries with gate > 1/2 | texture: open / closed | "
+             "D RMS | D's gain (dB) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for split, split_rows in rows.items():
         for r in split_rows:
-            lines.append(f"| {split} | {r['name']} | {r['gate']:.3f} | {r['open']:.2%} | {r['detail_rms']:.3f} | "
+            lines.append(f"| {split} | {r['name']} | {r['gate']:.3f} | {r['open']:.2%} | "
+                         f"{'–' if math.isnan(r['texture_open']) else format(r['texture_open'], '.2f')} / "
+                         f"{r['texture_closed']:.2f} | {r['detail_rms']:.3f} | "
                          f"{r['psnr bicubic+D'] - r['psnr bicubic']:+.4f} |")
     return lines
 
