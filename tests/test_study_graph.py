@@ -93,3 +93,27 @@ def test_held_out_numbers_are_summarised_and_paired_per_photo(tmp_path):
     assert abs(held_out["vs_reference"]["mean"] - sum(diffs) / 4) < 1e-12 and held_out["vs_reference"]["n"] == 4
     assert held_out["eval_vs_reference"]["mean"] == 0.0  # equal eval PSNR in every pair
     assert "vs_reference" not in table["ignn_rerun"]["held_out"]
+
+
+def test_archived_logs_keep_the_run_lines_and_drop_progress_bars(tmp_path, monkeypatch):
+    study_graph = load_experiment("study_graph")
+    path, _ = write_study(tmp_path)
+    study = study_graph.Study(path, tmp_path / "runs", recorded=tmp_path / "absent.json")
+    monkeypatch.setattr(study_graph, "LOG_ARCHIVE", tmp_path / "archive")
+    run_dir = study.run_dir("ignn", 0)
+    run_dir.mkdir(parents=True)
+    (run_dir / "log.csv").write_text("iteration,loss\n10,1.5\n")
+    (run_dir / "study_config.yaml").write_text("model: {arch: ignn}\n")
+    (run_dir / "train.log").write_text(
+        "{'arch': 'ignn'} | 246,629 trainable parameters\n"
+        "train:   0%|          | 0/20 [00:00<?, ?it/s]\rtrain:  50%|#####     | 10/20 [00:01<00:01]\r"
+        "iteration 10: loss 1.5000, val PSNR 31.000 dB\n"
+        "train: 100%|##########| 20/20 [00:02<00:00]\n"
+        "done: iteration 20, val PSNR 31.500 dB\n")
+    study_graph.archive_logs(study, "ignn", 0)
+    archive = tmp_path / "archive" / "ignn" / "seed0"
+    assert (archive / "train.log").read_text().splitlines() == [
+        "{'arch': 'ignn'} | 246,629 trainable parameters", "iteration 10: loss 1.5000, val PSNR 31.000 dB",
+        "done: iteration 20, val PSNR 31.500 dB"]
+    assert (archive / "log.csv").read_text() == "iteration,loss\n10,1.5\n"
+    assert (archive / "config.yaml").read_text() == "model: {arch: ignn}\n"
