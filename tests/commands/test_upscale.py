@@ -98,14 +98,17 @@ def test_bundled_models_of_every_scale(tmp_path, monkeypatch):
 
 
 def test_model_picks_a_bundled_model(tmp_path, capsys):
-    """``--model`` picks among the bundled models (here EDSR, checked against the library
-    forward of the bundled file); one missing at the scale is one line naming what ships,
+    """``--model`` picks among the bundled models (each checked against the library
+    forward of its bundled file); one missing at the scale is one line naming what ships,
     and it excludes ``--weights`` and ``--method graph``."""
-    src = photo(tmp_path / "in.png", 20, 18)
-    assert main(["upscale", str(src), "-o", str(tmp_path / "edsr.png"), "--model", "edsr",
-                 "--precision", "fp32"]) == 0
-    expected = forward_whole(load_weights(bundled_weights(2, "edsr")), image_to_tensor(read_image(src)))
-    np.testing.assert_array_equal(read_image(tmp_path / "edsr.png"), tensor_to_image(expected))
+    src = photo(tmp_path / "in.png", 24, 22)
+    for name, architecture, aggregation in (("edsr", EDSR, None), ("ignn_detail", IGNN, "ignn_detail")):
+        assert main(["upscale", str(src), "-o", str(tmp_path / f"{name}.png"), "--model", name,
+                     "--precision", "fp32"]) == 0
+        model = load_weights(bundled_weights(2, name))
+        assert isinstance(model, architecture) and model.config_dict().get("aggregation") == aggregation
+        expected = forward_whole(model, image_to_tensor(read_image(src)))
+        np.testing.assert_array_equal(read_image(tmp_path / f"{name}.png"), tensor_to_image(expected))
     capsys.readouterr()
     assert main(["upscale", str(src), "--model", "ignn_detail", "--scale", "3"]) == 2
     err = capsys.readouterr().err.strip()
