@@ -13,6 +13,7 @@ with::
     ignn-pyg train --config experiments/configs/zoo/ignn_x2_stage2.yaml   # then stage 2, likewise for every model
     ignn-pyg train --config experiments/configs/zoo/ignn_x2_stage3.yaml   # then stage 3
     python experiments/bundle_weights.py                                  # or --models ignn_x2 edsr_x2
+    python experiments/bundle_weights.py --models ignn_detail_x2 --run ignn_detail_planted_x2  # another recipe's runs
 """
 
 from __future__ import annotations
@@ -65,12 +66,17 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/zoo"))
     parser.add_argument("--models", nargs="+", metavar="ARCH_xS", choices=[f"{a}_x{s}" for a, s in BUNDLED],
                         help="bundle only these runs (default: every bundled model)")
+    parser.add_argument("--run", metavar="NAME",
+                        help="with one --models: bundle the runs runs/zoo/NAME[_stage<N>] (another recipe of "
+                             "that model, e.g. ignn_detail_planted_x2) instead of the model's own")
     args = parser.parse_args()
+    if args.run and len(args.models or ()) != 1:
+        parser.error("--run needs exactly one --models")
     WEIGHTS_DIR.mkdir(exist_ok=True)
     for (arch, scale), name in BUNDLED.items():
         if args.models and f"{arch}_x{scale}" not in args.models:
             continue
-        run = latest_run(args.runs, f"{arch}_x{scale}") / "last.pt"
+        run = latest_run(args.runs, args.run or f"{arch}_x{scale}") / "last.pt"
         model, payload = load_checkpoint(run)
         config = payload["train_config"]
         if not finished(payload):
