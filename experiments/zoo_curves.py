@@ -26,10 +26,12 @@ from ignn_pyg.training.logs import log_series, read_log
 RESULTS = Path(__file__).resolve().parent / "results"
 LOGS = RESULTS / "zoo_logs"
 CONFIGS = Path(__file__).resolve().parent / "configs" / "zoo"
-RUN_NAME = re.compile(r"(?P<model>(?P<arch>ignn_detail|ignn|edsr)(?P<width>48)?_x(?P<scale>\d)(?P<deeper>_15blocks)?"
+RUN_NAME = re.compile(r"(?P<model>(?P<arch>ignn_detail|ignn|edsr)(?P<planted>_planted)?(?P<width>48)?_x(?P<scale>\d)(?P<deeper>_15blocks)?"
                       r"(?P<unscaled>_fuse_unscaled)?)(?:_stage(?P<stage>\d+))?")
-#: line style of a model family: bundled 32/8 solid, 48/12 dashed, 15 blocks dotted, fuse_hr unscaled dash-dot
-STYLES = (("_fuse_unscaled", "-."), ("48", "--"), ("_15blocks", ":"), ("", "-"))
+#: line style of a model family: bundled 32/8 solid, 48/12 dashed, 15 blocks dotted, fuse_hr unscaled
+#: dash-dot, planted training crops dash-dot-dot
+STYLES = (("_fuse_unscaled", "-."), ("_planted", (0, (3, 1, 1, 1, 1, 1))), ("48", "--"), ("_15blocks", ":"),
+          ("", "-"))
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,11 @@ def plot(curves: list[Curve], path: Path) -> None:
             stages = [c for c in curves if c.model == model]
             label = model
             for curve in sorted(stages, key=lambda c: c.stage):
-                psnr_ax.plot(*shifted(curve, "val_psnr"), style[model], color=colour[curve.arch], lw=1.2,
+                psnr_ax.plot(*shifted(curve, "val_psnr"), linestyle=style[model], color=colour[curve.arch], lw=1.2,
                              marker="o", ms=2, label=label)
                 reliance = shifted(curve, "val_reliance")
                 if reliance[0]:
-                    reliance_ax.plot(*reliance, style[model], color=colour[curve.arch], lw=1.2, marker="o", ms=2,
+                    reliance_ax.plot(*reliance, linestyle=style[model], color=colour[curve.arch], lw=1.2, marker="o", ms=2,
                                      label=label)
                 if curve.stage > 1:
                     psnr_ax.axvline(curve.offset, color="gray", lw=0.5, ls=":")
