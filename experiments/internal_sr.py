@@ -250,15 +250,15 @@ def main() -> None:
     config = InternalSRConfig(scale=args.scale)
     patch_overrides = {"transfer": "patch", "prior_distance": None}
     configs = {"graph-SR": config, "patch-SR": replace(config, **patch_overrides)}
+    bundled = [column for column, name in MODELS.items() if is_bundled(args.scale, name)]
     settings = {"config": config.to_dict(), "patch_overrides": patch_overrides, "seeds": args.seeds,
-                "models": [column for column, name in MODELS.items() if is_bundled(args.scale, name)]}
+                "models": bundled}
     json_path = args.results / f"internal_sr{suffix}.json"
     previous = json.loads(json_path.read_text()) if json_path.is_file() else {}
     done = {r["name"]: r for r in previous.get("photos", [])} if previous.get("settings") == settings else {}
     started = time.process_time()
     tuning = tune(args.scale) if args.tune or "tuning" not in previous else previous["tuning"]
-    models = {column: load_weights(bundled_weights(args.scale, name), args.scale) for column, name in MODELS.items()
-              if is_bundled(args.scale, name)}
+    models = {column: load_weights(bundled_weights(args.scale, MODELS[column]), args.scale) for column in bundled}
     dataset = PhotoDataset(args.split, args.scale)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     rows, strips = [], []

@@ -51,6 +51,7 @@ from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.training.config import TrainConfig, apply_overrides, config_from_dict, config_to_yaml
 from ignn_pyg.training.logs import read_log
 
+from bundle_weights import training_stages  # this folder: the history a checkpoint file records
 from graph_oracle import oracle_scores  # this folder: the oracle-recurrence test
 
 ROOT = Path(__file__).resolve().parent
@@ -199,7 +200,8 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
         cached = json.loads(cache.read_text())
         if cached["iteration"] == done:
             if probed and not {"oracle", "held_out"} <= cached.keys():  # cached before these tests existed
-                cached.setdefault("oracle", oracle_scores(model))
+                if "oracle" not in cached:
+                    cached["oracle"] = oracle_scores(model)
                 if "held_out" not in cached:
                     cached["held_out"] = held_out_scores(model, run_dir / "held_out_images")
                 cache.write_text(json.dumps(cached, indent=1) + "\n")
@@ -251,9 +253,7 @@ def command_export(study: Study, variant: str, seed: int, to: Path) -> None:
         raise SystemExit(f"{variant}/seed{seed} has no finished checkpoint in {study.runs} "
                          f"(iteration {done} of {total})")
     model, payload = load_checkpoint(path)
-    stage = {"iteration": payload["iteration"], "training_seconds": payload["seconds"],
-             "train_config": payload["train_config"]}
-    save_checkpoint(to, model, stages=[stage])
+    save_checkpoint(to, model, stages=training_stages(payload))
     print(f"wrote {to}: {variant}/seed{seed}, iteration {payload['iteration']}")
 
 
@@ -373,7 +373,7 @@ def held_out_report(study: Study, table: list[dict], results: dict[str, list[dic
                      f"{_fmt(held_out['reliance_random'], '+.3f', held_out['reliance_random_std'])} | "
                      f"{_fmt(held_out['reliance_permuted'], '+.3f', held_out['reliance_permuted_std'])} |")
     lines.append("")
-    held_out_results = {v: held_out_runs(rs) for v, rs in results.items() if held_out_runs(rs)}
+    held_out_results = {v: held_out for v, rs in results.items() if (held_out := held_out_runs(rs))}
     return lines + per_photo_reliance(study, held_out_results, "Held-out reliance per photo")
 
 
