@@ -133,7 +133,7 @@ class IGNN(nn.Module):
             aggregation, channels=n_feats, scale=self.graph_scale, num_neighbors=num_neighbors,
             patch_size=patch_size, edge_dim=self.embedding.channels, res_scale=res_scale, fusion=fusion,
             reduced_channels=reduced_channels, rgb_range=rgb_range)
-        if getattr(self.aggregation, "outputs_detail", False) and self.graph_scale != scale:
+        if self.adds_detail and self.graph_scale != scale:
             raise ValueError(f"aggregation {aggregation!r} adds HR detail at the graph scale "
                              f"({self.graph_scale}), which must be the output scale; got scale {scale}")
         self.fuse_lr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True),
@@ -151,6 +151,13 @@ class IGNN(nn.Module):
     def scale(self) -> int:
         """Output scale ``S``."""
         return self.config.scale
+
+    @property
+    def adds_detail(self) -> bool:
+        """Whether the aggregation also returns an HR RGB detail map ``[B, 3, sH, sW]`` that
+        is added to the output (its ``outputs_detail``, as in
+        :class:`~ignn_pyg.nn.DetailAugmentedAggregation`)."""
+        return getattr(self.aggregation, "outputs_detail", False)
 
     @property
     def uses_cross_scale_graph(self) -> bool:
@@ -239,7 +246,7 @@ class IGNN(nn.Module):
             graph = self.build_graph(lr, lr_down) if graph is None else graph
             if graph.same_scale:  # same-size messages: the LR features repeated s x s
                 lr_branch, hr_branch = self.aggregation(x1, graph, repeat_pixels(x1, self.graph_scale))
-            elif getattr(self.aggregation, "outputs_detail", False):
+            elif self.adds_detail:
                 lr_branch, hr_branch, detail = self.aggregation(x1, graph, lr)
             else:
                 lr_branch, hr_branch = self.aggregation(x1, graph)
