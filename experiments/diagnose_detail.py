@@ -20,11 +20,12 @@ is above 1/2, the RMS of the detail map ``D`` (grey levels, RGB), and what ``D``
 bicubic (Y-PSNR, border 2): whether the photos hold matches exact enough to open the gate,
 and where: the median texture (standard deviation of the query's LR patch, grey levels,
 mean of RGB) of the queries whose gate is open and of the others.
-Writes ``experiments/results/diagnose_detail.{md,json}``.  One thread, a few minutes.
+Writes ``experiments/results/diagnose_detail.{md,json}`` (``--out STEM``: ``STEM.{md,json}``).
+One thread, a few minutes.
 
 Usage::
 
-    python experiments/diagnose_detail.py [--weights experiments/results/graph_use/best_x2.pt]
+    python experiments/diagnose_detail.py [--weights experiments/results/graph_use/best_x2.pt] [--out STEM]
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=DEFAULT)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random neighbours (image i: seed + i)")
+    parser.add_argument("--out", default="diagnose_detail", metavar="STEM",
+                        help="write experiments/results/STEM.{md,json} (default: %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model, _ = load_checkpoint(args.weights)
@@ -135,7 +138,7 @@ def main() -> None:
     name = os.path.relpath(args.weights.resolve(), REPO)
     o, c = summary["oracle"], summary["control"]
     lines = ["# What the gated detail transfer delivers on the oracle test", "",
-             f"Produced by `python experiments/diagnose_detail.py` on `{name}`; mean over the {len(per_image)} "
+             f"Produced by `python experiments/diagnose_detail.py --weights {name}`; mean over the {len(per_image)} "
              "oracle test images of `graph_oracle.py` (Y-PSNR in dB as the oracle test measures it). Most "
              "trusted edge: the query's edge with the largest choice × gate.", "",
              "| quantity | oracle region | control region |", "| --- | --- | --- |",
@@ -146,8 +149,8 @@ def main() -> None:
         lines.append(f"| PSNR: {label} | {o[f'psnr {label}']:.2f} | {c[f'psnr {label}']:.2f} |")
     photos = {split: [photo_row(model, item) for item in PhotoDataset(split, SCALE)] for split in ("eval", "held_out")}
     text = "\n".join(lines + photo_lines(photos)) + "\n"
-    (RESULTS / "diagnose_detail.md").write_text(text)
-    (RESULTS / "diagnose_detail.json").write_text(json.dumps(
+    (RESULTS / f"{args.out}.md").write_text(text)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(
         {"model": name, "summary": summary, "per_image": per_image, "photos": photos}, indent=1) + "\n")
     print(text)
 
