@@ -40,7 +40,7 @@ from ignn_pyg.data.photos import file_sha256
 from ignn_pyg.evaluation.dead_channels import DeadChannelCounter
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
-from ignn_pyg.runtime.precision import resolve_precision
+from ignn_pyg.runtime.precision import describe_cpu, resolve_precision
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
 from ignn_pyg.commands.upscale import upscale_image
 
@@ -98,7 +98,7 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
             "images": quality["images"], "mean": quality["mean"],
             "dead_channels": quality["dead_channels"],
             "upscale_640x400_seconds": upscale_seconds(model, repeats) if repeats else None,
-            "load_average": os.getloadavg()[0], "threads": torch.get_num_threads()}
+            "load_average": os.getloadavg()[0], "threads": torch.get_num_threads(), "cpu": describe_cpu()}
 
 
 def kept_row(stored: list[dict], arch: str, scale: int) -> dict | None:
@@ -134,6 +134,18 @@ def _dead(report: dict) -> str:
     return text
 
 
+def _timed_on(reports: list[dict]) -> list[str]:
+    """Markdown lines naming the CPU each upscale time was measured on (one line when they
+    share one; rows from before the CPU was recorded say so)."""
+    timed = [r for r in reports if r["upscale_640x400_seconds"] is not None]
+    cpus = {r["model"]: r.get("cpu", "a CPU not recorded") for r in timed}
+    if not cpus:
+        return []
+    if len(set(cpus.values())) == 1:
+        return [f"Upscale timed on {next(iter(cpus.values()))}.", ""]
+    return ["Upscale timed on: " + "; ".join(f"{model}: {cpu}" for model, cpu in cpus.items()) + ".", ""]
+
+
 def format_report(reports: list[dict], title: str = "Bundled models (produced by "
                                                    "`python experiments/zoo_report.py`)", bundled: bool = True) -> str:
     """The Markdown page: the summary table (the bundled files' total size when
@@ -155,7 +167,8 @@ def format_report(reports: list[dict], title: str = "Bundled models (produced by
         lines.append(f"| {r['model']} | {r['parameters']:,} | {r['weights_megabytes']:.2f} | {r['iterations']} | "
                      f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
                      f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {_dead(r)} | {_seconds(r)} |")
-    lines += [""] + ([f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""] if bundled else [])
+    lines += [""] + _timed_on(reports)
+    lines += [f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""] if bundled else []
     for scale in sorted({r["recipe"][-1]["data"]["scale"] for r in reports}):
         of_scale = [r for r in reports if r["recipe"][-1]["data"]["scale"] == scale]
         lines += [f"Per photo, x{scale} (PSNR / SSIM):", "",

@@ -43,3 +43,16 @@ def test_weights_size_leaves_out_what_else_a_run_checkpoint_holds(tmp_path):
         rows.append(zoo.report_file(tmp_path / name, name, None, 0, {file_sha256(tmp_path / name): quality}))
     assert rows[0]["weights_megabytes"] == rows[1]["weights_megabytes"] == 4 * values / 2**20
     assert rows[1]["megabytes"] > rows[0]["megabytes"] + 8 * 100_000 / 2**20
+
+
+def test_the_report_names_the_cpu_each_time_was_measured_on():
+    """One line when every timed row shares a CPU; each model's CPU when they differ; a row
+    from before the CPU was recorded says so; an untimed row names none."""
+    zoo = load_experiment("zoo_report")
+    timed = {"upscale_640x400_seconds": 1.0}
+    same = [{"model": "a", **timed, "cpu": "X"}, {"model": "b", **timed, "cpu": "X"},
+            {"model": "c", "upscale_640x400_seconds": None, "cpu": "Y"}]
+    assert zoo._timed_on(same) == ["Upscale timed on X.", ""]
+    mixed = [{"model": "a", **timed, "cpu": "X"}, {"model": "b", **timed}]
+    assert zoo._timed_on(mixed) == ["Upscale timed on: a: X; b: a CPU not recorded.", ""]
+    assert zoo._timed_on([{"model": "c", "upscale_640x400_seconds": None}]) == []
