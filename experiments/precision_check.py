@@ -4,8 +4,10 @@ For every bundled IGNN and EDSR (``ignn_pyg/weights``) and every eval photo (who
 image, Y, border = scale) it reports the PSNR in fp32 (the exact path) and under bf16
 autocast (channels-last), their difference, and for IGNN the share of queries whose
 neighbour set under autocast equals the fp32 graph's (the graph is built in float32 by
-design, so anything below 100% is a bug).  Writes
-``experiments/results/precision_check.{md,json}``.
+design, so anything below 100% is a bug).  Then, for every bundled x2 IGNN, the oracle
+test of ``graph_oracle.py`` in both precisions: whether bf16 keeps what the model takes
+from an exact match (own graph minus random neighbours, oracle and control region).
+Writes ``experiments/results/precision_check.{md,json}``.
 
 Usage::
 
@@ -28,6 +30,8 @@ from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import cpu_native_bf16, describe_cpu, resolve_precision
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
+
+from graph_oracle import SCALE as ORACLE_SCALE, oracle_scores  # this folder: the oracle-recurrence test
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -73,6 +77,18 @@ def main() -> None:
         print(f"{name}: fp32 {mean['fp32']:.4f} dB, bf16 {mean['bf16']:.4f} dB, "
               f"difference {mean['bf16'] - mean['fp32']:+.4f} dB", flush=True)
 
+    oracle = {}
+    for (arch, scale), name in BUNDLED.items():
+        if scale != ORACLE_SCALE or arch == "edsr" or not (WEIGHTS_DIR / name).is_file():
+            continue
+        oracle[name] = {}
+        for label, precision in (("fp32", fp32), ("bf16", bf16)):
+            model = precision.prepare_model(load_weights(WEIGHTS_DIR / name, scale).eval())
+            with precision.autocast("cpu"):
+                oracle[name][label] = oracle_scores(model)["mean"]
+        print(f"{name}: oracle reliance fp32 {oracle[name]['fp32']['oracle_reliance']:+.3f} dB, "
+              f"bf16 {oracle[name]['bf16']['oracle_reliance']:+.3f} dB", flush=True)
+
     lines = ["# bf16 against fp32: bundled models on the eval photos (Y, border = scale)", "",
              f"Produced by `python experiments/precision_check.py` on {describe_cpu()}, {torch.get_num_threads()} thread(s); "
              f"bf16 is {'native' if cpu_native_bf16() else 'emulated (so the seconds show no speed-up)'} here.", "",
@@ -87,9 +103,18 @@ def main() -> None:
         mine = [r for r in rows if r["model"] == name]
         diff = math.fsum(r["bf16_psnr"] - r["fp32_psnr"] for r in mine) / len(mine)
         lines.append(f"| **{name}** | mean of {len(mine)} | | | **{diff:+.4f}** | | | |")
+    lines += ["", "## The oracle test (`graph_oracle.py`) in both precisions", "",
+              "Mean over its 8 images; Y-PSNR in dB of each region with the model's own graph, and reliance "
+              "(own graph minus random neighbours, the same neighbour seeds in both precisions).", "",
+              "| model | precision | oracle: own | oracle reliance | control: own | control reliance |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for name, by_precision in oracle.items():
+        for label, m in by_precision.items():
+            lines.append(f"| {name} | {label} | {m['oracle_own']:.2f} | {m['oracle_reliance']:+.3f} | "
+                         f"{m['control_own']:.2f} | {m['control_reliance']:+.3f} |")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "precision_check.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "precision_check.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (RESULTS / "precision_check.json").write_text(json.dumps({"photos": rows, "oracle": oracle}, indent=1) + "\n")
     print("\n".join(lines))
 
 
