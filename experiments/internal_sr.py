@@ -251,9 +251,9 @@ def main() -> None:
     config = InternalSRConfig(scale=args.scale)
     patch_overrides = {"transfer": "patch", "prior_distance": None}
     configs = {"graph-SR": config, "patch-SR": replace(config, **patch_overrides)}
-    bundled = [column for column, name in MODELS.items() if is_bundled(args.scale, name)]
+    weights = {column: bundled_weights(args.scale, name) for column, name in MODELS.items()
+               if is_bundled(args.scale, name)}
     # a photo's stored row is reused only while the bundled files it scored are the same
-    weights = {column: bundled_weights(args.scale, MODELS[column]) for column in bundled}
     settings = {"config": config.to_dict(), "patch_overrides": patch_overrides, "seeds": args.seeds,
                 "models": {column: file_sha256(path) for column, path in weights.items()}}
     json_path = args.results / f"internal_sr{suffix}.json"

@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
-from ignn_pyg.data import PhotoDataset
+from ignn_pyg.data import PhotoDataset, list_photos
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.training.config import TrainConfig, apply_overrides, config_from_dict, config_to_yaml
@@ -199,11 +199,9 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
     if cache.is_file():
         cached = json.loads(cache.read_text())
         if cached["iteration"] == done:
-            if probed and not {"oracle", "held_out"} <= cached.keys():  # cached before these tests existed
-                if "oracle" not in cached:
-                    cached["oracle"] = oracle_scores(model)
-                if "held_out" not in cached:
-                    cached["held_out"] = held_out_scores(model, run_dir / "held_out_images")
+            missing = graph_tests(model, run_dir, skip=cached.keys()) if probed else {}
+            if missing:  # cached before these tests existed
+                cached.update(missing)
                 cache.write_text(json.dumps(cached, indent=1) + "\n")
             return cached
     dataset = PhotoDataset("eval", model.scale)
@@ -216,10 +214,19 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
               "train_seconds": payload["seconds"], "parameters": trainable_parameters(model),
               "model": model.config_dict(), "images": rows, "mean": summarize(rows), "curve": curve}
     if probed:
-        result["oracle"] = oracle_scores(model)
-        result["held_out"] = held_out_scores(model, run_dir / "held_out_images")
+        result.update(graph_tests(model, run_dir))
     cache.write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def graph_tests(model: IGNN, run_dir: Path, skip=()) -> dict[str, Any]:
+    """The tests beyond the eval photos that a run of an IGNN with a cross-scale graph
+    gets, by result key, leaving out those in ``skip`` (already cached): ``oracle``
+    (:func:`graph_oracle.oracle_scores`) and ``held_out`` (:func:`held_out_scores`, outputs
+    in ``run_dir/held_out_images``)."""
+    tests = {"oracle": lambda: oracle_scores(model),
+             "held_out": lambda: held_out_scores(model, run_dir / "held_out_images")}
+    return {key: test() for key, test in tests.items() if key not in skip}
 
 
 def held_out_scores(model: IGNN, image_dir: Path) -> dict[str, Any]:
@@ -357,7 +364,7 @@ def held_out_report(study: Study, table: list[dict], results: dict[str, list[dic
     rows = [row for row in table if "held_out" in row]
     if not rows:
         return []
-    names = ", ".join(PhotoDataset("held_out", 2).names)
+    names = ", ".join(list_photos("held_out"))
     lines = ["## Held-out photos", "",
              f"The IGNNs with a cross-scale graph on the held-out photos ({names}; "
              "`PhotoDataset(\"held_out\")`, in neither split of `shared/data/photos.tsv`), whole images, "
