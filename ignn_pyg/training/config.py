@@ -28,7 +28,7 @@ from ignn_pyg.models.ignn import GRAPH_MODES
 from ignn_pyg.runtime.precision import PRECISIONS
 
 from .distributed import DEVICES
-from .planted_recurrence import min_plant_crop
+from .planted_recurrence import PLANT_DECAYS, min_plant_crop
 
 __all__ = [
     "ModelConfig",
@@ -111,7 +111,12 @@ class DataConfig:
     flipped / rotated by 90 degrees / channel-permuted (with probability
     ``channel_shuffle_prob``), with probability ``plant_recurrence`` given a planted
     cross-scale recurrence (:mod:`~ignn_pyg.training.planted_recurrence`; a study lever,
-    0 by default), then bicubic-downsampled to the LR input.  ``batch_size``
+    0 by default), then bicubic-downsampled to the LR input.  ``plant_decay`` lets that
+    share change over the run's ``optim.iterations``
+    (:class:`~ignn_pyg.training.planted_recurrence.PlantSchedule`): ``constant`` (the
+    default), ``step`` (``plant_recurrence`` before ``plant_until`` of the iterations,
+    ``plant_final`` after) or ``linear`` (from ``plant_recurrence`` to ``plant_final`` at
+    ``plant_until`` of the iterations).  ``batch_size``
     is the global batch, split evenly over distributed ranks.  ``cache`` keeps folder
     images in memory (photos always are).  Validation uses the first ``val_images``
     images (0: all), centre-cropped to at most ``val_max_side`` HR pixels (0: whole).
@@ -132,6 +137,9 @@ class DataConfig:
     rotations: bool = True
     channel_shuffle_prob: float = 0.8
     plant_recurrence: float = 0.0
+    plant_decay: str = "constant"
+    plant_until: float = 1.0
+    plant_final: float = 0.0
     val_images: int = 0
     val_max_side: int = 0
 
@@ -276,6 +284,10 @@ def _check(config: TrainConfig) -> None:
     require(0.0 <= d.channel_shuffle_prob <= 1.0,
             f"data.channel_shuffle_prob must be in [0, 1], got {d.channel_shuffle_prob}")
     require(0.0 <= d.plant_recurrence <= 1.0, f"data.plant_recurrence must be in [0, 1], got {d.plant_recurrence}")
+    require(d.plant_decay in PLANT_DECAYS, f"data.plant_decay must be one of {PLANT_DECAYS}, got {d.plant_decay!r}")
+    require(0.0 < d.plant_until <= 1.0, f"data.plant_until must be in (0, 1], got {d.plant_until}")
+    require(0.0 <= d.plant_final <= d.plant_recurrence or d.plant_decay == "constant",
+            f"data.plant_final must be in [0, data.plant_recurrence={d.plant_recurrence}], got {d.plant_final}")
     if d.plant_recurrence > 0:
         minimum = min_plant_crop(d.scale)
         require(d.crop_size >= minimum, f"data.plant_recurrence needs data.crop_size >= {minimum} at "

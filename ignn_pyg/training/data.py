@@ -36,7 +36,7 @@ from ignn_pyg.data import (
 )
 
 from .augment import augment
-from .planted_recurrence import plant_recurrence
+from .planted_recurrence import PlantSchedule, plant_recurrence
 from .config import DataConfig
 
 __all__ = [
@@ -70,6 +70,11 @@ class TrainCropDataset(Dataset):
         plant_prob: probability that an augmented crop gets a planted cross-scale
             recurrence (:func:`~ignn_pyg.training.planted_recurrence.plant_recurrence`),
             drawn after the augmentation, so 0 leaves every sample as it was.
+        plant_schedule: if given, the share changes over training: sample ``i`` is
+            planted with probability ``plant_schedule.for_sample(i)`` (its ``share`` is
+            then ``plant_prob``).  The uniform number it is compared with is drawn
+            whenever the initial share is positive, so a crop planted at a lower share
+            is planted at every higher one.
 
     Items (for any index ``i >= 0``):
         ``{"lr": [3, c / s, c / s], "hr": [3, c, c]}`` float32 in [0, 255], ``c = crop_size``;
@@ -78,13 +83,15 @@ class TrainCropDataset(Dataset):
 
     def __init__(self, names: list[str], images: list[np.ndarray | Path], seed: int, crop_size: int,
                  scale: int, flips: bool = True, rotations: bool = True,
-                 channel_shuffle_prob: float = 0.8, plant_prob: float = 0.0) -> None:
+                 channel_shuffle_prob: float = 0.8, plant_prob: float = 0.0,
+                 plant_schedule: PlantSchedule | None = None) -> None:
         if not names or len(names) != len(images):
             raise ValueError(f"need one image per name, got {len(names)} names and {len(images)} images")
         self.names, self.images = names, images
         self.seed, self.crop_size, self.scale = seed, crop_size, scale
         self.flips, self.rotations, self.channel_shuffle_prob = flips, rotations, channel_shuffle_prob
-        self.plant_prob = plant_prob
+        self.plant_prob = plant_prob if plant_schedule is None else plant_schedule.share
+        self.plant_schedule = plant_schedule
         for index, img in enumerate(images):
             if isinstance(img, np.ndarray):
                 self._check_size(index, img)
@@ -111,7 +118,8 @@ class TrainCropDataset(Dataset):
             self._check_size(index, img)
         rng = np.random.default_rng([self.seed, i])
         patch = augment(img, rng, self.crop_size, self.flips, self.rotations, self.channel_shuffle_prob)
-        if self.plant_prob > 0 and rng.random() < self.plant_prob:
+        share = self.plant_prob if self.plant_schedule is None else self.plant_schedule.for_sample(i)
+        if self.plant_prob > 0 and rng.random() < share:
             patch = plant_recurrence(patch, self.scale, rng)
         hr = image_to_tensor(patch)[0]
         return {"lr": bicubic_downsample(hr, self.scale), "hr": hr}
@@ -163,12 +171,15 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def build_train_dataset(data: DataConfig, seed: int) -> TrainCropDataset:
+def build_train_dataset(data: DataConfig, seed: int, iterations: int | None = None) -> TrainCropDataset:
     """The training stream of ``data`` (photos are read, verified and reduced once and
     kept in memory; folders are listed now, read per sample unless ``data.cache``).
+    ``iterations`` (``optim.iterations``) times a planted share that changes over
+    training (``data.plant_decay`` other than ``constant``); it is required then.
 
     Raises:
-        ValueError: a folder missing or without images, an image smaller than the crop.
+        ValueError: a folder missing or without images, an image smaller than the crop, a
+            planted share schedule without ``iterations``.
         FileNotFoundError: a photo is not installed (the message says what to install).
     """
     images: list[np.ndarray | Path]
@@ -180,8 +191,14 @@ def build_train_dataset(data: DataConfig, seed: int) -> TrainCropDataset:
         paths = HRFolderDataset(root / "DIV2K_train_HR" if data.train == "div2k" else root, data.scale).hr_paths
         names = [p.stem for p in paths]
         images = [read_image(p) for p in paths] if data.cache else list(paths)
+    schedule = None
+    if data.plant_decay != "constant":
+        if iterations is None:
+            raise ValueError(f"data.plant_decay={data.plant_decay!r} needs the run's iterations")
+        schedule = PlantSchedule(data.plant_recurrence, iterations, data.batch_size, data.plant_decay,
+                                 data.plant_until, data.plant_final)
     return TrainCropDataset(names, images, seed, data.crop_size, data.scale, data.flips, data.rotations,
-                            data.channel_shuffle_prob, data.plant_recurrence)
+                            data.channel_shuffle_prob, data.plant_recurrence, schedule)
 
 
 def _centre_crop(sample: dict, max_side: int, scale: int) -> dict:

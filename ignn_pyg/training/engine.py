@@ -305,7 +305,7 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
                   flush=True)
     payload = None if resume_path is None else _read_resume_checkpoint(resume_path, model, config)
 
-    train_set = build_train_dataset(data, run.seed)
+    train_set = build_train_dataset(data, run.seed, optim.iterations)
     precision = resolve_precision(run.precision, ctx.device)
     # fp16 gradients underflow without loss scaling; bf16 has float32's exponent range
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision.dtype == torch.float16)

@@ -17,15 +17,24 @@ So the graph carries information the convolutions cannot infer for that corner, 
 network trained on such crops is rewarded for using its neighbours.  Offsets are
 multiples of ``s^2`` (``P``) and ``s`` (``D``), so both blocks sit on the LR and the
 downsampled grids.
+
+The share of crops that get a plant can change over training (:class:`PlantSchedule`):
+planted crops keep a gated detail transfer's gate open, photos alone are what the
+network is scored on, so a recipe may plant early and fine-tune on photos at the end.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ignn_pyg.data import bicubic_downsample, image_to_tensor, tensor_to_image
 
-__all__ = ["plant_recurrence", "plant_at", "planted_blocks", "min_plant_crop"]
+__all__ = ["plant_recurrence", "plant_at", "planted_blocks", "min_plant_crop", "PlantSchedule", "PLANT_DECAYS"]
+
+#: how the planted share goes from its initial to its final value (:class:`PlantSchedule`)
+PLANT_DECAYS = ("constant", "step", "linear")
 
 
 def min_plant_crop(scale: int) -> int:
@@ -75,3 +84,56 @@ def plant_at(img: np.ndarray, scale: int, corner: int) -> np.ndarray:
 def plant_recurrence(img: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
     """:func:`plant_at` a uniformly random corner drawn from ``rng``."""
     return plant_at(img, scale, int(rng.integers(4)))
+
+
+@dataclass(frozen=True)
+class PlantSchedule:
+    r"""The share of training crops that get a planted recurrence, per iteration.
+
+    With initial share :math:`p`, final share :math:`p_f`, ``iterations`` :math:`T` and
+    ``until`` :math:`u \in (0, 1]`, iteration :math:`t` plants with probability
+
+    * ``constant``: :math:`p` (``until`` and ``final`` unused);
+    * ``step``: :math:`p` for :math:`t < u T`, then :math:`p_f`;
+    * ``linear``: :math:`p + (p_f - p) \min(1, t / (u T))`, reaching :math:`p_f` at
+      :math:`t = u T` and keeping it.
+
+    ``batch_size`` is the global batch: stream sample ``i`` belongs to iteration
+    ``i // batch_size`` (:mod:`ignn_pyg.training.data`), so the schedule is a function
+    of the sample index and a resumed run sees the shares it would have seen.
+
+    Raises:
+        ValueError: an unknown ``decay``, a share outside ``[0, 1]``, ``until`` outside
+            ``(0, 1]``, or ``iterations`` / ``batch_size`` below 1.
+    """
+
+    share: float
+    iterations: int
+    batch_size: int
+    decay: str = "constant"
+    until: float = 1.0
+    final: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.decay not in PLANT_DECAYS:
+            raise ValueError(f"decay must be one of {PLANT_DECAYS}, got {self.decay!r}")
+        if not (0.0 <= self.share <= 1.0 and 0.0 <= self.final <= 1.0):
+            raise ValueError(f"share and final must be in [0, 1], got {self.share} and {self.final}")
+        if not 0.0 < self.until <= 1.0:
+            raise ValueError(f"until must be in (0, 1], got {self.until}")
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError(f"iterations and batch_size must be positive, got {self.iterations} and "
+                             f"{self.batch_size}")
+
+    def at(self, iteration: int) -> float:
+        """The planted share at ``iteration`` (0-based)."""
+        end = self.until * self.iterations
+        if self.decay == "constant":
+            return self.share
+        if self.decay == "step":
+            return self.share if iteration < end else self.final
+        return self.share + (self.final - self.share) * min(1.0, iteration / end)
+
+    def for_sample(self, index: int) -> float:
+        """The planted share of stream sample ``index``."""
+        return self.at(index // self.batch_size)

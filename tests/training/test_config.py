@@ -75,6 +75,9 @@ def test_wrong_types_are_user_errors(override, message):
     ({"data": {"train": "folder"}}, "needs data.train_root"),
     ({"optim": {"milestones": [5, 3]}}, "increasing"),
     ({"data": {"channel_shuffle_prob": 1.5}}, r"\[0, 1\]"),
+    ({"data": {"plant_recurrence": 0.5, "plant_decay": "cosine"}}, "data.plant_decay must be one of"),
+    ({"data": {"plant_recurrence": 0.5, "plant_decay": "step", "plant_until": 0.0}}, r"plant_until must be in \(0, 1\]"),
+    ({"data": {"plant_recurrence": 0.2, "plant_decay": "linear", "plant_final": 0.5}}, "plant_final must be in"),
     ({"run": {"device": "gpu"}}, "run.device must be one of auto, cuda, cpu, got 'gpu'"),
 ])
 def test_inconsistent_values_are_rejected(values, message):

@@ -80,3 +80,52 @@ def test_training_stream_plants_only_when_asked():
         changed = (always[i]["hr"] != plain[i]["hr"]).any(0)
         small = planted_blocks(64, 2, 0)[1][2]
         assert 0 < int(changed.sum()) <= small * small  # only D's block differs
+
+
+def test_plant_schedule_values_by_hand():
+    from ignn_pyg.training.planted_recurrence import PlantSchedule
+    constant = PlantSchedule(0.5, iterations=1200, batch_size=4)
+    assert [constant.at(t) for t in (0, 899, 900, 1199)] == [0.5, 0.5, 0.5, 0.5]
+    step = PlantSchedule(0.5, 1200, 4, "step", until=0.75, final=0.1)
+    assert [step.at(t) for t in (0, 899, 900, 1199)] == [0.5, 0.5, 0.1, 0.1]
+    linear = PlantSchedule(0.5, 1200, 4, "linear", until=0.75)  # 0.5 -> 0 over 900 iterations
+    for t, share in [(0, 0.5), (450, 0.25), (720, 0.1), (900, 0.0), (1199, 0.0)]:
+        assert linear.at(t) == pytest.approx(share, abs=1e-12)
+    to_floor = PlantSchedule(0.4, 100, 4, "linear", until=1.0, final=0.2)
+    assert to_floor.at(50) == pytest.approx(0.3) and to_floor.at(100) == pytest.approx(0.2)
+    # sample i belongs to iteration i // batch_size
+    assert step.for_sample(4 * 899 + 3) == 0.5 and step.for_sample(4 * 900) == 0.1
+    for bad in [dict(decay="cosine"), dict(until=0.0), dict(until=1.5), dict(final=-0.1)]:
+        with pytest.raises(ValueError):
+            PlantSchedule(**{"share": 0.5, "iterations": 10, "batch_size": 2, **bad})
+
+
+def test_training_stream_follows_the_plant_schedule():
+    from ignn_pyg.training.planted_recurrence import PlantSchedule
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)]
+    kwargs = dict(seed=3, crop_size=64, scale=2)
+    plain = TrainCropDataset(["a"], images, **kwargs)
+    always = TrainCropDataset(["a"], images, plant_prob=1.0, **kwargs)
+    half = TrainCropDataset(["a"], images, plant_prob=0.5, **kwargs)
+    constant = TrainCropDataset(["a"], images, plant_schedule=PlantSchedule(0.5, 10, 2), **kwargs)
+    # all crops planted for iterations 0..4, none from iteration 5 on (batch 2: samples 0..9, 10..19)
+    step = TrainCropDataset(["a"], images, plant_schedule=PlantSchedule(1.0, 10, 2, "step", until=0.5), **kwargs)
+    for i in range(20):
+        assert torch.equal(constant[i]["hr"], half[i]["hr"])  # a constant schedule is plant_prob
+        expected = always if i < 10 else plain
+        assert torch.equal(step[i]["hr"], expected[i]["hr"]), i
+
+
+def test_build_train_dataset_passes_the_schedule(monkeypatch):
+    from ignn_pyg.training import data as data_module
+    from ignn_pyg.training.config import DataConfig
+    monkeypatch.setattr(data_module, "list_photos", lambda split: ["a"])
+    monkeypatch.setattr(data_module, "load_training_photo", lambda *args: np.zeros((80, 80, 3), np.uint8))
+    config = DataConfig(crop_size=64, batch_size=4, plant_recurrence=0.5)
+    assert data_module.build_train_dataset(config, 0).plant_schedule is None  # today's path
+    config.plant_decay, config.plant_until = "linear", 0.75
+    with pytest.raises(ValueError, match="needs the run's iterations"):
+        data_module.build_train_dataset(config, 0)
+    schedule = data_module.build_train_dataset(config, 0, iterations=1200).plant_schedule
+    assert schedule.at(450) == pytest.approx(0.25) and schedule.batch_size == 4
