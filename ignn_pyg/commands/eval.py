@@ -27,6 +27,8 @@ from torch.utils.data import Dataset
 from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
                            div2k_dataset)
+from ignn_pyg.data.atomic_files import atomic_output, write_text_atomic
+from ignn_pyg.data.output_checks import check_new, check_writable
 from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.evaluation.engine import CSV_FIELDS, evaluate, make_forward, metric_keys, probe_graph, summarize
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
@@ -39,6 +41,7 @@ BICUBIC = "bicubic"
 GRAPH = "graph"
 PHOTOS = "photos"
 HELD_OUT = "held_out"
+RESULT_FILES = ("results.json", "results.csv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=default_device(),
                         help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of an earlier run in --out (without it they are refused "
+                             "before any work)")
 
 
 def load_eval_dataset(spec: str, scale: int) -> tuple[Dataset, str]:
@@ -146,15 +152,16 @@ def format_table(rows: list[dict[str, Any]], method: str, title: str) -> str:
 
 def write_results(rows: list[dict[str, Any]], out_dir: str | Path, settings: dict[str, Any]) -> None:
     """``results.json`` (settings, protocol, per-image rows, means) and ``results.csv``
-    (one row per image, then a ``mean`` row) in ``out_dir``."""
+    (one row per image, then a ``mean`` row) in ``out_dir``, each written whole or not at
+    all (:mod:`ignn_pyg.data.atomic_files`)."""
     out_dir = Path(out_dir)
     mean = summarize(rows)
     payload = {**settings,
                "protocol": {"channel": "Y (BT.601)", "crop_border": settings["scale"],
                             "rounding": "8-bit, halves up", "ssim_window": "11x11 Gaussian, sigma 1.5"},
                "images": rows, "mean": mean}
-    (out_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
-    with open(out_dir / "results.csv", "w", newline="") as handle:
+    write_text_atomic(out_dir / "results.json", json.dumps(payload, indent=2) + "\n")
+    with atomic_output(out_dir / "results.csv") as partial, open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*CSV_FIELDS[:3], *metric_keys(rows)])
         writer.writeheader()
         writer.writerows(rows)
@@ -194,6 +201,9 @@ def _mode(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, write the results; 0 on success."""
     _check_options(args)
+    out_dir = Path(args.out)
+    check_new([out_dir / name for name in RESULT_FILES], args.overwrite)
+    check_writable(out_dir)
     dataset, description = load_eval_dataset(args.dataset, args.scale)
     if args.weights == BICUBIC:
         method, forward = BICUBIC, None
@@ -208,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"precision: {precision}")
         forward = make_forward(model, args.tile, args.overlap, args.chop, args.self_ensemble,
                                args.reference_window_state, precision)
-    out_dir, mode = Path(args.out), _mode(args)
+    mode = _mode(args)
     rows = evaluate(dataset, forward, args.scale, out_dir / "images", args.limit, args.device)
     if args.probe_graph:
         rows = probe_graph(model, dataset, rows, seed=args.probe_seed, device=args.device, precision=precision)

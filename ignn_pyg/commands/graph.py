@@ -29,7 +29,9 @@ import torch
 from torch import Tensor
 
 from ignn_pyg.inference.checkpoints import load_weights
+from ignn_pyg.data.atomic_files import write_text_atomic
 from ignn_pyg.data.image_io import image_to_tensor, read_image, tensor_to_image, write_image
+from ignn_pyg.data.output_checks import check_new, check_writable
 from ignn_pyg.data.resize import downsample_for_graph, modcrop
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
 from ignn_pyg.graph.embedding import EMBEDDINGS
@@ -44,6 +46,7 @@ from ignn_pyg.nn import CrossScaleAggregation
 GRAPH_DEFAULTS: dict[str, Any] = {"num_neighbors": 5, "window": 30, "window_indexing": "reference",
                                   "embedding": "vgg", "backend": "auto"}
 DEFAULT_SCALE = 2
+OUTPUT_FILES = ("graph.pt", "summary.json", "overlay.png", "explorer.html")
 
 
 def layer_weights(aggregation: CrossScaleAggregation, graph: CrossScaleGraph, label: str) -> LayerWeights:
@@ -113,6 +116,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, help="k-NN search (default auto: dense, the faster on "
                                                             "CPU and GPU; cluster: torch_cluster.knn)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the VGG weights and of the overlay sample")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files of an earlier run in --out (without it they are refused "
+                             "before any work)")
     parser.add_argument("--sample", type=int, default=40, help="query patches drawn in overlay.png (default 40)")
     parser.epilog = "With --weights, graph options may be left out: they come from the checkpoint."
 
@@ -157,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         scale, patch_size = model.graph_scale, model.config.patch_size
     lr = modcrop(image_to_tensor(image), scale).contiguous()
     _check_size(args.image, lr, scale, patch_size)
+    check_new([args.out / name for name in OUTPUT_FILES], args.overwrite)
+    check_writable(args.out)
     weights = None
     with torch.no_grad():
         with _stage(f"downsampling {lr.shape[-2]}x{lr.shape[-1]} by {scale}"):
@@ -171,9 +179,9 @@ def run(args: argparse.Namespace) -> int:
                 weights = layer_weights(model.aggregation, graph, args.weights.name)
     args.out.mkdir(parents=True, exist_ok=True)
     with _stage(f"writing {args.out}"):
-        graph.save(args.out / "graph.pt")
+        graph.save(args.out / "graph.pt")  # these two write atomically themselves
         summary = graph_summary(graph)
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         lr_image = tensor_to_image(lr)
         write_image(args.out / "overlay.png", draw_overlay(lr_image, graph, args.sample, args.seed))
         title = args.image.name if weights is None else f"{args.image.name}, {weights.label}"

@@ -8,12 +8,19 @@ uses no model: training-free super-resolution from the image's own cross-scale g
 (:mod:`ignn_pyg.models.internal_sr`, default parameters, whole image, with a progress bar).  An
 alpha channel is upscaled with MATLAB bicubic and written back (RGBA) when the output
 format holds one.
+
+Nothing is lost: every output is planned and checked before any work
+(:func:`plan_outputs`): an input is never written over, an existing output only with
+``--overwrite``, inputs that share a stem get names that keep them apart, and each file
+is written whole or not at all (:mod:`ignn_pyg.data.atomic_files`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -25,6 +32,7 @@ from tqdm import tqdm
 from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
                            read_image_and_alpha, tensor_to_image, write_image)
+from ignn_pyg.data.output_checks import check_new, check_not_inputs, check_unique, check_writable
 from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference.bundled import MODELS, bundled_weights
 from ignn_pyg.inference.forward import forward_tiled, forward_whole
@@ -32,6 +40,8 @@ from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
 IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF frame
+#: output extensions (the format follows the extension; the folder default is .png)
+WRITE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 METHODS = ("network", "graph")
 DEFAULT_MODEL = "ignn"  # the bundled model with the best eval-photo PSNR (docs/model_zoo.md)
 
@@ -76,25 +86,65 @@ def _with_alpha(result: np.ndarray, alpha: np.ndarray | None, scale: int, source
     return np.concatenate([result, upscale_alpha(alpha, scale)[..., None]], axis=2)
 
 
-def _jobs(source: Path, output: Path | None, scale: int) -> list[tuple[Path, Path]]:
+def _output_name(path: Path, scale: int, stem_clashes: bool) -> str:
+    """``{stem}_x{scale}.png``, or ``{stem}_{ext}_x{scale}.png`` when another input shares the stem."""
+    extension = f"_{path.suffix[1:].lower()}" if stem_clashes else ""
+    return f"{path.stem}{extension}_x{scale}.png"
+
+
+def _names_a_folder(output: str) -> bool:
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def plan_outputs(source: Path, output: str | None, scale: int) -> list[tuple[Path, Path]]:
+    """``(input, output)`` pairs for ``upscale SOURCE [-o OUTPUT]``, checked before any work.
+
+    A folder's images go to ``OUTPUT/`` (default ``SOURCE_x{scale}/`` beside it) as
+    ``{stem}_x{scale}.png``; inputs that share a stem (``a.png``, ``a.jpg``) keep their
+    extension in the name (``a_png_x2.png``, ``a_jpg_x2.png``).  A file goes to ``OUTPUT``
+    (a folder when it exists as one or ends with ``/``; else a file whose extension picks
+    the format), default ``{stem}_x{scale}.png`` beside the input.
+
+    Raises:
+        ValueError: no images in the folder, a missing input, an ``OUTPUT`` of the wrong
+            kind (a file for a folder run, a name without an image extension), or an
+            output that is an input or appears twice.
+        FileNotFoundError: the input does not exist.
+    """
     if source.is_dir():
         inputs = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not inputs:
-            raise ValueError(f"no images in folder {source}")
-        out_dir = output or source.with_name(f"{source.name}_x{scale}")
-        return [(p, out_dir / f"{p.stem}_x{scale}.png") for p in inputs]
-    if not source.exists():
+            raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {source}")
+        out_dir = Path(output) if output else source.with_name(f"{source.name}_x{scale}")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"-o {output}: a folder run writes into a folder, and {out_dir} is a file")
+        stems = Counter(p.stem for p in inputs)
+        jobs = [(p, out_dir / _output_name(p, scale, stems[p.stem] > 1)) for p in inputs]
+    elif not source.exists():
         raise FileNotFoundError(f"input {source} does not exist")
-    target = output or source.with_name(f"{source.stem}_x{scale}.png")
-    if target.is_dir():
-        target = target / f"{source.stem}_x{scale}.png"
-    return [(source, target)]
+    elif output is None or _names_a_folder(output):
+        folder = source.parent if output is None else Path(output)
+        jobs = [(source, folder / _output_name(source, scale, False))]
+    else:
+        target = Path(output)
+        if target.suffix.lower() not in WRITE_SUFFIXES:
+            raise ValueError(f"-o {output}: no image extension to pick the format from; give a name ending in "
+                             f"{', '.join(sorted(WRITE_SUFFIXES))} (or end it with / for a folder)")
+        jobs = [(source, target)]
+    targets = [target for _, target in jobs]
+    check_unique(targets)
+    check_not_inputs(targets, [p for p, _ in jobs] if source.is_file() else source.iterdir())
+    return jobs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="an image, or a folder of images")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="output file (or folder for a folder input); default: beside the input")
+    parser.add_argument("-o", "--output", default=None,
+                        help="output file, or folder (one that exists, or a name ending with /); a folder "
+                             "for a folder input; default: beside the input")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that exist already (without it they are refused before any "
+                             "work); an input is never written over")
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     parser.add_argument("--method", default="network", choices=METHODS,
                         help="'network' (a trained model, default) or 'graph' (no model: patches "
@@ -124,6 +174,11 @@ def graph_upscale_image(image, scale: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    jobs = plan_outputs(args.input, args.output, args.scale)
+    targets = [target for _, target in jobs]
+    check_new(targets, args.overwrite)
+    for folder in dict.fromkeys(target.parent for target in targets):
+        check_writable(folder)
     if args.method == "graph":
         if args.weights or args.model:
             raise ValueError("--weights and --model need --method network; --method graph uses no model")
@@ -139,7 +194,6 @@ def run(args: argparse.Namespace) -> int:
                           overlap=args.overlap, precision=precision)
         described = f"{type(model).__name__} x{args.scale} from {weights}"
         extra = f"; {device}, precision {precision}"
-    jobs = _jobs(args.input, args.output, args.scale)
     print(f"{described}; {len(jobs)} image(s){extra}")
     for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation/engine.py
         image, alpha = read_image_and_alpha(source)

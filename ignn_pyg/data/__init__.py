@@ -4,6 +4,8 @@
 ``resize``    MATLAB ``imresize`` (bicubic), ``modcrop``, the bicubic LR degradation
 ``datasets``  paired (HR + LR folders, DIV2K, benchmarks) and HR-only SR datasets
 ``photos``    real photographs installed by pip and Debian packages, hash-checked
+``atomic_files``   output files written whole or not at all (temporary name, then rename)
+``output_checks``  refusals made before any work: an output that is an input, exists, or clashes
 """
 
 from .datasets import (

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .atomic_files import atomic_output
+
 __all__ = ["read_image", "read_image_and_alpha", "write_image", "ALPHA_SUFFIXES", "image_to_tensor",
            "tensor_to_image", "quantize"]
 
@@ -130,7 +132,9 @@ def _png_bit_depth(path: Path) -> int | None:
 def write_image(path: str | Path, img: np.ndarray) -> None:
     """Write an 8-bit image; the format follows the suffix (use ``.png`` for lossless).
 
-    Parent folders are created.  Float images must be converted first (see
+    The file appears whole or not at all (:func:`~ignn_pyg.data.atomic_files.atomic_output`:
+    a temporary file beside it, then a rename).  Parent folders are created.
+    Float images must be converted first (see
     :func:`tensor_to_image`), so rounding is never implicit.
 
     Args:
@@ -143,9 +147,8 @@ def write_image(path: str | Path, img: np.ndarray) -> None:
         raise TypeError(f"img must be a uint8 numpy array, got {kind}; use tensor_to_image")
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
         raise ValueError(f"img must be [H, W, 3], [H, W, 4] or [H, W], got shape {img.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, img)
+    with atomic_output(path) as partial:
+        iio.imwrite(partial, img)
 
 
 def image_to_tensor(img: np.ndarray) -> Tensor:

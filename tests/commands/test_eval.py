@@ -320,3 +320,16 @@ def test_eval_image_too_small_for_the_model_is_one_line(tmp_path):
         "ignn-pyg eval: error: image 'tiny': an image of 7x7 pixels (height x width) is too small for this "
         f"IGNN at x2: it takes images of at least {side}x{side}, set by its graph (patch_size 3, stride 2, "
         "window 30, num_neighbors 5 at graph scale 2)")
+
+
+def test_an_earlier_run_needs_overwrite(benchmark_set, tmp_path, capsys):
+    out = tmp_path / "bicubic"
+    args = ("--weights", "bicubic", "--dataset", benchmark_set, "--scale", SCALE, "--out", out)
+    assert run_eval(*args) == 0
+    before = (out / "results.json").read_text()
+    capsys.readouterr()
+    assert run_eval(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "2 output file(s) exist already" in err and "--overwrite" in err
+    assert (out / "results.json").read_text() == before
+    assert run_eval(*args, "--overwrite") == 0

@@ -296,3 +296,15 @@ def test_page_without_weights_in_browser(browser, tmp_path):
     check_neighbours(browser, graph, 17)
     assert browser.execute_script("return document.getElementById('weights-section').hidden")
     assert console_errors(browser) == []
+
+
+def test_an_earlier_run_needs_overwrite(tmp_path, photo, capsys):
+    out = tmp_path / "o"
+    args = ["graph", str(photo), "--embedding", "pixel", "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "graph.pt").read_bytes()
+    capsys.readouterr()
+    err, _ = one_line_error(capsys, args)
+    assert "4 output file(s) exist already" in err and "--overwrite" in err
+    assert (out / "graph.pt").read_bytes() == before
+    assert main([*args, "--overwrite", "--seed", "1"]) == 0

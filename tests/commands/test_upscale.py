@@ -204,3 +204,68 @@ def test_precision_choice_and_its_one_line_warning(tmp_path, checkpoint, capsys,
     exact = forward_whole(load_weights(checkpoint, 2), image_to_tensor(read_image(src)))
     assert np.abs(a - tensor_to_image(exact).astype(int)).max() <= 1
     assert np.abs(b - a).mean() < 1.0
+
+
+def test_the_input_is_never_written_over(tmp_path, checkpoint, capsys):
+    """``-o`` naming the input is refused with or without ``--overwrite``; the photo stays."""
+    src = photo(tmp_path / "s.png", 20, 20)
+    before = src.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        assert main(["upscale", str(src), "-o", str(src), "--weights", str(checkpoint), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"output {src} is the input {src}; refusing to write over an input" in err
+    assert src.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["s.png", "tiny.pt"]
+
+
+def test_an_existing_output_needs_overwrite(tmp_path, checkpoint, capsys):
+    src = photo(tmp_path / "s.png", 20, 20)
+    target = tmp_path / "s_x2.png"
+    target.write_bytes(b"an earlier result")
+    assert main(["upscale", str(src), "--weights", str(checkpoint)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ignn-pyg upscale: error: 1 output file(s) exist already: {target}; give --overwrite to replace them")
+    assert target.read_bytes() == b"an earlier result"
+    assert main(["upscale", str(src), "--weights", str(checkpoint), "--overwrite"]) == 0
+    assert read_image(target).shape == (40, 40, 3)
+
+
+def test_inputs_sharing_a_stem_keep_their_extension(tmp_path):
+    """``a.png`` and ``a.jpg`` give two results, each the one its input gives alone."""
+    torch.manual_seed(0)
+    ckpt = tmp_path / "edsr.pt"
+    save_checkpoint(ckpt, EDSR(2, n_feats=8, n_resblocks=1))
+    folder = tmp_path / "photos"
+    photo(folder / "a.png", 12, 10, 1)
+    photo(folder / "a.jpg", 14, 9, 2)
+    photo(folder / "b.png", 8, 8, 3)
+    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(ckpt)]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg_x2.png", "a_png_x2.png", "b_x2.png"]
+    for name, output in (("a.png", "a_png_x2.png"), ("a.jpg", "a_jpg_x2.png")):
+        assert main(["upscale", str(folder / name), "-o", str(tmp_path / "alone.png"), "--weights", str(ckpt),
+                     "--overwrite"]) == 0
+        np.testing.assert_array_equal(read_image(tmp_path / "out" / output), read_image(tmp_path / "alone.png"))
+
+
+def test_output_forms_are_checked_before_any_work(tmp_path, checkpoint, capsys, monkeypatch):
+    """A folder ``-o`` (existing, or new with a trailing slash) takes the default name; a
+    name without an image extension, a file as a folder run's ``-o`` and a folder that
+    cannot be written are one line each, before the model is even loaded."""
+    src = photo(tmp_path / "s.png", 20, 20)
+    assert main(["upscale", str(src), "-o", f"{tmp_path / 'new' / 'dir'}/", "--weights", str(checkpoint)]) == 0
+    assert (tmp_path / "new" / "dir" / "s_x2.png").is_file()
+
+    from ignn_pyg.commands import upscale
+    monkeypatch.setattr(upscale, "load_weights", lambda *a, **k: pytest.fail("the model was loaded"))
+    (tmp_path / "folder").mkdir()
+    photo(tmp_path / "folder" / "a.png", 10, 10)
+    cases = [
+        ([str(src), "-o", str(tmp_path / "name")], "no image extension to pick the format from"),
+        ([str(tmp_path / "folder"), "-o", str(src)], "a folder run writes into a folder"),
+        ([str(src), "-o", "/proc/self/s_x2.png"], "cannot write to /proc/self"),
+        ([str(src), "-o", str(src / "x.png")], "is a file, not a folder"),
+    ]
+    for args, message in cases:
+        assert main(["upscale", *args, "--weights", str(checkpoint)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and message in err, err
+    assert not (tmp_path / "name").exists()
