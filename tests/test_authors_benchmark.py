@@ -4,26 +4,16 @@ against brute force, and the authors' unmodified network under them against ours
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+from tests.experiment_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    """``benchmarks/authors_code.py`` as a module (``benchmarks/`` on ``sys.path`` for its
-    sibling import of ``model_forward``)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("authors_code", BENCHMARKS / "authors_code.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``benchmarks/authors_code.py`` as a module."""
+    return load_benchmark("authors_code")
 
 
 @pytest.fixture(scope="module")
