@@ -15,7 +15,7 @@ from .datasets import (
     div2k_dataset,
     make_sr_pair,
 )
-from .image_io import (ALPHA_SUFFIXES, image_to_tensor, quantize, read_image, read_image_and_alpha,
+from .image_io import (ALPHA_SUFFIXES, image_size, image_to_tensor, quantize, read_image, read_image_and_alpha,
                        tensor_to_image, write_image)
 from .photos import (
     PhotoChecksumError,
@@ -32,6 +32,7 @@ from .resize import bicubic_downsample, bicubic_upsample, downsample_for_graph, 
 __all__ = [
     "read_image",
     "read_image_and_alpha",
+    "image_size",
     "ALPHA_SUFFIXES",
     "write_image",
     "image_to_tensor",

@@ -10,6 +10,7 @@ the authors' name for it, so their weights load into our structure unchanged.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,6 +23,9 @@ from ignn_pyg.models import EDSR, IGNN
 FORMAT = "ignn_pyg.checkpoint/1"
 ARCHITECTURES: dict[str, type[nn.Module]] = {"ignn": IGNN, "edsr": EDSR}
 _AUTHORS_EMBEDDING_COPY = ("vggnet.", "graph.embedcnn.")
+#: how a file written by ``torch.save`` starts: a zip archive, or (before PyTorch 1.6, as
+#: the authors' released weights may be) the legacy format's pickled magic number
+_CHECKPOINT_SIGNATURES = (b"PK\x03\x04", b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.")
 
 
 def _halve(m: re.Match) -> str:
@@ -82,13 +86,39 @@ def to_reference_state_dict(model: IGNN) -> dict[str, Tensor]:
 
 
 def _read(path: str | os.PathLike) -> Any:
+    """What a checkpoint file holds, loaded with ``torch.load(weights_only=True)``: tensors
+    and plain containers only, so that no file can run code while it is read.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: in one line naming the file, when it is empty, was not written by
+            ``torch.save`` (neither of its :data:`_CHECKPOINT_SIGNATURES`), is truncated or
+            corrupt, or holds other objects (refused before any of them is built).
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {os.fspath(path)!r} does not exist")
+    where = f"checkpoint {os.fspath(path)!r}"
+    with open(path, "rb") as handle:
+        head = handle.read(max(len(signature) for signature in _CHECKPOINT_SIGNATURES))
+    if not head:
+        raise ValueError(f"cannot read {where}: the file is empty; expected a file written by torch.save")
+    if not head.startswith(_CHECKPOINT_SIGNATURES):
+        raise ValueError(f"cannot read {where}: not a PyTorch checkpoint (it starts with {head[:8]!r}); expected "
+                         "a file written by torch.save (a zip archive, or the legacy pickle format)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt archives raise several exception types
-        raise ValueError(f"cannot read checkpoint {os.fspath(path)!r}: {type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}") from err
+    except pickle.UnpicklingError as err:
+        # PyTorch's message advises weights_only=False, which would run the file's code
+        refused = re.search(r"GLOBAL (\S+)", str(err))
+        if refused:
+            raise ValueError(f"refused {where}: it holds {refused.group(1)}, which is not a tensor or a plain "
+                             "container and would run as code if loaded; expected weights only") from None
+        raise ValueError(f"cannot read {where}: the file is corrupt (its pickle data has instructions a "
+                         "weights-only load refuses)") from None
+    except Exception as err:  # corrupt or truncated archives raise several exception types
+        first_line = next(iter(str(err).strip().splitlines()), "")
+        reason = f"{type(err).__name__}: {first_line.split('. ')[0]}" if first_line else type(err).__name__
+        raise ValueError(f"cannot read {where}: the file is truncated or corrupt ({reason})") from err
 
 
 def _mismatch_report(model: nn.Module, state: Mapping[str, Tensor], names: Mapping[str, str]) -> str:

@@ -308,3 +308,9 @@ def test_an_earlier_run_needs_overwrite(tmp_path, photo, capsys):
     assert "4 output file(s) exist already" in err and "--overwrite" in err
     assert (out / "graph.pt").read_bytes() == before
     assert main([*args, "--overwrite", "--seed", "1"]) == 0
+
+
+def test_a_folder_is_no_image(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    err, num_lines = one_line_error(capsys, ["graph", str(tmp_path / "photos"), "--out", str(tmp_path / "o")])
+    assert num_lines == 1 and err == f"ignn-pyg graph: error: {tmp_path / 'photos'} is a folder, not an image file"

@@ -145,7 +145,7 @@ def test_image_too_small_for_the_bundled_model_is_one_line(tmp_path, h, w):
 
 @pytest.mark.parametrize("content,reason", [
     (b"", "the file is empty"),
-    (b"a text file renamed to .png\n", "not an image file imageio can decode"),
+    (b"a text file renamed to .png\n", "not an image file Pillow can decode"),
 ])
 def test_unreadable_file_is_one_line(tmp_path, checkpoint, content, reason):
     src = tmp_path / "not_an_image.png"

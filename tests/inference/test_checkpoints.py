@@ -1,6 +1,8 @@
 """Checkpoints: the authors' names, reference-format loading, our own round trip."""
 
 import os
+import pickle
+import random
 
 import pytest
 import torch
@@ -108,3 +110,65 @@ def test_bad_files(tmp_path):
     with pytest.raises(ValueError, match="not an ignn-pyg checkpoint"):
         load_checkpoint(reference)
     assert isinstance(load_weights(reference, scale=2, n_feats=8, n_resblocks=2), IGNN)
+
+
+class _RunsACommand:
+    """Unpickling this would run ``touch <marker>``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _bad_checkpoint(path, kind: str) -> None:
+    """Write one kind of file that is not a loadable checkpoint to ``path``."""
+    if kind == "random bytes":
+        path.write_bytes(random.Random(0).randbytes(4096))
+    elif kind == "text":
+        path.write_text("weights: see the README\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        save_checkpoint(path, EDSR(2, n_feats=8, n_resblocks=1))
+        path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    elif kind == "runs a command":
+        torch.save({"state_dict": _RunsACommand(path.with_name("ran"))}, path)
+    elif kind == "plain pickle that runs a command":
+        path.write_bytes(pickle.dumps(_RunsACommand(path.with_name("ran"))))
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "text", "empty", "truncated", "runs a command",
+                                  "plain pickle that runs a command"])
+@pytest.mark.parametrize("load", [load_weights, load_checkpoint])
+def test_bad_checkpoints_are_one_line_naming_the_file(tmp_path, kind, load):
+    path = tmp_path / "model.pt"
+    _bad_checkpoint(path, kind)
+    with pytest.raises(ValueError) as err:
+        load(path)
+    message = str(err.value)
+    assert "\n" not in message and "'" + str(path) + "'" in message
+    assert "weights_only" not in message  # PyTorch's advice to retry with weights_only=False is unsafe here
+    assert not (tmp_path / "ran").exists()  # the command never ran
+
+
+def test_bad_checkpoint_messages_say_what_was_expected(tmp_path):
+    path = tmp_path / "notes.pt"
+    _bad_checkpoint(path, "text")
+    with pytest.raises(ValueError, match=r"not a PyTorch checkpoint \(it starts with b'weights:'\); expected a "
+                                         r"file written by torch.save"):
+        load_weights(path)
+    _bad_checkpoint(path, "runs a command")
+    with pytest.raises(ValueError, match=r"refused checkpoint .*notes.pt': it holds posix.system, which is not a "
+                                         r"tensor"):
+        load_weights(path)
+    _bad_checkpoint(path, "truncated")
+    with pytest.raises(ValueError, match="the file is truncated or corrupt"):
+        load_weights(path)
+
+
+def test_legacy_format_checkpoints_still_load(tmp_path):
+    path = tmp_path / "IGNN_x2.pth"  # the format of torch.save before PyTorch 1.6
+    torch.save({"net_state_dict": to_reference_state_dict(small(2))}, path, _use_new_zipfile_serialization=False)
+    assert isinstance(load_weights(path, scale=2, n_feats=8, n_resblocks=2), IGNN)
