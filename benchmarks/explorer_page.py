@@ -60,7 +60,7 @@ def central_crop(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def build(photo: Path, out: Path, weights: Path | None) -> float:
-    command = [sys.executable, "-m", "ignn_pyg", "graph", str(photo), "--out", str(out)]
+    command = [sys.executable, "-m", "ignn_pyg", "graph", str(photo), "--out", str(out), "--overwrite"]
     if weights is not None:
         command += ["--weights", str(weights)]
     start = time.perf_counter()

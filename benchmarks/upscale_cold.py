@@ -45,7 +45,7 @@ REPORTED = re.compile(r"\((\d+(?:\.\d+)?) s\)\s*$", re.MULTILINE)  # "... 1280x8
 def command_seconds(image: Path, output: Path, scale: int) -> tuple[float, float]:
     """``(reported, wall)`` seconds of one ``ignn-pyg upscale`` in a fresh process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ignn_pyg", "upscale", str(image), "-o", str(output),
+    done = subprocess.run([sys.executable, "-m", "ignn_pyg", "upscale", str(image), "-o", str(output), "--overwrite",
                            "--scale", str(scale)], capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
     reported = REPORTED.search(done.stdout)
