@@ -4,14 +4,16 @@
 
     ignn-pyg eval --weights W|bicubic|graph --dataset DIR|photos --scale S
                   [--tile N [--overlap O] | --chop reference] [--self-ensemble]
-                  [--reference-window-state] [--limit N] [--device D] --out DIR
+                  [--reference-window-state] [--limit N] [--device D] --out DIR [--overwrite] [--strict]
 
 Metrics follow :mod:`ignn_pyg.evaluation.metrics` (8-bit rounding of the output, ``scale`` border
 pixels cropped, BT.601 Y channel).  Every image is also upsampled with MATLAB bicubic,
 ``imresize(lr / 255, S) * 255``, as the reference row.  ``--weights graph`` is the
 training-free graph super-resolution of :mod:`ignn_pyg.models.internal_sr` (default parameters).
 Written to ``--out``: ``results.json``, ``results.csv`` and the SR images
-``images/{name}.png``; the table is printed.  See ``docs/evaluation.md`` for the protocol and how to reproduce the paper.
+``images/{name}.png``, each whole or not at all; the table is printed.  An image that
+fails is skipped in one line and listed under ``skipped`` in ``results.json``, and the
+run then exits with status 2 (``--strict``: stop at the first).  See ``docs/evaluation.md`` for the protocol and how to reproduce the paper.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
@@ -84,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=default_device(),
                         help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first image that fails (default: skip it with one line, evaluate the "
+                             "others, list the skipped ones in results.json, and exit with status 2)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results of an earlier run in --out (without it they are refused "
                              "before any work)")
@@ -219,18 +224,28 @@ def run(args: argparse.Namespace) -> int:
         forward = make_forward(model, args.tile, args.overlap, args.chop, args.self_ensemble,
                                args.reference_window_state, precision)
     mode = _mode(args)
-    rows = evaluate(dataset, forward, args.scale, out_dir / "images", args.limit, args.device)
+    skipped: list[dict[str, Any]] | None = None if args.strict else []
+    rows = evaluate(dataset, forward, args.scale, out_dir / "images", args.limit, args.device, skipped=skipped)
+    skipped = skipped or []
+    if not rows:
+        raise ValueError(f"every image failed ({len(skipped)}, each named above); nothing to evaluate")
     if args.probe_graph:
-        rows = probe_graph(model, dataset, rows, seed=args.probe_seed, device=args.device, precision=precision)
+        left_out = {entry["index"] for entry in skipped}
+        evaluated = Subset(dataset, [i for i in range(len(rows) + len(skipped)) if i not in left_out])
+        rows = probe_graph(model, evaluated, rows, seed=args.probe_seed, device=args.device, precision=precision)
     title = f"{method} x{args.scale} on {description}: {len(rows)} images, {mode}"
     settings = {"method": method, "weights": args.weights, "dataset": args.dataset,
                 "dataset_description": description, "scale": args.scale, "mode": mode,
                 "tile": args.tile, "overlap": args.overlap if args.tile else None, "chop": args.chop,
                 "self_ensemble": args.self_ensemble, "reference_window_state": args.reference_window_state,
                 "device": str(args.device), "precision": args.precision,
-                "probe_graph": {"controls": list(GRAPH_CONTROLS), "seed": args.probe_seed} if args.probe_graph else None}
+                "probe_graph": {"controls": list(GRAPH_CONTROLS), "seed": args.probe_seed} if args.probe_graph else None,
+                "skipped": skipped}
     write_results(rows, out_dir, settings)
     print(format_table(rows, method, title))
     print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.csv'} and {len(rows)} images "
           f"in {out_dir / 'images'}")
+    if skipped:
+        raise ValueError(f"{len(skipped)} of {len(rows) + len(skipped)} image(s) skipped (each named above and "
+                         f"listed under 'skipped' in {out_dir / 'results.json'}); the table holds the others")
     return 0

@@ -85,6 +85,10 @@ def _run(args: argparse.Namespace) -> int:
     except (CLIError, ValueError, FileNotFoundError) as err:
         print(f"ignn-pyg {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the system refused what a check could not foresee: a full disk, a lost mount
+        print(f"ignn-pyg {args.command}: error: {err.strerror or err}"
+              f"{f': {err.filename}' if err.filename else ''}", file=sys.stderr)
+        return 1
     except ModuleNotFoundError as err:  # an optional extra the chosen option needs
         print(f"ignn-pyg {args.command}: error: {err.msg}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections import Counter
 from functools import partial
@@ -30,12 +31,14 @@ from torch import nn
 from tqdm import tqdm
 
 from ignn_pyg.inference.checkpoints import load_weights
-from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_to_tensor, quantize,
+from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_size, image_to_tensor, quantize,
                            read_image_and_alpha, tensor_to_image, write_image)
 from ignn_pyg.data.output_checks import check_new, check_not_inputs, check_unique, check_writable
 from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference.bundled import MODELS, bundled_weights
 from ignn_pyg.inference.forward import forward_tiled, forward_whole
+from ignn_pyg.inference.memory_estimate import (available_bytes, format_bytes, parse_bytes, resident_bytes,
+                                                upscale_peak_bytes)
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
@@ -142,9 +145,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=None,
                         help="output file, or folder (one that exists, or a name ending with /); a folder "
                              "for a folder input; default: beside the input")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace outputs that exist already (without it they are refused before any "
-                             "work); an input is never written over")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace outputs that exist already (without it they are refused before any "
+                               "work); an input is never written over")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave the images whose output exists already (a run resumed: every output "
+                               "is written whole or not at all)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first image that cannot be read or upscaled (default: report it "
+                             "in one line, go on with the others, and exit with status 2 at the end)")
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     parser.add_argument("--method", default="network", choices=METHODS,
                         help="'network' (a trained model, default) or 'graph' (no model: patches "
@@ -159,6 +169,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LR pixels above which an image is processed in tiles")
     parser.add_argument("--tile", type=int, default=256, help="tile side in LR pixels")
     parser.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory this process may use at its peak, e.g. 6G or 800M (default: what it "
+                             "holds now plus the machine's available memory); an image whose estimated "
+                             "need exceeds it is refused before any work")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto (default: bf16 where the CPU/GPU computes it natively, else fp32 "
                              "channels-last), fp32 (the exact path), bf16, fp16 (CUDA); see docs/model.md")
@@ -173,15 +187,82 @@ def graph_upscale_image(image, scale: int):
     return tensor_to_image(internal_sr(image_to_tensor(image), InternalSRConfig(scale=scale), progress=True)[0])
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option values that would fail only later, after earlier images are done."""
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels must be a positive integer, got {args.max_pixels}")
+    if args.overlap < 0:
+        raise ValueError(f"--overlap must be >= 0, got {args.overlap}")
+    if args.tile <= 2 * args.overlap:
+        raise ValueError(f"--tile ({args.tile}) must exceed twice --overlap ({args.overlap})")
+    if args.method == "graph" and (args.weights or args.model):
+        raise ValueError("--weights and --model need --method network; --method graph uses no model")
+    if args.max_memory is not None:
+        parse_bytes(args.max_memory)
+
+
+def _readable(jobs: list[tuple[Path, Path]], strict: bool) -> tuple[list[tuple[Path, Path, tuple[int, int]]],
+                                                                     list[Path]]:
+    """The jobs whose input's header reads, with its ``(height, width)``, and the inputs
+    that do not (each reported in one line; the first raised when ``strict``)."""
+    readable, failed = [], []
+    for source, target in jobs:
+        try:
+            readable.append((source, target, image_size(source)))
+        except ValueError as err:
+            if strict:
+                raise
+            _report_failure(err)
+            failed.append(source)
+    return readable, failed
+
+
+def _fitting(jobs: list[tuple[Path, Path, tuple[int, int]]], model: nn.Module, args: argparse.Namespace,
+             strict: bool) -> tuple[list[tuple[Path, Path, tuple[int, int]]], list[Path]]:
+    """The jobs whose estimated memory (:func:`~ignn_pyg.inference.memory_estimate.upscale_peak_bytes`)
+    fits the budget, and the inputs that do not (each reported in one line naming the
+    image, its size, the estimate and the limit; the first raised when ``strict``)."""
+    held = resident_bytes()
+    if args.max_memory is None:
+        budget, limit = available_bytes(), "the memory available now"
+    else:
+        budget, limit = parse_bytes(args.max_memory) - held, f"--max-memory {args.max_memory}"
+    fitting, failed = [], []
+    for source, target, (height, width) in jobs:
+        need = upscale_peak_bytes(model, height, width, args.max_pixels, args.tile)
+        if need <= budget:
+            fitting.append((source, target, (height, width)))
+            continue
+        err = ValueError(f"{source}: a {width}x{height} image at x{args.scale} needs about {format_bytes(need)} "
+                         f"on top of the {format_bytes(held)} held, over {limit} ({format_bytes(held + budget)} "
+                         "in all); give a smaller image, or more memory")
+        if strict:
+            raise err
+        _report_failure(err)
+        failed.append(source)
+    return fitting, failed
+
+
+def _report_failure(err: Exception) -> None:
+    print(f"ignn-pyg upscale: skipped: {err}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_options(args)
     jobs = plan_outputs(args.input, args.output, args.scale)
+    if args.skip_existing:
+        done = [target for _, target in jobs if target.exists()]
+        jobs = [(source, target) for source, target in jobs if not target.exists()]
+        if done:
+            print(f"{len(done)} output(s) exist already, skipped (--skip-existing)")
     targets = [target for _, target in jobs]
     check_new(targets, args.overwrite)
     for folder in dict.fromkeys(target.parent for target in targets):
         check_writable(folder)
+    single = args.input.is_file()
+    total = len(jobs)
+    jobs, failed = _readable(jobs, strict=args.strict or single)
     if args.method == "graph":
-        if args.weights or args.model:
-            raise ValueError("--weights and --model need --method network; --method graph uses no model")
         upscale = partial(graph_upscale_image, scale=args.scale)
         described, extra = f"graph SR x{args.scale} (no model)", ""
     else:
@@ -192,17 +273,39 @@ def run(args: argparse.Namespace) -> int:
         precision.prepare_model(model)
         upscale = partial(upscale_image, model, max_pixels=args.max_pixels, tile=args.tile,
                           overlap=args.overlap, precision=precision)
+        jobs, too_large = _fitting(jobs, model, args, strict=args.strict or single)
+        failed += too_large
         described = f"{type(model).__name__} x{args.scale} from {weights}"
         extra = f"; {device}, precision {precision}"
     print(f"{described}; {len(jobs)} image(s){extra}")
-    for source, target in tqdm(jobs, unit="image", disable=len(jobs) == 1, leave=False):  # see evaluation/engine.py
-        image, alpha = read_image_and_alpha(source)
-        start = time.perf_counter()
-        try:
-            result = upscale(image)
-        except ValueError as err:  # e.g. an image too small for the model: name the file
-            raise ValueError(f"{source}: {err}") from err
-        write_image(target, _with_alpha(result, alpha, args.scale, source, target))
-        print(f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
-              f"({time.perf_counter() - start:.1f} s)")
+    # the bar counts LR pixels, so its time estimate weighs each image by its size
+    bar = tqdm(total=sum(h * w for _, _, (h, w) in jobs), unit="px", unit_scale=True, disable=len(jobs) < 2,
+               leave=False, file=sys.stderr)
+    with bar:
+        for source, target, (height, width) in jobs:
+            try:
+                _upscale_file(upscale, source, target, args.scale)
+            except ValueError as err:
+                if args.strict or single:
+                    raise
+                bar.clear()
+                _report_failure(err)
+                failed.append(source)
+            bar.update(height * width)
+    if failed:
+        raise ValueError(f"{len(failed)} of {total} image(s) failed (each named "
+                         f"above): {', '.join(str(p) for p in failed[:3])}{' ...' if len(failed) > 3 else ''}")
     return 0
+
+
+def _upscale_file(upscale, source: Path, target: Path, scale: int) -> None:
+    """Read ``source``, upscale it, write ``target``, and say so in one line."""
+    image, alpha = read_image_and_alpha(source)
+    start = time.perf_counter()
+    try:
+        result = upscale(image)
+    except ValueError as err:  # e.g. an image too small for the model: name the file
+        raise ValueError(f"{source}: {err}") from err
+    write_image(target, _with_alpha(result, alpha, scale, source, target))
+    tqdm.write(f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
+               f"({time.perf_counter() - start:.1f} s)", file=sys.stdout)

@@ -102,6 +102,16 @@ class PairedFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    @property
+    def names(self) -> list[str]:
+        """Each item's name, without reading an image."""
+        return [name for name, _, _ in self.pairs]
+
+    @property
+    def files(self) -> list[Path]:
+        """Each item's HR file."""
+        return [hr_path for _, hr_path, _ in self.pairs]
+
     def __getitem__(self, index: int) -> dict[str, str | Tensor]:
         name, hr_path, lr_path = self.pairs[index]
         hr = modcrop(read_image(hr_path), self.scale)
@@ -148,6 +158,16 @@ class HRFolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.hr_paths)
+
+    @property
+    def names(self) -> list[str]:
+        """Each item's name, without reading an image."""
+        return [path.stem for path in self.hr_paths]
+
+    @property
+    def files(self) -> list[Path]:
+        """Each item's HR file."""
+        return list(self.hr_paths)
 
     def __getitem__(self, index: int) -> dict[str, str | Tensor]:
         hr_path = self.hr_paths[index]

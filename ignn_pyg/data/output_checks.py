@@ -23,23 +23,27 @@ def _listed(paths: Sequence[Path]) -> str:
     return ", ".join(str(p) for p in paths[:_SHOWN]) + more
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file (links and ``..`` resolved; ``a`` may not exist)."""
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
+def _identity(path: Path) -> tuple[int, int]:
+    """The file ``path`` names, whatever the name: (device, inode)."""
+    info = path.stat()
+    return info.st_dev, info.st_ino
 
 
 def check_not_inputs(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
-    """Refuse, always, to write over an input file.
+    """Refuse, always, to write over an input file: an output that exists and is one of
+    ``inputs`` (the same file under any name: links and ``..`` included; an output that
+    does not exist yet is no input).
 
     Raises:
-        ValueError: naming the first output that is (a link to) one of ``inputs``.
+        ValueError: naming the first such output and its input.
     """
-    inputs = list(inputs)
+    by_identity = {_identity(source): source for source in inputs if source.exists()}
     for output in outputs:
-        for source in inputs:
-            if _same_file(output, source):
+        # as the kernel resolves it, and with ".." taken lexically: "new/../a.png" is a.png
+        # once "new" has been created
+        for spelling in (output, Path(os.path.abspath(output))):
+            source = by_identity.get(_identity(spelling)) if spelling.exists() else None
+            if source is not None:
                 raise ValueError(f"output {output} is the input {source}; refusing to write over an input "
                                  "(give another -o)")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,59 +99,101 @@ def _timed(fn: Callable[[Tensor], Tensor], lr: Tensor) -> tuple[Tensor, float]:
 
 def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale: int,
              image_dir: str | Path, limit: int | None = None, device: str | torch.device = "cpu",
-             progress: bool = True, baseline: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+             progress: bool = True, baseline: list[dict[str, Any]] | None = None,
+             skipped: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per-image metrics of ``forward`` (``None``: the bicubic baseline is the method).
 
     Each SR output is saved as ``image_dir/{name}.png`` (rounded by
     :func:`~ignn_pyg.data.tensor_to_image`, the rounding the metrics apply).
     ``baseline``: rows of an earlier call on the same images, whose bicubic scores are
     reused instead of recomputed (repeated validation during training).
+    ``skipped``: when given, an image that fails (unreadable, sizes that disagree, too
+    small) is left out and recorded there as ``{"index", "name", "error"}`` (the error in
+    one line, naming the image), and a line on stderr says so; without it, the first
+    failure raises.
 
     Returns:
-        One dict per image: ``name``, ``lr_height``, ``lr_width``, ``psnr``, ``ssim``,
-        ``bicubic_psnr``, ``bicubic_ssim`` and ``seconds`` (the SR forward alone).
+        One dict per evaluated image: ``name``, ``lr_height``, ``lr_width``, ``psnr``,
+        ``ssim``, ``bicubic_psnr``, ``bicubic_ssim`` and ``seconds`` (the SR forward alone).
 
     Raises:
         ValueError: naming the image, for unreadable files, HR/LR size mismatches,
-            images too small for the model's tiling or for the metrics, an empty dataset,
-            or two images with one name.
+            images too small for the model's tiling or for the metrics (unless
+            ``skipped`` is given), an empty dataset, or two images with one name.
     """
     count = len(dataset) if limit is None else min(limit, len(dataset))
     if count == 0:
         raise ValueError(f"the dataset is empty: {dataset!r}")
     image_dir = Path(image_dir)
+    names = getattr(dataset, "names", None)
+    if names is not None:  # before any work, where the dataset tells its names
+        _check_unique_names(names[:count])
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     # leave=False: the bar is erased when it closes, so an error is the one line left on stderr
-    for index in tqdm(range(count), desc="eval", unit="img", disable=not progress, file=sys.stderr, leave=False):
-        item = dataset[index]
-        name, lr, hr = item["name"], item["lr"][None].to(device), item["hr"][None]
-        if name in seen:
+    bar = tqdm(range(count), desc="eval", unit="img", disable=not progress, file=sys.stderr, leave=False)
+    for index in bar:
+        try:
+            name, row, sr = _evaluate_one(dataset, index, forward, scale, device, baseline)
+        except ValueError as err:
+            if skipped is None:
+                raise
+            skipped.append({"index": index, "name": _item_name(dataset, index), "error": str(err)})
+            tqdm.write(f"eval: skipped image {index}: {err}", file=sys.stderr)
+            continue
+        if name in seen:  # datasets that do not tell their names beforehand
             raise ValueError(f"two images are named {name!r}; their outputs would overwrite each other")
         seen.add(name)
-        earlier = None if baseline is None else baseline[index]
-        if earlier is not None and earlier["name"] != name:
-            raise ValueError(f"baseline row {index} is {earlier['name']!r}, not {name!r}")
-        try:
-            if forward is None:
-                sr, seconds = _timed(lambda x: bicubic_upsample(x.double(), scale), lr)
-            else:
-                sr, seconds = _timed(forward, lr)
-            sr_psnr, sr_ssim = psnr_ssim(sr, hr, scale)
-            if forward is None:
-                bicubic_psnr, bicubic_ssim = sr_psnr, sr_ssim
-            elif earlier is not None:
-                bicubic_psnr, bicubic_ssim = earlier["bicubic_psnr"], earlier["bicubic_ssim"]
-            else:
-                bicubic_psnr, bicubic_ssim = psnr_ssim(bicubic_upsample(lr.double(), scale), hr, scale)
-            row = {"name": name, "lr_height": lr.shape[-2], "lr_width": lr.shape[-1],
-                   "psnr": sr_psnr, "ssim": sr_ssim, "bicubic_psnr": bicubic_psnr, "bicubic_ssim": bicubic_ssim,
-                   "seconds": seconds}
-        except ValueError as err:
-            raise ValueError(f"image {name!r}: {err}") from err
         write_image(image_dir / f"{name}.png", tensor_to_image(sr))
         rows.append(row)
     return rows
+
+
+def _check_unique_names(names: list[str]) -> None:
+    clash = next((name for name, count in Counter(names).items() if count > 1), None)
+    if clash is not None:
+        raise ValueError(f"two images are named {clash!r}; their outputs would overwrite each other")
+
+
+def _item_name(dataset: Dataset, index: int) -> str | None:
+    """The name of item ``index`` where the dataset tells it without reading the image."""
+    names = getattr(dataset, "names", None)
+    return None if names is None else names[index]
+
+
+def _evaluate_one(dataset: Dataset, index: int, forward: Callable[[Tensor], Tensor] | None, scale: int,
+                  device: str | torch.device, baseline: list[dict[str, Any]] | None
+                  ) -> tuple[str, dict[str, Any], Tensor]:
+    """``(name, row, sr)`` of image ``index`` for :func:`evaluate`; ``ValueError`` names the image."""
+    item = dataset[index]  # reading the files may fail: the dataset's message names them
+    name, lr, hr = item["name"], item["lr"][None].to(device), item["hr"][None]
+    earlier = None if baseline is None else baseline[index]
+    if earlier is not None and earlier["name"] != name:
+        raise ValueError(f"baseline row {index} is {earlier['name']!r}, not {name!r}")
+    try:
+        if forward is None:
+            sr, seconds = _timed(lambda x: bicubic_upsample(x.double(), scale), lr)
+        else:
+            sr, seconds = _timed(forward, lr)
+        sr_psnr, sr_ssim = psnr_ssim(sr, hr, scale)
+        if forward is None:
+            bicubic_psnr, bicubic_ssim = sr_psnr, sr_ssim
+        elif earlier is not None:
+            bicubic_psnr, bicubic_ssim = earlier["bicubic_psnr"], earlier["bicubic_ssim"]
+        else:
+            bicubic_psnr, bicubic_ssim = psnr_ssim(bicubic_upsample(lr.double(), scale), hr, scale)
+    except ValueError as err:
+        raise ValueError(f"image {name!r}{_source(dataset, index)}: {err}") from err
+    row = {"name": name, "lr_height": lr.shape[-2], "lr_width": lr.shape[-1],
+           "psnr": sr_psnr, "ssim": sr_ssim, "bicubic_psnr": bicubic_psnr, "bicubic_ssim": bicubic_ssim,
+           "seconds": seconds}
+    return name, row, sr
+
+
+def _source(dataset: Dataset, index: int) -> str:
+    """`` (FILE)``: the file image ``index`` was read from, where the dataset tells it."""
+    files = getattr(dataset, "files", None)
+    return f" ({files[index]})" if files is not None else ""
 
 
 def probe_graph(model: IGNN, dataset: Dataset, rows: list[dict[str, Any]],

@@ -139,10 +139,23 @@ def test_eval_empty_folder(tmp_path, capsys):
     assert "no images" in error_line(capsys)
 
 
+def skipped_line(capsys) -> str:
+    """The one line naming a skipped image, beside the closing error line."""
+    err = capsys.readouterr().err.splitlines()
+    assert len([line for line in err if "error:" in line]) == 1
+    lines = [line for line in err if "skipped image" in line]
+    assert len(lines) == 1
+    return lines[0]
+
+
 def test_eval_size_mismatch_names_the_files(benchmark_set, tmp_path, capsys):
     write_image(benchmark_set / "LR_bicubic" / "X2" / "pear.png", np.zeros((20, 20, 3), np.uint8))
     (benchmark_set / "LR_bicubic" / "X2" / "pearx2.png").unlink()
     assert bicubic_eval(benchmark_set, tmp_path / "o") == 2
+    line = skipped_line(capsys)
+    assert "size mismatch" in line and "pear.png" in line
+    assert run_eval("--weights", "bicubic", "--dataset", benchmark_set, "--scale", SCALE, "--out",
+                    tmp_path / "strict", "--strict") == 2
     line = error_line(capsys)
     assert "size mismatch" in line and "pear.png" in line
 
@@ -150,7 +163,7 @@ def test_eval_size_mismatch_names_the_files(benchmark_set, tmp_path, capsys):
 def test_eval_unreadable_image_names_the_file(benchmark_set, tmp_path, capsys):
     (benchmark_set / "HR" / "plum.png").write_text("not an image")
     assert bicubic_eval(benchmark_set, tmp_path / "o") == 2
-    assert "plum.png" in error_line(capsys)
+    assert "plum.png" in skipped_line(capsys)
 
 
 def test_eval_missing_lr_partner(benchmark_set, tmp_path, capsys):
@@ -211,7 +224,7 @@ def test_eval_dataset_held_out_is_the_held_out_split():
 def test_eval_image_too_small_for_chop_names_it(tmp_path, checkpoint, capsys):
     write_image(tmp_path / "tiny" / "speck.png", textured(40, 40, seed=9))  # LR 20x20
     assert run_eval("--weights", checkpoint, "--dataset", tmp_path / "tiny", "--scale", SCALE,
-                    "--chop", "reference", "--out", tmp_path / "o") == 2
+                    "--chop", "reference", "--out", tmp_path / "o", "--strict") == 2
     line = error_line(capsys)
     assert "'speck'" in line and "too small for the reference chop" in line
 
@@ -313,11 +326,12 @@ def test_eval_image_too_small_for_the_model_is_one_line(tmp_path):
     write_image(tmp_path / "Set" / "tiny.png", textured(14, 14, 0))
     weights = bundled_weights(2)
     result = run_cli("eval", "--weights", weights, "--dataset", tmp_path / "Set", "--scale", 2,
-                     "--out", tmp_path / "o")
+                     "--out", tmp_path / "o", "--strict")
     assert result.returncode == 2
     side = load_weights(weights).min_input_side
     assert one_line_error(result) == (
-        "ignn-pyg eval: error: image 'tiny': an image of 7x7 pixels (height x width) is too small for this "
+        f"ignn-pyg eval: error: image 'tiny' ({tmp_path / 'Set' / 'tiny.png'}): an image of 7x7 pixels "
+        "(height x width) is too small for this "
         f"IGNN at x2: it takes images of at least {side}x{side}, set by its graph (patch_size 3, stride 2, "
         "window 30, num_neighbors 5 at graph scale 2)")
 
@@ -333,3 +347,35 @@ def test_an_earlier_run_needs_overwrite(benchmark_set, tmp_path, capsys):
     assert "\n" not in err and "2 output file(s) exist already" in err and "--overwrite" in err
     assert (out / "results.json").read_text() == before
     assert run_eval(*args, "--overwrite") == 0
+
+
+def test_a_bad_image_is_skipped_listed_and_fails_the_run(tmp_path, capsys):
+    """An unreadable file and one too small for the metrics, among good ones: the good
+    ones are evaluated and written, the others listed in results.json, status 2."""
+    folder = tmp_path / "hr"
+    write_image(folder / "a.png", textured(40, 40, 1))
+    (folder / "b.png").write_bytes(b"not an image\n")
+    write_image(folder / "c.png", textured(2, 2, 2))  # LR 1x1: too small for the metrics
+    write_image(folder / "d.png", textured(36, 38, 3))
+    out = tmp_path / "o"
+    assert run_eval("--weights", "bicubic", "--dataset", folder, "--scale", SCALE, "--out", out) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err[-1] == (f"ignn-pyg eval: error: 2 of 4 image(s) skipped (each named above and listed under "
+                       f"'skipped' in {out / 'results.json'}); the table holds the others")
+    payload = json.loads((out / "results.json").read_text())
+    assert [row["name"] for row in payload["images"]] == ["a", "d"]
+    assert [(entry["index"], entry["name"]) for entry in payload["skipped"]] == [(1, "b"), (2, "c")]
+    assert str(folder / "b.png") in payload["skipped"][0]["error"]
+    assert str(folder / "c.png") in payload["skipped"][1]["error"]  # the file, not only the name
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["a.png", "d.png"]
+    assert any("skipped image 1" in line and "b.png" in line for line in err)
+
+
+def test_strict_stops_at_the_first_bad_image(tmp_path, capsys):
+    folder = tmp_path / "hr"
+    write_image(folder / "a.png", textured(40, 40, 1))
+    (folder / "b.png").write_bytes(b"not an image\n")
+    out = tmp_path / "o"
+    assert run_eval("--weights", "bicubic", "--dataset", folder, "--scale", SCALE, "--out", out, "--strict") == 2
+    assert f"cannot read image {folder / 'b.png'}" in capsys.readouterr().err
+    assert not (out / "results.json").exists()

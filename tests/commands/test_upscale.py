@@ -269,3 +269,119 @@ def test_output_forms_are_checked_before_any_work(tmp_path, checkpoint, capsys, 
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and message in err, err
     assert not (tmp_path / "name").exists()
+
+
+def bad_folder(tmp_path):
+    """A folder whose middle image is not an image, and whose last one is cut short."""
+    folder = tmp_path / "mix"
+    photo(folder / "a.png", 12, 10, 1)
+    (folder / "b.png").write_bytes(b"a text file renamed to .png\n")
+    photo(folder / "c.png", 11, 9, 2)
+    whole = (folder / "c.png").read_bytes()
+    photo(folder / "d.png", 10, 10, 3)
+    (folder / "d.png").write_bytes((folder / "d.png").read_bytes()[:60])  # header intact, pixels cut
+    return folder, whole
+
+
+def test_a_bad_file_in_a_folder_is_reported_and_the_rest_are_done(tmp_path):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "edsr.pt"
+    save_checkpoint(ckpt, EDSR(2, n_feats=8, n_resblocks=1))
+    folder, _ = bad_folder(tmp_path)
+    result = run_cli("upscale", folder, "-o", tmp_path / "out", "--weights", ckpt)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x2.png", "c_x2.png"]
+    lines = [line.rsplit("\r", 1)[-1].strip() for line in result.stderr.split("\n")]
+    lines = [line for line in lines if line]
+    assert len(lines) == 3 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"ignn-pyg upscale: skipped: cannot read image {folder / 'b.png'}")
+    assert lines[1].startswith("ignn-pyg upscale: skipped: ") and str(folder / "d.png") in lines[1]
+    assert lines[2] == (f"ignn-pyg upscale: error: 2 of 4 image(s) failed (each named above): "
+                        f"{folder / 'b.png'}, {folder / 'd.png'}")
+
+
+def test_strict_stops_at_the_first_bad_file_before_any_work(tmp_path, checkpoint, capsys):
+    folder, _ = bad_folder(tmp_path)
+    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(checkpoint),
+                 "--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"ignn-pyg upscale: error: cannot read image {folder / 'b.png'}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_skip_existing_resumes_a_folder_run(tmp_path):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "edsr.pt"
+    save_checkpoint(ckpt, EDSR(2, n_feats=8, n_resblocks=1))
+    folder = tmp_path / "photos"
+    for index, name in enumerate("abc"):
+        photo(folder / f"{name}.png", 10 + index, 9, index)
+    out = tmp_path / "out"
+    assert main(["upscale", str(folder), "-o", str(out), "--weights", str(ckpt)]) == 0
+    expected = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "b_x2.png").unlink()  # as a run stopped before b
+    (out / "a_x2.png").write_bytes(b"kept as it is")
+    assert main(["upscale", str(folder), "-o", str(out), "--weights", str(ckpt), "--skip-existing"]) == 0
+    assert (out / "a_x2.png").read_bytes() == b"kept as it is"
+    assert (out / "b_x2.png").read_bytes() == expected["b_x2.png"]
+    with pytest.raises(SystemExit):  # the two ways to treat an existing output exclude each other
+        main(["upscale", str(folder), "-o", str(out), "--skip-existing", "--overwrite"])
+
+
+def test_options_are_checked_before_any_image(tmp_path, checkpoint, capsys):
+    """An invalid --tile used to fail only at the first image large enough for tiles."""
+    src = photo(tmp_path / "s.png", 10, 10)
+    for args, message in ((["--tile", "20", "--overlap", "10"], "--tile (20) must exceed twice --overlap (10)"),
+                          (["--overlap", "-1"], "--overlap must be >= 0"),
+                          (["--max-pixels", "0"], "--max-pixels must be a positive integer")):
+        assert main(["upscale", str(src), "--weights", str(checkpoint), *args]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "s_x2.png").exists()
+
+
+def test_an_image_over_the_memory_budget_is_refused_before_any_work(tmp_path, checkpoint, monkeypatch, capsys):
+    """With the process's holdings pinned to 0, a budget between the estimates of a small
+    and a large image passes the small one and refuses the large one in one line that
+    names the image, its size, the estimate and the limit."""
+    from ignn_pyg.commands import upscale
+    from ignn_pyg.inference.memory_estimate import format_bytes, upscale_peak_bytes
+
+    folder = tmp_path / "photos"
+    photo(folder / "big.png", 60, 50, 1)
+    photo(folder / "small.png", 16, 16, 2)
+    model = load_weights(checkpoint)
+    big, small = (upscale_peak_bytes(model, h, w, 512 * 512, 256) for h, w in ((60, 50), (16, 16)))
+    assert big > small
+    monkeypatch.setattr(upscale, "resident_bytes", lambda: 0)
+    budget = str(small + 1)
+    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(checkpoint),
+                 "--max-memory", budget]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == (f"ignn-pyg upscale: skipped: {folder / 'big.png'}: a 50x60 image at x2 needs about "
+                      f"{format_bytes(big)} on top of the 0 B held, over --max-memory {budget} "
+                      f"({format_bytes(small + 1)} in all); give a smaller image, or more memory")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small_x2.png"]
+    # a single image is refused outright, and so is a budget that is no size
+    assert main(["upscale", str(folder / "big.png"), "-o", str(tmp_path / "b.png"), "--weights", str(checkpoint),
+                 "--max-memory", budget]) == 2
+    assert "needs about" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
+    assert main(["upscale", str(folder / "big.png"), "--weights", str(checkpoint), "--max-memory", "lots"]) == 2
+    assert "--max-memory 'lots': expected a positive size" in capsys.readouterr().err
+
+
+def test_a_write_the_system_refuses_is_one_line(tmp_path, checkpoint, monkeypatch, capsys):
+    """A full disk at the end of the work: one line with the system's reason and the file,
+    status 1, and nothing under the output's name."""
+    import errno
+
+    from ignn_pyg.data import atomic_files
+
+    def full_disk(path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    src = photo(tmp_path / "s.png", 12, 12)
+    monkeypatch.setattr(atomic_files.os, "fsync", full_disk)
+    assert main(["upscale", str(src), "--weights", str(checkpoint)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ignn-pyg upscale: error: No space left on device: ") and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png", "tiny.pt"]

@@ -17,7 +17,11 @@ def test_an_input_is_never_an_output(tmp_path):
     (tmp_path / "link.png").symlink_to(source)
     with pytest.raises(ValueError, match="is the input"):  # or through a link
         check_not_inputs([tmp_path / "link.png"], [source])
-    check_not_inputs([tmp_path / "s_x2.png"], [source])
+    os.link(source, tmp_path / "hard.png")
+    with pytest.raises(ValueError, match="is the input"):  # or a hard link
+        check_not_inputs([tmp_path / "hard.png"], [source])
+    (tmp_path / "other.png").write_bytes(b"x")  # an existing output that is no input is not this check's
+    check_not_inputs([tmp_path / "s_x2.png", tmp_path / "other.png"], [source])
 
 
 def test_outputs_named_twice_are_refused(tmp_path):
