@@ -13,8 +13,7 @@ does not fit the machine's available memory less a 2 GiB margin (it is shared) i
 skipped, not run.
 
 Printed: for each conversion its extra memory, in GiB and as a multiple of the 8-bit
-output's size, its time (on a loaded machine, OpenMP's waits make the blocks slower than
-they are on an idle one), and whether both gave the same bytes (SHA-256).
+output's size, its time, and whether both gave the same bytes (SHA-256).
 
 Usage::
 

@@ -39,8 +39,8 @@ _GREY_MODES = frozenset({"1", "L", "LA", "La"})
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 _TIFF_BITS_PER_SAMPLE = 258  # the TIFF tag
 _HEADER_BYTES = 26  # a PNG's signature and IHDR up to its bit depth
-#: values (3 x rows x width) :func:`tensor_to_image` rounds at a time: 2 MB in float64
-_CONVERSION_BLOCK_VALUES = 1 << 18
+#: values (3 x rows x width) :func:`tensor_to_image` rounds at a time: 4 MB in float64
+_CONVERSION_BLOCK_VALUES = 1 << 19
 
 
 def quantize(img: ArrayOrTensor) -> ArrayOrTensor:
@@ -288,10 +288,12 @@ def tensor_to_image(img: Tensor) -> np.ndarray:
     Values are rounded with :func:`quantize`, ``floor(clip(x, 0, 255) + 0.5)``, in float64,
     where ``x + 0.5`` is exact for float32 and bfloat16 ``x`` (in float32, values just below
     a half would round up).  Blocks of rows of about :data:`_CONVERSION_BLOCK_VALUES` values
-    are rounded one at a time on ``img``'s device and copied into the output, so the memory
-    the conversion needs beyond its 8-bit output is three float64 blocks (6 MB; quantize's
-    argument and two temporaries) rather than three float64 copies of the whole image (24
-    bytes a value, against the output's 1).
+    are brought to the CPU, rounded one at a time with numpy and copied into the output, so
+    the memory the conversion needs beyond its 8-bit output is three float64 blocks (12 MB;
+    quantize's argument and two temporaries) rather than three float64 copies of the whole
+    image (24 bytes a value, against the output's 1).  numpy, not torch, rounds the blocks:
+    its single-threaded loops do not wait on idle threads at every block, which made
+    torch's many small parallel operations several times slower on a busy machine.
     """
     if not isinstance(img, Tensor):
         raise TypeError(f"img must be a torch.Tensor, got {type(img).__name__}")
@@ -302,9 +304,11 @@ def tensor_to_image(img: Tensor) -> np.ndarray:
     img = img.detach()
     height, width = img.shape[1:]
     pixels = np.empty((height, width, 3), dtype=np.uint8)
-    pixel_rows = torch.from_numpy(pixels)  # shares pixels' memory
     rows_per_block = max(1, _CONVERSION_BLOCK_VALUES // max(1, 3 * width))
     for top in range(0, height, rows_per_block):
-        block = quantize(img[:, top:top + rows_per_block].to(torch.float64))
-        pixel_rows[top:top + rows_per_block] = block.permute(1, 2, 0)  # whole numbers 0..255: cast exactly
+        block = img[:, top:top + rows_per_block].cpu()
+        if block.dtype not in (torch.float32, torch.float64):  # bfloat16, float16: numpy has no such type
+            block = block.to(torch.float64)
+        # whole numbers in [0, 255] after quantize: the cast to uint8 on assignment is exact
+        pixels[top:top + rows_per_block] = quantize(block.numpy().astype(np.float64)).transpose(1, 2, 0)
     return pixels

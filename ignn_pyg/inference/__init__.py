@@ -3,6 +3,7 @@
 ``checkpoints``  ours (config beside weights) and the authors' ``IGNN_x*.pth``
 ``forward``      whole image, overlapping tiles, the authors' chop, x8 self-ensemble
 ``bundled``      the compact models that ship in ``ignn_pyg/weights``
+``memory_estimate``  the memory an upscale will take, estimated before the work
 """
 
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR, bundled_weights

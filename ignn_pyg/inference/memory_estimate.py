@@ -77,30 +77,34 @@ def upscale_peak_bytes(model: nn.Module, height: int, width: int, max_pixels: in
     return forward_bytes(model, run_pixels) + around
 
 
-def resident_bytes() -> int:
-    """This process's resident memory now (``VmRSS``, Linux), or its peak so far elsewhere."""
+def _proc_bytes(path: str, field: str) -> int | None:
+    """A ``kB`` field of a ``/proc`` status file (``VmRSS`` of ``/proc/self/status``,
+    ``MemAvailable`` of ``/proc/meminfo``) in bytes; ``None`` where there is none."""
     try:
-        with open("/proc/self/status") as status:
+        with open(path) as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    return None
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (``VmRSS``, Linux), or its peak so far elsewhere."""
+    now = _proc_bytes("/proc/self/status", "VmRSS")
+    if now is not None:
+        return now
     import resource  # POSIX; ru_maxrss is in KB on Linux
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def available_bytes() -> int:
     """What the machine can give now: ``MemAvailable`` of ``/proc/meminfo`` (Linux), or
     the physical memory where that file does not exist."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    available = _proc_bytes("/proc/meminfo", "MemAvailable")
+    return available if available is not None else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}

@@ -20,6 +20,16 @@ from ignn_pyg.inference.bundled import bundled_weights
 from tests.cli_process import one_line_error, run_cli
 
 
+@pytest.fixture
+def edsr_checkpoint(tmp_path):
+    """A tiny x2 EDSR (8 features, 1 block) saved as ``edsr.pt``: its receptive field is
+    small, and it takes any size."""
+    torch.manual_seed(0)
+    path = tmp_path / "edsr.pt"
+    save_checkpoint(path, EDSR(2, n_feats=8, n_resblocks=1))
+    return path
+
+
 def photo(path, h, w, seed=0):
     rng = np.random.default_rng(seed)
     write_image(path, rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
@@ -50,18 +60,15 @@ def test_single_image_matches_library_forward(tmp_path, checkpoint, requested):
 
 
 @pytest.mark.precision_default
-def test_folder_and_tiling(tmp_path):
-    torch.manual_seed(0)
-    ckpt = tmp_path / "edsr.pt"
-    save_checkpoint(ckpt, EDSR(2, n_feats=8, n_resblocks=1))
+def test_folder_and_tiling(tmp_path, edsr_checkpoint):
     folder = tmp_path / "photos"
     photo(folder / "a.png", 40, 30, 1)
     photo(folder / "b.jpg", 17, 23, 2)
     (folder / "notes.txt").write_text("not an image")
     whole = tmp_path / "whole"
     tiled = tmp_path / "tiled"
-    assert main(["upscale", str(folder), "-o", str(whole), "--weights", str(ckpt)]) == 0
-    assert main(["upscale", str(folder), "-o", str(tiled), "--weights", str(ckpt),
+    assert main(["upscale", str(folder), "-o", str(whole), "--weights", str(edsr_checkpoint)]) == 0
+    assert main(["upscale", str(folder), "-o", str(tiled), "--weights", str(edsr_checkpoint),
                  "--max-pixels", "100", "--tile", "24", "--overlap", "8"]) == 0
     assert sorted(p.name for p in whole.iterdir()) == ["a_x2.png", "b_x2.png"]
     # EDSR's receptive field (radius < 7 LR px here) is inside the overlap: tiling is exact
@@ -229,19 +236,17 @@ def test_an_existing_output_needs_overwrite(tmp_path, checkpoint, capsys):
     assert read_image(target).shape == (40, 40, 3)
 
 
-def test_inputs_sharing_a_stem_keep_their_extension(tmp_path):
+def test_inputs_sharing_a_stem_keep_their_extension(tmp_path, edsr_checkpoint):
     """``a.png`` and ``a.jpg`` give two results, each the one its input gives alone."""
-    torch.manual_seed(0)
-    ckpt = tmp_path / "edsr.pt"
-    save_checkpoint(ckpt, EDSR(2, n_feats=8, n_resblocks=1))
     folder = tmp_path / "photos"
     photo(folder / "a.png", 12, 10, 1)
     photo(folder / "a.jpg", 14, 9, 2)
     photo(folder / "b.png", 8, 8, 3)
-    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(ckpt)]) == 0
+    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(edsr_checkpoint)]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg_x2.png", "a_png_x2.png", "b_x2.png"]
     for name, output in (("a.png", "a_png_x2.png"), ("a.jpg", "a_jpg_x2.png")):
-        assert main(["upscale", str(folder / name), "-o", str(tmp_path / "alone.png"), "--weights", str(ckpt),
+        assert main(["upscale", str(folder / name), "-o", str(tmp_path / "alone.png"),
+                     "--weights", str(edsr_checkpoint),
                      "--overwrite"]) == 0
         np.testing.assert_array_equal(read_image(tmp_path / "out" / output), read_image(tmp_path / "alone.png"))
 
@@ -283,12 +288,9 @@ def bad_folder(tmp_path):
     return folder, whole
 
 
-def test_a_bad_file_in_a_folder_is_reported_and_the_rest_are_done(tmp_path):
-    torch.manual_seed(0)
-    ckpt = tmp_path / "edsr.pt"
-    save_checkpoint(ckpt, EDSR(2, n_feats=8, n_resblocks=1))
+def test_a_bad_file_in_a_folder_is_reported_and_the_rest_are_done(tmp_path, edsr_checkpoint):
     folder, _ = bad_folder(tmp_path)
-    result = run_cli("upscale", folder, "-o", tmp_path / "out", "--weights", ckpt)
+    result = run_cli("upscale", folder, "-o", tmp_path / "out", "--weights", edsr_checkpoint)
     assert result.returncode == 2, result.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x2.png", "c_x2.png"]
     lines = [line.rsplit("\r", 1)[-1].strip() for line in result.stderr.split("\n")]
@@ -309,19 +311,16 @@ def test_strict_stops_at_the_first_bad_file_before_any_work(tmp_path, checkpoint
     assert not (tmp_path / "out").exists()
 
 
-def test_skip_existing_resumes_a_folder_run(tmp_path):
-    torch.manual_seed(0)
-    ckpt = tmp_path / "edsr.pt"
-    save_checkpoint(ckpt, EDSR(2, n_feats=8, n_resblocks=1))
+def test_skip_existing_resumes_a_folder_run(tmp_path, edsr_checkpoint):
     folder = tmp_path / "photos"
     for index, name in enumerate("abc"):
         photo(folder / f"{name}.png", 10 + index, 9, index)
     out = tmp_path / "out"
-    assert main(["upscale", str(folder), "-o", str(out), "--weights", str(ckpt)]) == 0
+    assert main(["upscale", str(folder), "-o", str(out), "--weights", str(edsr_checkpoint)]) == 0
     expected = {p.name: p.read_bytes() for p in out.iterdir()}
     (out / "b_x2.png").unlink()  # as a run stopped before b
     (out / "a_x2.png").write_bytes(b"kept as it is")
-    assert main(["upscale", str(folder), "-o", str(out), "--weights", str(ckpt), "--skip-existing"]) == 0
+    assert main(["upscale", str(folder), "-o", str(out), "--weights", str(edsr_checkpoint), "--skip-existing"]) == 0
     assert (out / "a_x2.png").read_bytes() == b"kept as it is"
     assert (out / "b_x2.png").read_bytes() == expected["b_x2.png"]
     with pytest.raises(SystemExit):  # the two ways to treat an existing output exclude each other
