@@ -31,8 +31,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ignn_pyg.inference.checkpoints import load_weights
-from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, datasets, image_size, image_to_tensor, quantize,
-                           read_image_and_alpha, tensor_to_image, write_image)
+from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, channels_to_uint8, datasets, image_size,
+                           image_to_tensor, read_image_and_alpha, tensor_to_image, write_image)
 from ignn_pyg.data.output_checks import check_new, check_not_inputs, check_unique, check_writable
 from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference.bundled import MODELS, bundled_weights
@@ -72,7 +72,7 @@ def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB-bicubic upsampling of an alpha channel, ``[H, W]`` (``uint8``, or float in
     [0, 255]) ``-> [S H, S W]`` ``uint8`` (rounded, clipped)."""
     upsampled = bicubic_upsample(torch.from_numpy(alpha.astype(np.float64))[None], scale)
-    return quantize(upsampled)[0].numpy().astype(np.uint8)
+    return channels_to_uint8(upsampled)[..., 0]  # by blocks: no float64 copies beside the upsampled one
 
 
 def _with_alpha(result: np.ndarray, alpha: np.ndarray | None, scale: int, source: Path, target: Path

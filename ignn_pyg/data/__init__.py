@@ -15,8 +15,8 @@ from .datasets import (
     div2k_dataset,
     make_sr_pair,
 )
-from .image_io import (ALPHA_SUFFIXES, image_size, image_to_tensor, quantize, read_image, read_image_and_alpha,
-                       tensor_to_image, write_image)
+from .image_io import (ALPHA_SUFFIXES, channels_to_uint8, image_size, image_to_tensor, quantize, read_image,
+                       read_image_and_alpha, tensor_to_image, write_image)
 from .photos import (
     PhotoChecksumError,
     PhotoDataset,
@@ -37,6 +37,7 @@ __all__ = [
     "write_image",
     "image_to_tensor",
     "tensor_to_image",
+    "channels_to_uint8",
     "quantize",
     "imresize",
     "bicubic_upsample",

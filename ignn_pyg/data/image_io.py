@@ -24,7 +24,7 @@ from torch import Tensor
 from .atomic_files import atomic_output
 
 __all__ = ["read_image", "read_image_and_alpha", "image_size", "write_image", "ALPHA_SUFFIXES", "image_to_tensor",
-           "tensor_to_image", "quantize"]
+           "tensor_to_image", "channels_to_uint8", "quantize"]
 
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, Tensor)
 #: file suffixes whose formats hold an alpha channel (as imageio writes them)
@@ -301,10 +301,20 @@ def tensor_to_image(img: Tensor) -> np.ndarray:
         img = img[0]
     if img.dim() != 3 or img.shape[0] != 3:
         raise ValueError(f"img must be [1, 3, H, W] or [3, H, W], got shape {tuple(img.shape)}")
+    return channels_to_uint8(img)
+
+
+def channels_to_uint8(img: Tensor) -> np.ndarray:
+    """``[C, H, W]`` float in [0, 255] (any float dtype, layout or device) -> ``[H, W, C]``
+    ``uint8`` on the CPU, rounded with :func:`quantize` by blocks of rows as
+    :func:`tensor_to_image` describes (which is this for ``C = 3``; an alpha channel is
+    ``C = 1``)."""
+    if img.dim() != 3:
+        raise ValueError(f"img must be [C, H, W], got shape {tuple(img.shape)}")
     img = img.detach()
-    height, width = img.shape[1:]
-    pixels = np.empty((height, width, 3), dtype=np.uint8)
-    rows_per_block = max(1, _CONVERSION_BLOCK_VALUES // max(1, 3 * width))
+    channels, height, width = img.shape
+    pixels = np.empty((height, width, channels), dtype=np.uint8)
+    rows_per_block = max(1, _CONVERSION_BLOCK_VALUES // max(1, channels * width))
     for top in range(0, height, rows_per_block):
         block = img[:, top:top + rows_per_block].cpu()
         if block.dtype not in (torch.float32, torch.float64):  # bfloat16, float16: numpy has no such type

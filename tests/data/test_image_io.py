@@ -333,3 +333,17 @@ def test_image_size_reads_the_header_only(tmp_path):
         with pytest.raises(ValueError, match=message) as err:
             image_size(path)
         assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_channels_to_uint8_rounds_any_channel_count_as_quantize(monkeypatch):
+    """One channel (an alpha map) and four, in blocks smaller than the image, equal the
+    whole-image formula."""
+    monkeypatch.setattr(image_io, "_CONVERSION_BLOCK_VALUES", 7)
+    values = torch.tensor([-3.0, 0.0, 0.49999997, 0.5, 1.5, 254.5, 255.0, 300.0, 127.25], dtype=torch.float64)
+    for channels in (1, 4):
+        img = values[torch.randperm(9 * 5 * channels, generator=torch.Generator().manual_seed(channels)) % 9]
+        img = img.view(channels, 9, 5)
+        expected = quantize(img).permute(1, 2, 0).numpy().astype(np.uint8)
+        np.testing.assert_array_equal(image_io.channels_to_uint8(img), expected)
+    with pytest.raises(ValueError, match=r"must be \[C, H, W\]"):
+        image_io.channels_to_uint8(values)
