@@ -27,6 +27,7 @@ from typing import Any
 from torch.utils.data import Dataset, Subset
 
 from ignn_pyg.inference.checkpoints import load_weights
+from ignn_pyg.inference.compilation import compile_dense_parts
 from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
                            div2k_dataset)
 from ignn_pyg.data.atomic_files import atomic_output, write_text_atomic
@@ -86,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=default_device(),
                         help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the network's dense parts first (needs a C++ compiler; "
+                             "see docs/model.md)")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first image that fails (default: skip it with one line, evaluate the "
                              "others, list the skipped ones in results.json, and exit with status 2)")
@@ -184,8 +188,8 @@ def _check_options(args: argparse.Namespace) -> None:
     modes = [flag for flag, on in (("--tile", args.tile is not None), ("--chop", args.chop is not None),
                                    ("--self-ensemble", args.self_ensemble),
                                    ("--reference-window-state", args.reference_window_state)) if on]
-    if args.weights in (BICUBIC, GRAPH) and (modes or args.probe_graph):
-        used = modes + ["--probe-graph"] * args.probe_graph
+    if args.weights in (BICUBIC, GRAPH) and (modes or args.probe_graph or args.compile):
+        used = modes + ["--probe-graph"] * args.probe_graph + ["--compile"] * args.compile
         raise ValueError(f"{', '.join(used)} need a model; --weights {args.weights} has none")
     if args.probe_graph and modes:
         raise ValueError(f"--probe-graph compares whole-image forwards; drop {', '.join(modes)}")
@@ -223,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"precision: {precision}")
         forward = make_forward(model, args.tile, args.overlap, args.chop, args.self_ensemble,
                                args.reference_window_state, precision)
+        if args.compile and compile_dense_parts(model, inference=True):
+            print("compiled: the network's dense parts (torch.compile)")
     mode = _mode(args)
     skipped: list[dict[str, Any]] | None = None if args.strict else []
     rows = evaluate(dataset, forward, args.scale, out_dir / "images", args.limit, args.device, skipped=skipped)

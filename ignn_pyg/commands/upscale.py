@@ -36,6 +36,7 @@ from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, channels_to_uint8, 
 from ignn_pyg.data.output_checks import check_new, check_not_inputs, check_unique, check_writable
 from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference.bundled import MODELS, bundled_weights
+from ignn_pyg.inference.compilation import compile_dense_parts
 from ignn_pyg.inference.forward import forward_tiled, forward_whole
 from ignn_pyg.inference.memory_estimate import (available_bytes, format_bytes, parse_bytes, resident_bytes,
                                                 upscale_peak_bytes)
@@ -179,6 +180,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=default_device(),
                         help="where the network runs (default: cuda when available, else cpu; "
                              "--method graph runs on the CPU)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the network's dense parts first (minutes the first time, then "
+                             "from a persistent cache; needs a C++ compiler; see docs/model.md)")
 
 
 def graph_upscale_image(image, scale: int):
@@ -195,8 +199,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--overlap must be >= 0, got {args.overlap}")
     if args.tile <= 2 * args.overlap:
         raise ValueError(f"--tile ({args.tile}) must exceed twice --overlap ({args.overlap})")
-    if args.method == "graph" and (args.weights or args.model):
-        raise ValueError("--weights and --model need --method network; --method graph uses no model")
+    if args.method == "graph" and (args.weights or args.model or args.compile):
+        raise ValueError("--weights, --model and --compile need --method network; --method graph uses no model")
     if args.max_memory is not None:
         parse_bytes(args.max_memory)
 
@@ -271,12 +275,13 @@ def run(args: argparse.Namespace) -> int:
         model = load_weights(weights, args.scale).to(device)
         precision = resolve_precision(args.precision, device)
         precision.prepare_model(model)
+        compiled = compile_dense_parts(model, inference=True) if args.compile else []
         upscale = partial(upscale_image, model, max_pixels=args.max_pixels, tile=args.tile,
                           overlap=args.overlap, precision=precision)
         jobs, too_large = _fitting(jobs, model, args, strict=args.strict or single)
         failed += too_large
         described = f"{type(model).__name__} x{args.scale} from {weights}"
-        extra = f"; {device}, precision {precision}"
+        extra = f"; {device}, precision {precision}{'; compiled (dense parts)' if compiled else ''}"
     print(f"{described}; {len(jobs)} image(s){extra}")
     # the bar counts LR pixels, so its time estimate weighs each image by its size
     bar = tqdm(total=sum(h * w for _, _, (h, w) in jobs), unit="px", unit_scale=True, disable=len(jobs) < 2,

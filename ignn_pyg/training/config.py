@@ -5,7 +5,7 @@ A config file has four parts; every key is optional and has the default below::
     model:  arch, n_feats, n_resblocks, res_scale, graph arguments, initialisation
     data:   scale, train/val sources, crop and batch size, augmentation, workers
     optim:  lr, betas, milestones, gamma, iterations
-    run:    seed, out_dir, val_every, log_every, threads, deterministic, precision, device
+    run:    seed, out_dir, val_every, log_every, threads, deterministic, precision, device, compile
 
 :func:`load_config` reads a file, applies ``section.key=value`` overrides (values in
 YAML syntax) and checks every key and type before anything runs, so a typo fails in
@@ -166,7 +166,10 @@ class RunConfig:
     optimiser state and loss; fp16 on CUDA with a gradient scaler) or ``auto``
     (:func:`~ignn_pyg.runtime.precision.resolve_precision`); validation runs in it too.
     ``device`` is ``auto`` (process ``LOCAL_RANK`` on GPU ``LOCAL_RANK`` when CUDA is
-    there, else the CPU), ``cuda`` or ``cpu`` (also on a machine with GPUs)."""
+    there, else the CPU), ``cuda`` or ``cpu`` (also on a machine with GPUs).  ``compile``
+    runs the network's dense parts through ``torch.compile``
+    (:func:`~ignn_pyg.inference.compilation.compile_dense_parts`; off by default, and
+    skipped with a warning where there is no C++ compiler)."""
 
     seed: int = 0
     out_dir: str = "runs/train"
@@ -176,6 +179,7 @@ class RunConfig:
     deterministic: bool = False
     precision: str = "fp32"
     device: str = "auto"
+    compile: bool = False
 
 
 @dataclass

@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ignn_pyg.inference.checkpoints import build_model, load_checkpoint, save_checkpoint
+from ignn_pyg.inference.compilation import compile_dense_parts
 from ignn_pyg.evaluation.engine import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import Precision, resolve_precision
@@ -327,6 +328,8 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
         print(f"{model.config_dict()} | {sum(p.numel() for p in params):,} trainable parameters | "
               f"{train_set} | {len(recorder.val_samples)} validation images | precision {precision}", flush=True)
 
+    if run.compile and compile_dense_parts(model, inference=False) and recorder is not None:
+        print("compiled: the network's dense parts (torch.compile; the first steps take minutes)", flush=True)
     net: nn.Module = model
     if ctx.world_size > 1:
         net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)

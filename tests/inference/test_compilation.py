@@ -1,0 +1,74 @@
+"""Compiling a model's dense parts: the same outputs as eager, the same weights, and one
+warning (no compilation) where there is no C++ compiler.  The graphs are traced with
+``aot_eager`` (dynamo and AOT autograd, no code generation), so the tests take seconds;
+inductor's kernels are measured by benchmarks/compile_speedup.py."""
+
+import pytest
+import torch
+
+from ignn_pyg.commands.main import main
+from ignn_pyg.data import read_image, write_image
+from ignn_pyg.inference import compilation
+from ignn_pyg.inference.compilation import DENSE_PARTS, compile_dense_parts
+from ignn_pyg.inference.forward import forward_whole
+from ignn_pyg.models import EDSR, IGNN
+
+
+def tiny_models():
+    torch.manual_seed(0)
+    return [IGNN(2, n_feats=8, n_resblocks=2, window=4), EDSR(3, n_feats=8, n_resblocks=1)]
+
+
+@pytest.mark.parametrize("model", tiny_models(), ids=["ignn", "edsr"])
+def test_compiled_dense_parts_give_the_eager_output_at_every_size(model):
+    model.eval()
+    inputs = [torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h)) * 255
+              for h, w in ((24, 20), (29, 33))]  # two sizes: one compilation, dynamic shapes
+    expected = [forward_whole(model, x) for x in inputs]
+    keys = list(model.state_dict())
+    torch._dynamo.reset()
+    assert compile_dense_parts(model, inference=True, backend="aot_eager") == list(DENSE_PARTS[type(model)])
+    for x, want in zip(inputs, expected):
+        torch.testing.assert_close(forward_whole(model, x), want, rtol=1e-5, atol=1e-3)  # 0-255 scale
+    assert list(model.state_dict()) == keys  # checkpoints are unaffected
+
+
+def test_a_trained_model_still_learns_through_compiled_parts():
+    model = tiny_models()[0].train()
+    torch._dynamo.reset()
+    compile_dense_parts(model, inference=False, backend="aot_eager")
+    x = torch.rand(2, 3, 20, 20) * 255
+    model(x).mean().backward()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(p.grad is not None for p in trainable)
+
+
+def test_no_compiler_is_one_warning_and_no_compilation(monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(compilation.shutil, "which", lambda name: None)
+    model = tiny_models()[1]
+    with pytest.warns(UserWarning, match=r"^--compile: no C\+\+ compiler found \(c\+\+, g\+\+, clang\+\+\), "
+                                         r"which torch.compile needs on the CPU; running without compilation$"):
+        assert compile_dense_parts(model, inference=True) == []
+    assert model._compiled_call_impl is None
+
+
+def test_upscale_compile_falls_back_in_one_line(tmp_path, checkpoint, monkeypatch, capsys):
+    """Without a compiler ``--compile`` warns once and writes what the eager command writes."""
+    monkeypatch.setattr(compilation, "missing_compiler", lambda: "no C++ compiler found (c++)")
+    src = tmp_path / "in.png"
+    write_image(src, torch.randint(0, 256, (21, 18, 3), dtype=torch.uint8).numpy())
+    common = ["--weights", str(checkpoint), "--precision", "fp32"]
+    assert main(["upscale", str(src), "-o", str(tmp_path / "eager.png"), *common]) == 0
+    capsys.readouterr()
+    assert main(["upscale", str(src), "-o", str(tmp_path / "compiled.png"), "--compile", *common]) == 0
+    assert capsys.readouterr().err.strip() == ("ignn-pyg upscale: warning: --compile: no C++ compiler found (c++); "
+                                               "running without compilation")
+    assert (read_image(tmp_path / "eager.png") == read_image(tmp_path / "compiled.png")).all()
+    assert main(["upscale", str(src), "--method", "graph", "--compile"]) == 2
+    assert "--compile need --method network" in capsys.readouterr().err
+
+
+def test_an_architecture_without_dense_parts_is_refused():
+    with pytest.raises(ValueError, match="no dense parts to compile for Linear"):
+        compile_dense_parts(torch.nn.Linear(2, 2), inference=True, backend="aot_eager")
