@@ -14,6 +14,7 @@ import torch
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
 from ignn_pyg.graph.patches import PatchGrid
 from ignn_pyg.nn import CrossScaleAggregation
+from ignn_pyg.nn.cross_scale_aggregation import EdgeWeightNet, score_rows_jointly
 
 C, K, S, EDGE_DIM = 2, 2, 2, 3
 
@@ -173,31 +174,71 @@ def test_unfused_layer_runs_message_hooks():
     assert seen == [(16, C * (2 * S) ** 2)] * K
 
 
-def test_rank_weights_on_overlapping_patches_against_brute_force():
-    """rank_weights: per LR pixel, the edge features of each rank averaged over the query
-    patches covering the pixel (3x3 patches, stride 2), scored by each weight net,
-    softmax over ranks -- computed here pixel by pixel."""
-    torch.manual_seed(5)
-    k, height, width = 3, 11, 10  # the LR grid pads one column on the right
-    embedding = torch.rand(1, EDGE_DIM, height, width)
-    graph = build_cross_scale_graph(embedding, torch.rand(1, EDGE_DIM, 5, 5), 2, k, window=3)
-    layer = perturbed_layer("reference", num_neighbors=k)
-    hr_weight, lr_weight = layer.rank_weights(graph)
-    assert hr_weight.shape == lr_weight.shape == (1, k, height, width)
-
-    attr = graph.edge_attr.view(-1, k, EDGE_DIM)
-    total = torch.zeros(k, EDGE_DIM, height, width)
+def brute_force_attr_maps(graph, k: int, batch: int, height: int, width: int) -> torch.Tensor:
+    """Per LR pixel, the edge features of each rank averaged over the query patches
+    covering it (3x3 patches, stride 2), pixel by pixel: ``[B, k, C_e, H, W]``."""
+    attr = graph.edge_attr.view(batch, -1, k, EDGE_DIM)
+    total = torch.zeros(batch, k, EDGE_DIM, height, width)
     count = torch.zeros(height, width)
-    for (top, left), query_attr in zip(graph.target_pos.tolist(), attr):
+    for query, (top, left) in enumerate(graph.target_pos[graph.target_batch == 0].tolist()):  # same in every map
         for y in range(max(top, 0), min(top + 3, height)):
             for x in range(max(left, 0), min(left + 3, width)):
-                total[:, :, y, x] += query_attr
+                total[:, :, :, y, x] += attr[:, query]
                 count[y, x] += 1
-    attr_maps = total / count  # [k, C_e, H, W]
+    return total / count
+
+
+def rank_weights_case(k: int, batch: int):
+    """A layer and the graph of random embeddings on an 11x10 LR grid (the grid pads one
+    column on the right), with the brute-force attribute maps."""
+    torch.manual_seed(5)
+    height, width = 11, 10
+    graph = build_cross_scale_graph(torch.rand(batch, EDGE_DIM, height, width), torch.rand(batch, EDGE_DIM, 5, 5),
+                                    2, k, window=3)
+    layer = perturbed_layer("reference", num_neighbors=k)
+    return layer, graph, brute_force_attr_maps(graph, k, batch, height, width)
+
+
+def expected_rank_weights(layer, attr_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each weight net's 1x1 convolutions on each rank's attribute map, softmax over ranks."""
+    b, k = attr_maps.shape[:2]
+    return tuple(net(attr_maps.flatten(0, 1)).view(b, k, *attr_maps.shape[-2:]).softmax(1)
+                 for net in (layer.hr_weight_net, layer.lr_weight_net))
+
+
+@pytest.mark.parametrize("k, batch", [(3, 1), (1, 2), (2, 2)])
+def test_rank_weights_on_overlapping_patches_against_brute_force(k, batch):
+    """rank_weights: per LR pixel, the edge features of each rank averaged over the query
+    patches covering the pixel, scored by each weight net, softmax over ranks -- computed
+    here pixel by pixel; the gradients in the nets' weights too."""
+    layer, graph, attr_maps = rank_weights_case(k, batch)
+    hr_weight, lr_weight = layer.rank_weights(graph)
+    assert hr_weight.shape == lr_weight.shape == (batch, k, 11, 10)
+    expected = expected_rank_weights(layer, attr_maps)
+    for ours, theirs in zip((hr_weight, lr_weight), expected):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    probe = torch.randn(2, batch, k, 11, 10)  # a loss that weighs every weight differently
+    params = list(layer.hr_weight_net.parameters()) + list(layer.lr_weight_net.parameters())
+    grads = torch.autograd.grad(sum((w * c).sum() for w, c in zip((hr_weight, lr_weight), probe)), params)
+    reference = torch.autograd.grad(sum((w * c).sum() for w, c in zip(expected, probe)), params,
+                                    allow_unused=k == 1)  # one rank: weights are 1, without gradient
+    for ours, theirs in zip(grads, reference):
+        torch.testing.assert_close(ours, torch.zeros_like(ours) if theirs is None else theirs,
+                                   rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("k, batch", [(3, 1), (1, 2)])
+def test_rank_weights_in_bf16_within_its_rounding(k, batch):
+    """Under bf16 autocast (the nets' products in bf16) the weights stay within bf16
+    rounding of the float32 brute force, and come back float32."""
+    layer, graph, attr_maps = rank_weights_case(k, batch)
     with torch.no_grad():
-        for net, weight in ((layer.hr_weight_net, hr_weight), (layer.lr_weight_net, lr_weight)):
-            expected = net(attr_maps)[:, 0].softmax(0)  # [k, H, W]
-            torch.testing.assert_close(weight[0], expected, rtol=1e-5, atol=1e-6)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            weights = layer.rank_weights(graph)
+        expected = expected_rank_weights(layer, attr_maps)
+    for ours, theirs in zip(weights, expected):
+        assert ours.dtype == torch.float32
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=2 ** -5)
 
 
 def test_edge_weights_are_a_softmax_per_query():
@@ -235,3 +276,59 @@ def test_weight_net_on_rows_equals_its_convolutions(chunk):
     for layout in (torch.contiguous_format, torch.channels_last):
         torch.testing.assert_close(net.score_map(maps.contiguous(memory_format=layout)), net(maps),
                                    rtol=1e-5, atol=1e-6)
+
+
+def perturbed_nets(count: int) -> list[EdgeWeightNet]:
+    torch.manual_seed(7)
+    nets = [EdgeWeightNet(EDGE_DIM, 4, res_scale=0.5) for _ in range(count)]
+    with torch.no_grad():
+        for p in (p for net in nets for p in net.parameters()):
+            p.add_(torch.randn_like(p) * 0.3)
+    return nets
+
+
+def test_one_hidden_layer_is_the_net():
+    """v . relu(A a + c) + g . a + d with the class docstring's A, c, g, v, d, in double."""
+    net = perturbed_nets(1)[0].double()
+    a = torch.randn(5, EDGE_DIM, dtype=torch.float64)
+    inner, bias, skip, out, constant = net.one_hidden_layer()
+    assert inner.shape == (4, EDGE_DIM) and bias.shape == out.shape == (4,) and skip.shape == (EDGE_DIM,)
+    ours = torch.relu(a @ inner.t() + bias) @ out + a @ skip + constant
+    torch.testing.assert_close(ours, net(a.t()[None, :, :, None]).view(-1), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("count, chunk", [(1, 8), (2, 1), (2, 8), (3, 16384)])
+def test_nets_scored_jointly_equal_their_convolutions(count, chunk):
+    """score_rows_jointly: column i is net i's 1x1 convolutions on each row (37 rows: the
+    last chunk is short), and so are the gradients in the rows and in every weight."""
+    nets = perturbed_nets(count)
+    x = (torch.rand(1, EDGE_DIM, 37, 1) * 3).requires_grad_()
+    rows = x[0, :, :, 0].t()
+    expected = torch.cat([net(x).view(-1, 1) for net in nets], 1)
+    scores = score_rows_jointly(nets, rows, chunk)
+    torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-5)
+    probe = torch.randn(37, count)
+    inputs = [x, *(p for net in nets for p in net.parameters())]
+    for ours, theirs in zip(torch.autograd.grad((scores * probe).sum(), inputs),
+                            torch.autograd.grad((expected * probe).sum(), inputs)):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert score_rows_jointly(nets, rows[:0]).shape == (0, count)
+
+
+def test_nets_scored_jointly_in_bf16_within_its_rounding():
+    """Under bf16 autocast the products run in bf16 (the weights' products are taken in
+    float32 first): within bf16 rounding of the float32 convolutions, forward and backward."""
+    nets = perturbed_nets(2)
+    x = (torch.rand(1, EDGE_DIM, 37, 1) * 3).requires_grad_()
+    rows = x[0, :, :, 0].t()
+    expected = torch.cat([net(x).view(-1, 1) for net in nets], 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scores = score_rows_jointly(nets, rows, 8)
+    assert scores.dtype == torch.bfloat16
+    scale = float(expected.detach().abs().max())
+    torch.testing.assert_close(scores.float(), expected, rtol=2 ** -6, atol=2 ** -6 * max(1.0, scale))
+    probe = torch.randn(37, 2)
+    params = [p for net in nets for p in net.parameters()]
+    for ours, theirs in zip(torch.autograd.grad((scores.float() * probe).sum(), [x, *params]),
+                            torch.autograd.grad((expected * probe).sum(), [x, *params])):
+        torch.testing.assert_close(ours, theirs, rtol=2 ** -5, atol=2 ** -5 * max(1.0, float(theirs.abs().max())))
