@@ -107,8 +107,8 @@ import torch.nn.functional as F
 from model_forward import best_times  # this folder's timing helper
 from torch import Tensor, nn
 
-from ignn_pyg.inference.checkpoints import load_reference_checkpoint
 from ignn_pyg.data import downsample_for_graph
+from ignn_pyg.inference.checkpoints import load_reference_checkpoint
 from ignn_pyg.models import IGNN, graph_scale_for
 from ignn_pyg.runtime.precision import describe_cpu, resolve_precision
 
@@ -161,8 +161,19 @@ def _matmul1(x: Tensor, y: Tensor, index: Tensor, out: Tensor, n: int, m: int, e
             out[batch, start:stop] = torch.bmm(neighbours, y[batch, start:stop, :, None]).squeeze(-1)
 
 
-def _matmul1_bwd(grad: Tensor, x: Tensor, y: Tensor, index: Tensor, grad_x: Tensor, grad_y: Tensor,
-                 m: int, n: int, e: int, o: int, b: int) -> None:
+def _matmul1_bwd(
+    grad: Tensor,
+    x: Tensor,
+    y: Tensor,
+    index: Tensor,
+    grad_x: Tensor,
+    grad_y: Tensor,
+    m: int,
+    n: int,
+    e: int,
+    o: int,
+    b: int,
+) -> None:
     """``matmul1_bwd_kernel.cu``: the adjoint of :func:`_matmul1`, into ``grad_x [b, n, e]``
     (accumulated, the kernel's ``atomicAdd``) and ``grad_y [b, m, e]`` (written)."""
     for batch in range(b):
@@ -175,8 +186,29 @@ def _vgg19_features_standin(pretrained: bool = False, **_: object) -> nn.Module:
     """torchvision's ``vgg19()`` without weights: only its ``features`` layout (config "E")."""
     layers: list[nn.Module] = []
     channels = 3
-    for width in (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-                  512, 512, 512, 512, "M"):
+    for width in (
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ):
         if width == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
@@ -210,9 +242,12 @@ def _standin_modules() -> dict[str, types.ModuleType]:
     """``sys.modules`` entries for the authors' import: always pyinn, matmul_cuda and
     torchvision; easydict and cv2 only where they are not installed."""
     models = _module("torchvision.models", vgg19=_vgg19_features_standin)
-    modules = {"pyinn": _module("pyinn", im2col=_pyinn_im2col, col2im=_pyinn_col2im),
-               "matmul_cuda": _module("matmul_cuda", matmul1=_matmul1, matmul1_bwd=_matmul1_bwd),
-               "torchvision": _module("torchvision", models=models), "torchvision.models": models}
+    modules = {
+        "pyinn": _module("pyinn", im2col=_pyinn_im2col, col2im=_pyinn_col2im),
+        "matmul_cuda": _module("matmul_cuda", matmul1=_matmul1, matmul1_bwd=_matmul1_bwd),
+        "torchvision": _module("torchvision", models=models),
+        "torchvision.models": models,
+    }
     for name, fallback in (("easydict", _module("easydict", EasyDict=_AttrDict)), ("cv2", _module("cv2"))):
         try:
             importlib.import_module(name)
@@ -282,12 +317,12 @@ def _import_authors_code(mirror: str) -> types.SimpleNamespace:
         for name in [n for n in sys.modules if n.split(".")[0] in owned]:
             del sys.modules[name]
         sys.modules.update(saved)
-    return types.SimpleNamespace(cfg=config.cfg, IGNN=ignn.IGNN, network_utils=network_utils, ops=ops,
-                                 commit=commit)
+    return types.SimpleNamespace(cfg=config.cfg, IGNN=ignn.IGNN, network_utils=network_utils, ops=ops, commit=commit)
 
 
-def build_authors_ignn(authors: types.SimpleNamespace, scale: int, n_feats: int, n_resblocks: int,
-                       window: int, seed: int) -> nn.Module:
+def build_authors_ignn(
+    authors: types.SimpleNamespace, scale: int, n_feats: int, n_resblocks: int, window: int, seed: int
+) -> nn.Module:
     """Their ``IGNN()`` under their configuration with these sizes, in eval mode,
     Kaiming-initialised (their ``initialize_weights``, scale 1) from ``seed``."""
     cfg = authors.cfg
@@ -330,18 +365,25 @@ def textured_image(size: int, seed: int) -> Tensor:
     return ((0.7 * base + 0.3 * torch.rand(1, 3, size, size, generator=gen)) * 255).clamp(0, 255)
 
 
-def build_models(scale: int, n_feats: int, n_resblocks: int, window: int, seed: int,
-                 mirror: str = str(MIRROR)) -> tuple[types.SimpleNamespace, nn.Module, IGNN]:
+def build_models(
+    scale: int, n_feats: int, n_resblocks: int, window: int, seed: int, mirror: str = str(MIRROR)
+) -> tuple[types.SimpleNamespace, nn.Module, IGNN]:
     """(their code, their model, ours with their weights), both in eval mode."""
     authors = load_authors_code(mirror)
     net = build_authors_ignn(authors, scale, n_feats, n_resblocks, window, seed)
-    ours = load_reference_checkpoint(net.state_dict(), scale, n_feats=n_feats, n_resblocks=n_resblocks,
-                                     window=window)
+    ours = load_reference_checkpoint(net.state_dict(), scale, n_feats=n_feats, n_resblocks=n_resblocks, window=window)
     return authors, net, ours
 
 
-def agreement(authors: types.SimpleNamespace, net: nn.Module, ours: IGNN, lr: Tensor, lr_down: Tensor,
-              theirs_out: Tensor, ours_out: Tensor) -> dict:
+def agreement(
+    authors: types.SimpleNamespace,
+    net: nn.Module,
+    ours: IGNN,
+    lr: Tensor,
+    lr_down: Tensor,
+    theirs_out: Tensor,
+    ours_out: Tensor,
+) -> dict:
     """Max |ours - theirs| over the output, the output's largest magnitude, the
     tolerance of float32 rounding (``1e-3 + 1e-5 max |theirs|``, as the oracle test
     ``tests/models/test_ignn.py``) and the fraction of queries with identical neighbour
@@ -351,14 +393,24 @@ def agreement(authors: types.SimpleNamespace, net: nn.Module, ours: IGNN, lr: Te
         mine = ours.build_graph(lr, lr_down).neighbors().view_as(idx)
     same = (mine.sort(-1).values == idx.sort(-1).values).all(-1).float().mean()
     peak = float(theirs_out.abs().max())
-    return {"max_abs_diff": float((ours_out - theirs_out).abs().max()), "output_max": peak,
-            "output_std": float(theirs_out.std()), "tolerance": 1e-3 + 1e-5 * peak,
-            "same_neighbor_sets": float(same)}
+    return {
+        "max_abs_diff": float((ours_out - theirs_out).abs().max()),
+        "output_max": peak,
+        "output_std": float(theirs_out.std()),
+        "tolerance": 1e-3 + 1e-5 * peak,
+        "same_neighbor_sets": float(same),
+    }
 
 
-def compare(size: int = SMOKE["size"], scale: int = 2, n_feats: int = SMOKE["n_feats"],
-            n_resblocks: int = SMOKE["n_resblocks"], window: int = SMOKE["window"], seed: int = 0,
-            mirror: str = str(MIRROR)) -> dict:
+def compare(
+    size: int = SMOKE["size"],
+    scale: int = 2,
+    n_feats: int = SMOKE["n_feats"],
+    n_resblocks: int = SMOKE["n_resblocks"],
+    window: int = SMOKE["window"],
+    seed: int = 0,
+    mirror: str = str(MIRROR),
+) -> dict:
     """Their model under the stand-ins against ours in fp32 on one ``size``-squared
     textured LR image (defaults: the smoke size); returns :func:`agreement`'s numbers."""
     authors, net, ours = build_models(scale, n_feats, n_resblocks, window, seed, mirror)
@@ -371,26 +423,34 @@ def compare(size: int = SMOKE["size"], scale: int = 2, n_feats: int = SMOKE["n_f
 
 
 def cpu_line() -> str:
-    return (f"CPU: {describe_cpu()}; {os.cpu_count()} cores; torch {torch.__version__} "
-            f"({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads; load average "
-            f"{os.getloadavg()[0]:.1f} at the start")
+    return (
+        f"CPU: {describe_cpu()}; {os.cpu_count()} cores; torch {torch.__version__} "
+        f"({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads; load average "
+        f"{os.getloadavg()[0]:.1f} at the start"
+    )
 
 
-def run(size: int, scale: int, n_feats: int, n_resblocks: int, window: int, repeats: int, seed: int,
-        mirror: str) -> None:
+def run(
+    size: int, scale: int, n_feats: int, n_resblocks: int, window: int, repeats: int, seed: int, mirror: str
+) -> None:
     """Build, time side by side, check, print."""
     authors, net, exact = build_models(scale, n_feats, n_resblocks, window, seed, mirror)
     fp32, bf16 = resolve_precision("fp32"), resolve_precision("bf16")
-    fast = bf16.prepare_model(load_reference_checkpoint(net.state_dict(), scale, n_feats=n_feats,
-                                                        n_resblocks=n_resblocks, window=window))
+    fast = bf16.prepare_model(
+        load_reference_checkpoint(net.state_dict(), scale, n_feats=n_feats, n_resblocks=n_resblocks, window=window)
+    )
     lr = textured_image(size, seed)
     lr_down = downsample_for_graph(lr, graph_scale_for(scale))
     print(cpu_line())
-    print(f"authors' code: sczhou/IGNN {authors.commit[:7]} from {mirror}, unmodified; CPU stand-ins for "
-          "pyinn, matmul_cuda, torchvision's vgg19 (easydict, cv2 where missing); Tensor.cuda and "
-          "Tensor.get_device patched during their forward")
-    print(f"IGNN x{scale}, {n_feats} features, {n_resblocks} blocks, k=5, 3x3 patches, graph stride 2, "
-          f"window {window}; LR {size}x{size} textured image in [0, 255], seed {seed}")
+    print(
+        f"authors' code: sczhou/IGNN {authors.commit[:7]} from {mirror}, unmodified; CPU stand-ins for "
+        "pyinn, matmul_cuda, torchvision's vgg19 (easydict, cv2 where missing); Tensor.cuda and "
+        "Tensor.get_device patched during their forward"
+    )
+    print(
+        f"IGNN x{scale}, {n_feats} features, {n_resblocks} blocks, k=5, 3x3 patches, graph stride 2, "
+        f"window {window}; LR {size}x{size} textured image in [0, 255], seed {seed}"
+    )
     print(f"ours fp32: {fp32}; ours bf16: {bf16}; theirs: fp32, default layout, eval, no chop", flush=True)
 
     outputs: dict[str, Tensor] = {}
@@ -398,23 +458,30 @@ def run(size: int, scale: int, n_feats: int, n_resblocks: int, window: int, repe
     def timed(name, forward):
         def call():
             outputs[name] = forward()
+
         return call
 
-    fns = {"theirs fp32": timed("theirs fp32", lambda: authors_forward(authors, net, lr_down, lr)),
-           "ours fp32": timed("ours fp32", lambda: fp32.run(exact, lr)),
-           "ours bf16": timed("ours bf16", lambda: bf16.run(fast, lr))}
+    fns = {
+        "theirs fp32": timed("theirs fp32", lambda: authors_forward(authors, net, lr_down, lr)),
+        "ours fp32": timed("ours fp32", lambda: fp32.run(exact, lr)),
+        "ours bf16": timed("ours bf16", lambda: bf16.run(fast, lr)),
+    }
     with torch.no_grad():
         best = best_times(fns, repeats)
 
     check = agreement(authors, net, exact, lr, lr_down, outputs["theirs fp32"], outputs["ours fp32"])
     ok = check["max_abs_diff"] <= check["tolerance"] and check["same_neighbor_sets"] == 1.0
-    print(f"check, ours fp32 vs theirs: max |diff| {check['max_abs_diff']:.3g} (output max "
-          f"{check['output_max']:.1f}, std {check['output_std']:.1f}; float32-rounding tolerance "
-          f"{check['tolerance']:.3g}), identical neighbour sets {check['same_neighbor_sets']:.2%} "
-          f"[{'ok' if ok else 'MISMATCH'}]")
+    print(
+        f"check, ours fp32 vs theirs: max |diff| {check['max_abs_diff']:.3g} (output max "
+        f"{check['output_max']:.1f}, std {check['output_std']:.1f}; float32-rounding tolerance "
+        f"{check['tolerance']:.3g}), identical neighbour sets {check['same_neighbor_sets']:.2%} "
+        f"[{'ok' if ok else 'MISMATCH'}]"
+    )
     bf16_diff = (outputs["ours bf16"] - outputs["theirs fp32"]).abs()
-    print(f"       ours bf16 vs theirs: max |diff| {float(bf16_diff.max()):.3g}, mean |diff| "
-          f"{float(bf16_diff.mean()):.3g} (bf16 autocast; the graph stays float32)")
+    print(
+        f"       ours bf16 vs theirs: max |diff| {float(bf16_diff.max()):.3g}, mean |diff| "
+        f"{float(bf16_diff.mean()):.3g} (bf16 autocast; the graph stays float32)"
+    )
     print(f"forward, best of {repeats} interleaved rounds after a warm-up:")
     theirs = best["theirs fp32"]
     for name, seconds in best.items():
@@ -422,10 +489,11 @@ def run(size: int, scale: int, n_feats: int, n_resblocks: int, window: int, repe
         print(f"  {name:<12} {seconds:8.2f} s{speed}")
     for name in ("ours fp32", "ours bf16"):
         ratio = theirs / best[name]
-        print(f"target: {name} >= 5x faster than the authors' code: {ratio:.2f}x "
-              f"[{'met' if ratio >= 5 else 'missed'}]")
-    print(f"peak RSS of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB, "
-          f"load average {os.getloadavg()[0]:.1f} at the end")
+        print(f"target: {name} >= 5x faster than the authors' code: {ratio:.2f}x [{'met' if ratio >= 5 else 'missed'}]")
+    print(
+        f"peak RSS of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
 
 
 def main() -> None:
@@ -439,13 +507,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mirror", default=str(MIRROR), help="bare git mirror of github:sczhou/IGNN")
-    parser.add_argument("--smoke", action="store_true",
-                        help=f"tiny and quick: {SMOKE['n_feats']} features, {SMOKE['n_resblocks']} blocks, "
-                             f"LR {SMOKE['size']}^2, 1 round (overrides the sizes and --repeats)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"tiny and quick: {SMOKE['n_feats']} features, {SMOKE['n_resblocks']} blocks, "
+        f"LR {SMOKE['size']}^2, 1 round (overrides the sizes and --repeats)",
+    )
     args = parser.parse_args()
     if args.smoke:
-        args.size, args.n_feats, args.n_resblocks, args.repeats = (SMOKE["size"], SMOKE["n_feats"],
-                                                                   SMOKE["n_resblocks"], 1)
+        args.size, args.n_feats, args.n_resblocks, args.repeats = (
+            SMOKE["size"],
+            SMOKE["n_feats"],
+            SMOKE["n_resblocks"],
+            1,
+        )
     torch.set_num_threads(args.threads)
     run(args.size, args.scale, args.n_feats, args.n_resblocks, args.window, args.repeats, args.seed, args.mirror)
 

@@ -91,22 +91,42 @@ def main() -> None:
     from ignn_pyg.runtime.precision import describe_cpu
 
     print(f"{describe_cpu()}; {args.threads} threads; load average {os.getloadavg()[0]:.2f} at start")
-    print(f"{'model':>6} {'precision':>40} {'eager s':>8} {'compiled s':>10} {'eager/compiled':>14} "
-          f"{'cold start s':>12} {'warm start s':>12} {'max |diff| 8-bit':>16}")
+    print(
+        f"{'model':>6} {'precision':>40} {'eager s':>8} {'compiled s':>10} {'eager/compiled':>14} "
+        f"{'cold start s':>12} {'warm start s':>12} {'max |diff| 8-bit':>16}"
+    )
     for name in args.models:
         for precision in args.precisions:
             with tempfile.TemporaryDirectory() as cache:
                 env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
                 rows = []
                 for mode in ("eager", "warm"):
-                    done = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--repeats",
-                                           str(args.repeats), CHILD, name, precision, mode],
-                                          env=env, capture_output=True, text=True, check=True)
+                    done = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--threads",
+                            str(args.threads),
+                            "--repeats",
+                            str(args.repeats),
+                            CHILD,
+                            name,
+                            precision,
+                            mode,
+                        ],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
                     rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             cold, warm = rows
-            print(f"{name:>6} {cold['precision'][:40]:>40} {cold['eager']:8.2f} {cold['compiled']:10.2f} "
-                  f"{cold['eager'] / cold['compiled']:14.2f} {cold['first_compiled']:12.1f} "
-                  f"{warm['first_compiled']:12.1f} {cold['max_abs_8bit']:16d}", flush=True)
+            print(
+                f"{name:>6} {cold['precision'][:40]:>40} {cold['eager']:8.2f} {cold['compiled']:10.2f} "
+                f"{cold['eager'] / cold['compiled']:14.2f} {cold['first_compiled']:12.1f} "
+                f"{warm['first_compiled']:12.1f} {cold['max_abs_8bit']:16d}",
+                flush=True,
+            )
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 

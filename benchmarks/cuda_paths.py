@@ -30,13 +30,13 @@ import torch
 import torch.nn.functional as F
 from train_step import train_step  # this folder's training step
 
-from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import downsample_for_graph, image_to_tensor, load_photo
 from ignn_pyg.graph.cross_scale_graph import build_cross_scale_graph
 from ignn_pyg.graph.knn import cluster_available
+from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.runtime.precision import exact_float32, resolve_precision, tf32
-from ignn_pyg.inference.bundled import bundled_weights
 
 
 def cuda_seconds(fn, repeats: int) -> float:
@@ -61,15 +61,16 @@ def lists_differing(a, b) -> float:
 
 def psnr_against(x: torch.Tensor, reference: torch.Tensor) -> float:
     mse = float(F.mse_loss(x.float(), reference.float()))
-    return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def graph_section(model: IGNN, lr: torch.Tensor, repeats: int) -> dict:
     cfg, s = model.config, model.graph_scale
 
     def search(query, source, backend):
-        return build_cross_scale_graph(query, source, s, cfg.num_neighbors, cfg.patch_size, cfg.stride,
-                                       cfg.window, backend, cfg.window_indexing)
+        return build_cross_scale_graph(
+            query, source, s, cfg.num_neighbors, cfg.patch_size, cfg.stride, cfg.window, backend, cfg.window_indexing
+        )
 
     def graph(embed, device):
         x = lr.to(device)
@@ -99,8 +100,10 @@ def upscale_section(lr: torch.Tensor, repeats: int) -> dict:
         model.cuda()
         lr_cuda = lr.cuda()
         exact = resolve_precision("fp32", "cuda").run(model, lr_cuda)
-        out = {"exact_vs_cpu_max_abs": float((exact.cpu() - cpu_exact).abs().max()),
-               "exact_vs_cpu_psnr": psnr_against(exact.cpu(), cpu_exact)}
+        out = {
+            "exact_vs_cpu_max_abs": float((exact.cpu() - cpu_exact).abs().max()),
+            "exact_vs_cpu_psnr": psnr_against(exact.cpu(), cpu_exact),
+        }
         for name in ("fp32", "bf16", "fp16"):
             precision = resolve_precision(name, "cuda")
             precision.prepare_model(model)
@@ -141,16 +144,21 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("cuda_paths: no CUDA device visible; this benchmark measures the GPU paths")
     card = torch.cuda.get_device_name()
-    print(f"card: {card} | torch {torch.__version__} | CUDA {torch.version.cuda} | "
-          f"torch-cluster {'yes' if cluster_available() else 'no'} | "
-          f"NCCL {'.'.join(map(str, torch.cuda.nccl.version())) if torch.distributed.is_nccl_available() else 'no'} "
-          f"| {torch.cuda.device_count()} GPU(s)", flush=True)
+    print(
+        f"card: {card} | torch {torch.__version__} | CUDA {torch.version.cuda} | "
+        f"torch-cluster {'yes' if cluster_available() else 'no'} | "
+        f"NCCL {'.'.join(map(str, torch.cuda.nccl.version())) if torch.distributed.is_nccl_available() else 'no'} "
+        f"| {torch.cuda.device_count()} GPU(s)",
+        flush=True,
+    )
     image = load_photo("rocket")[:400, :640]
     lr = image_to_tensor(image)
     results = {"card": card, "torch": torch.__version__, "cuda": torch.version.cuda}
-    for name, section in (("graph", lambda: graph_section(load_weights(bundled_weights(2)), lr, args.repeats)),
-                          ("upscale", lambda: upscale_section(lr, args.repeats)),
-                          ("training", lambda: training_section(args.repeats))):
+    for name, section in (
+        ("graph", lambda: graph_section(load_weights(bundled_weights(2)), lr, args.repeats)),
+        ("upscale", lambda: upscale_section(lr, args.repeats)),
+        ("training", lambda: training_section(args.repeats)),
+    ):
         start = time.perf_counter()
         results[name] = section()
         print(f"\n[{name} on {card}, {time.perf_counter() - start:.0f} s]", flush=True)

@@ -37,14 +37,23 @@ def main() -> None:
         torch.manual_seed(0)
         hr = torch.rand(batch, 3, 2 * crop, 2 * crop) * 255
         lr = downsample_for_graph(hr, 2)
-        steps = {name: train_step(precision.prepare_model(IGNN(2, n_feats, n_resblocks, residual="bicubic",
-                                                                aggregation=name)), precision, lr, hr)
-                 for name in AGGREGATIONS}
+        steps = {
+            name: train_step(
+                precision.prepare_model(IGNN(2, n_feats, n_resblocks, residual="bicubic", aggregation=name)),
+                precision,
+                lr,
+                hr,
+            )
+            for name in AGGREGATIONS
+        }
         times = best_times(steps, args.repeats)
         ratio = times["ignn_detail"] / times["ignn"]
-        print(f"{n_feats}/{n_resblocks} batch {batch} x {crop}^2 LR: ignn {times['ignn']:.3f} s, "
-              f"ignn_detail {times['ignn_detail']:.3f} s per step: {ratio:.2f}x "
-              f"[target <= 1.5x: {'met' if ratio <= 1.5 else 'missed'}]", flush=True)
+        print(
+            f"{n_feats}/{n_resblocks} batch {batch} x {crop}^2 LR: ignn {times['ignn']:.3f} s, "
+            f"ignn_detail {times['ignn_detail']:.3f} s per step: {ratio:.2f}x "
+            f"[target <= 1.5x: {'met' if ratio <= 1.5 else 'missed'}]",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def central_crop(image: np.ndarray, side: int) -> np.ndarray:
     if min(h, w) < side:
         raise SystemExit(f"the photo is {h}x{w}, smaller than {side}x{side}")
     top, left = (h - side) // 2, (w - side) // 2
-    return image[top:top + side, left:left + side]
+    return image[top : top + side, left : left + side]
 
 
 def build(photo: Path, out: Path, weights: Path | None) -> float:
@@ -87,7 +87,8 @@ def measure(driver, page: Path, num_queries: int) -> dict[str, float]:
     for query in rng.choice(num_queries, SELECTIONS, replace=False).tolist():
         driver.execute_script("location.hash = arguments[0]", f"query={query}")
         WebDriverWait(driver, 10).until(
-            lambda d: d.execute_script("return document.getElementById('neighbors').dataset.query") == str(query))
+            lambda d: d.execute_script("return document.getElementById('neighbors').dataset.query") == str(query)
+        )
         selects.append(float(body("selectMs")))
     result["select ms"] = statistics.median(selects)
     result["select max ms"] = max(selects)
@@ -100,8 +101,9 @@ def measure(driver, page: Path, num_queries: int) -> dict[str, float]:
         before = driver.execute_script("return document.getElementById('neighbors').dataset.query")
         ActionChains(driver).move_to_element_with_offset(overlay, x - width // 2, y - height // 2).perform()
         try:
-            WebDriverWait(driver, 5).until(lambda d: d.execute_script(
-                "return document.getElementById('neighbors').dataset.query") != before)
+            WebDriverWait(driver, 5).until(
+                lambda d: d.execute_script("return document.getElementById('neighbors').dataset.query") != before
+            )
         except Exception:  # the pointer stayed over the same query
             continue
         hovers.append(float(body("selectMs")))
@@ -113,11 +115,13 @@ def measure(driver, page: Path, num_queries: int) -> dict[str, float]:
         start = driver.execute_script(
             "const t = performance.now(); const s = document.getElementById('map-select');"
             "s.value = arguments[0]; s.dispatchEvent(new Event('change'));"
-            "void document.getElementById('legend').offsetHeight; return performance.now() - t;", option)
+            "void document.getElementById('legend').offsetHeight; return performance.now() - t;",
+            option,
+        )
         switches.append(float(start))
     result["map ms"] = statistics.median(switches)
     select.select_by_index(0)
-    result["heap MB"] = driver.execute_script("return performance.memory.usedJSHeapSize") / 2 ** 20
+    result["heap MB"] = driver.execute_script("return performance.memory.usedJSHeapSize") / 2**20
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     if errors:
         raise SystemExit(f"console errors on {page}: {errors}")
@@ -140,8 +144,12 @@ def main() -> None:
     parser.add_argument("--photo", default="astronaut", help="an eval photo (default astronaut)")
     parser.add_argument("--out", type=Path, help="keep the study folders here (default: a temporary folder)")
     parser.add_argument("--screenshot", type=Path, help="save a screenshot of the --weights page here")
-    parser.add_argument("--query", type=int, default=192 * 256 + 88,
-                        help="the query pinned in the screenshot (default: on the astronaut's mission patch)")
+    parser.add_argument(
+        "--query",
+        type=int,
+        default=192 * 256 + 88,
+        help="the query pinned in the screenshot (default: on the astronaut's mission patch)",
+    )
     args = parser.parse_args()
     reason = browser_unavailable()
     if reason:
@@ -157,8 +165,12 @@ def main() -> None:
                 out = root / ("study_" + ("vgg" if weights is None else "weights"))
                 seconds = build(photo, out, weights)
                 page = out / "explorer.html"
-                row = {"page": label, "MB": page.stat().st_size / 1e6, "write s": seconds,
-                       **measure(driver, page, (SIDE // 2) ** 2)}
+                row = {
+                    "page": label,
+                    "MB": page.stat().st_size / 1e6,
+                    "write s": seconds,
+                    **measure(driver, page, (SIDE // 2) ** 2),
+                }
                 rows.append(row)
         if args.screenshot:  # in a fresh browser: no pointer left over the image
             with headless_chromium(1400, 1300) as driver:

@@ -72,8 +72,9 @@ def grids(size: int, scale: int) -> tuple[tuple[int, int], tuple[int, int]]:
     return (lr.rows, lr.cols), (down.rows, down.cols)
 
 
-def full_matrix_knn(query: Tensor, source: Tensor, windows: SearchWindows | None,
-                    source_grid: tuple[int, int], k: int) -> Tensor:
+def full_matrix_knn(
+    query: Tensor, source: Tensor, windows: SearchWindows | None, source_grid: tuple[int, int], k: int
+) -> Tensor:
     """The authors' search: ``[1, M, D] x [1, N, D] -> [1, M, k]`` source indices.
 
     .. math::
@@ -91,8 +92,9 @@ def full_matrix_knn(query: Tensor, source: Tensor, windows: SearchWindows | None
     return cands.gather(1, local)[None]
 
 
-def search_inputs(lr: Tensor, down: Tensor, scale: int
-                  ) -> tuple[Tensor, Tensor, tuple[int, int], tuple[int, int], SearchWindows | None]:
+def search_inputs(
+    lr: Tensor, down: Tensor, scale: int
+) -> tuple[Tensor, Tensor, tuple[int, int], tuple[int, int], SearchWindows | None]:
     """Pixel-major ``[1, M, D]``, ``[1, N, D]`` patch rows (as the builder searches them),
     both grids and the search windows."""
     query, tgrid = extract_patch_rows(lr, PATCH, STRIDE)
@@ -188,9 +190,12 @@ def gemm_worker(repeats: int) -> dict[str, float]:
 def spawn(args: list[str], threads: int, timeout: float = 900) -> dict[str, float] | str:
     """Run this script's worker in a fresh interpreter; its JSON result, or why not."""
     try:
-        proc = subprocess.run([sys.executable, __file__, "--threads", str(threads), "--worker", *args],
-                              capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--threads", str(threads), "--worker", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return f"timed out after {timeout:.0f} s"
     if proc.returncode != 0:
@@ -216,8 +221,7 @@ def fmt(value: float | None, spec: str) -> str:
 Results = dict[tuple[str, int, int], dict[str, float] | str]
 
 
-def report(results: Results, gemm: dict[str, float] | str, sizes: tuple[int, ...],
-           load: tuple[float, float]) -> None:
+def report(results: Results, gemm: dict[str, float] | str, sizes: tuple[int, ...], load: tuple[float, float]) -> None:
     """Print the table and one line per target."""
 
     def get(method: str, size: int, scale: int, key: str) -> float | None:
@@ -232,23 +236,33 @@ def report(results: Results, gemm: dict[str, float] | str, sizes: tuple[int, ...
         flops, search_s = get("dense", size, scale, "gemm_flops"), get("dense", size, scale, "search_s")
         return None if flops is None else flops / search_s / 1e9
 
-    print("\nbuild / search: whole build / k-NN search alone, seconds, best of the repeats;"
-          "\nspeed-up: the other method's build time / dense's; peak: RSS the builds added, MB;"
-          "\nGF/s: dense search's GEMM flops / its search time")
-    head = (f"{'s':>2} {'LR':>4} {'M':>6} {'N':>6} |" + "".join(f" {m + ' build/search':>20}" for m in METHODS)
-            + f" | {'vs cluster':>10} {'vs full':>7} |" + "".join(f" {'peak ' + m:>12}" for m in METHODS)
-            + f" | {'GF/s':>5}")
+    print(
+        "\nbuild / search: whole build / k-NN search alone, seconds, best of the repeats;"
+        "\nspeed-up: the other method's build time / dense's; peak: RSS the builds added, MB;"
+        "\nGF/s: dense search's GEMM flops / its search time"
+    )
+    head = (
+        f"{'s':>2} {'LR':>4} {'M':>6} {'N':>6} |"
+        + "".join(f" {m + ' build/search':>20}" for m in METHODS)
+        + f" | {'vs cluster':>10} {'vs full':>7} |"
+        + "".join(f" {'peak ' + m:>12}" for m in METHODS)
+        + f" | {'GF/s':>5}"
+    )
     print(head)
     print("-" * len(head))
     for scale in SCALES:
         for size in sizes:
             (m1, m2), (n1, n2) = grids(size, scale)
-            times = "".join(f" {fmt(get(m, size, scale, 'build_s'), '.3f') + ' / ' + fmt(get(m, size, scale, 'search_s'), '.3f'):>20}"
-                            for m in METHODS)
+            times = "".join(
+                f" {fmt(get(m, size, scale, 'build_s'), '.3f') + ' / ' + fmt(get(m, size, scale, 'search_s'), '.3f'):>20}"
+                for m in METHODS
+            )
             peaks = "".join(f" {fmt(get(m, size, scale, 'peak_mb'), '.0f'):>12}" for m in METHODS)
-            print(f"{scale:>2} {size:>4} {m1 * m2:>6} {n1 * n2:>6} |{times} | "
-                  f"{fmt(speedup('cluster', size, scale), '.1f'):>10} {fmt(speedup('full', size, scale), '.1f'):>7} |"
-                  f"{peaks} | {fmt(gflops(size, scale), '.1f'):>5}")
+            print(
+                f"{scale:>2} {size:>4} {m1 * m2:>6} {n1 * n2:>6} |{times} | "
+                f"{fmt(speedup('cluster', size, scale), '.1f'):>10} {fmt(speedup('full', size, scale), '.1f'):>7} |"
+                f"{peaks} | {fmt(gflops(size, scale), '.1f'):>5}"
+            )
     for (method, size, scale), r in results.items():
         if isinstance(r, str):
             print(f"  {method} {size}^2 x{scale}: {r}")
@@ -256,8 +270,10 @@ def report(results: Results, gemm: dict[str, float] | str, sizes: tuple[int, ...
     if isinstance(gemm, str):
         print(f"\nGEMM measurement {gemm}")
         return
-    print(f"baddbmm: {gemm['tile_gflops']:.1f} GFLOP/s on a dense tile's shape "
-          f"[256 x 576] x [576 x 1369], {gemm['square_gflops']:.1f} GFLOP/s on 2048^3")
+    print(
+        f"baddbmm: {gemm['tile_gflops']:.1f} GFLOP/s on a dense tile's shape "
+        f"[256 x 576] x [576 x 1369], {gemm['square_gflops']:.1f} GFLOP/s on 2048^3"
+    )
 
     def verdict(ok: bool | None) -> str:
         return "n/a" if ok is None else ("met" if ok else "MISSED")
@@ -268,25 +284,35 @@ def report(results: Results, gemm: dict[str, float] | str, sizes: tuple[int, ...
     for scale in SCALES:
         for other, target in (("cluster", 5.0), ("full", 2.0)):
             x = speedup(other, mid, scale)
-            print(f"  >= {target:.0f}x faster than {other} at {mid}^2 x{scale}: {fmt(x, '.2f')}x  "
-                  f"{verdict(None if x is None else x >= target)}")
+            print(
+                f"  >= {target:.0f}x faster than {other} at {mid}^2 x{scale}: {fmt(x, '.2f')}x  "
+                f"{verdict(None if x is None else x >= target)}"
+            )
         peak = get("dense", big, scale, "peak_mb")
-        print(f"  {big}^2 x{scale} built whole under 2 GB peak: {fmt(peak, '.0f')} MB  "
-              f"{verdict(None if peak is None else peak < 2048)}")
+        print(
+            f"  {big}^2 x{scale} built whole under 2 GB peak: {fmt(peak, '.0f')} MB  "
+            f"{verdict(None if peak is None else peak < 2048)}"
+        )
         rate = gflops(big, scale)
         frac = None if rate is None else rate / gemm["tile_gflops"]
-        print(f"  search >= 40% of baddbmm throughput at {big}^2 x{scale}: "
-              f"{fmt(None if frac is None else 100 * frac, '.0f')}% of the tile shape's "
-              f"({fmt(None if rate is None else 100 * rate / gemm['square_gflops'], '.0f')}% of 2048^3's)  "
-              f"{verdict(None if frac is None else frac >= 0.4)}")
+        print(
+            f"  search >= 40% of baddbmm throughput at {big}^2 x{scale}: "
+            f"{fmt(None if frac is None else 100 * frac, '.0f')}% of the tile shape's "
+            f"({fmt(None if rate is None else 100 * rate / gemm['square_gflops'], '.0f')}% of 2048^3's)  "
+            f"{verdict(None if frac is None else frac >= 0.4)}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="sizes 64 and 128 only")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a shared machine a busy core stalls "
-                             "every OpenMP barrier, which makes multi-threaded timings erratic)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a shared machine a busy core stalls "
+        "every OpenMP barrier, which makes multi-threaded timings erratic)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile dense at 256^2, x2")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -302,8 +328,11 @@ def main() -> None:
 
     sizes = SIZES[:2] if args.quick else SIZES
     repeats = 5
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; C={CHANNELS}, k={K}, "
-          f"window {WINDOW}, best of {repeats} (3 above 128^2)", flush=True)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; C={CHANNELS}, k={K}, "
+        f"window {WINDOW}, best of {repeats} (3 above 128^2)",
+        flush=True,
+    )
     load_start = os.getloadavg()[0]
     gemm = spawn(["gemm", str(repeats)], args.threads)
     results: Results = {}
@@ -317,12 +346,14 @@ def main() -> None:
                 elif method == "cluster" and isinstance(previous, str):
                     results[method, size, scale] = "skipped: smaller size skipped"
                 elif method == "cluster" and previous is not None and CLUSTER_GROWTH * previous > CLUSTER_LIMIT_S:
-                    results[method, size, scale] = (f"skipped: predicted {CLUSTER_GROWTH * previous:.0f} s "
-                                                    f"> {CLUSTER_LIMIT_S:.0f} s")
+                    results[method, size, scale] = (
+                        f"skipped: predicted {CLUSTER_GROWTH * previous:.0f} s > {CLUSTER_LIMIT_S:.0f} s"
+                    )
                 else:
                     size_repeats = repeats if size <= 128 else 3
-                    results[method, size, scale] = spawn([method, str(size), str(scale), str(size_repeats)],
-                                                         args.threads)
+                    results[method, size, scale] = spawn(
+                        [method, str(size), str(scale), str(size_repeats)], args.threads
+                    )
                 r = results[method, size, scale]
                 previous = r if isinstance(r, str) else r["build_s"]
                 print(f"  {method:7s} {size:4d}^2 x{scale}: {r}", file=sys.stderr, flush=True)

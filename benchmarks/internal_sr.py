@@ -21,8 +21,14 @@ import time
 import torch
 
 from ignn_pyg.data import image_to_tensor, load_photo
-from ignn_pyg.models.internal_sr import (InternalSRConfig, back_project, bicubic_back_projected, build_graph,
-                                  internal_sr, patch_estimate)
+from ignn_pyg.models.internal_sr import (
+    InternalSRConfig,
+    back_project,
+    bicubic_back_projected,
+    build_graph,
+    internal_sr,
+    patch_estimate,
+)
 
 
 def best_of(repeats: int, fn) -> float:
@@ -40,7 +46,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    lr = image_to_tensor(load_photo("astronaut"))[..., :args.size, :args.size]
+    lr = image_to_tensor(load_photo("astronaut"))[..., : args.size, : args.size]
     config = InternalSRConfig(scale=2)
     graph = build_graph(lr, config)
     estimate = patch_estimate(lr, graph, config)
@@ -49,8 +55,9 @@ def main() -> None:
             "bicubic + back-projection": lambda: bicubic_back_projected(lr, config),
             "graph": lambda: build_graph(lr, config),
             "estimate": lambda: patch_estimate(lr, graph, config),
-            "back-projection": lambda: back_project(estimate, lr, 2, config.back_projection_iterations,
-                                                    config.tolerance),
+            "back-projection": lambda: back_project(
+                estimate, lr, 2, config.back_projection_iterations, config.tolerance
+            ),
             "internal_sr (all)": lambda: internal_sr(lr, config),
         }
         seconds = {name: best_of(args.repeats, fn) for name, fn in stages.items()}

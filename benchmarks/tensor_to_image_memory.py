@@ -74,8 +74,12 @@ def measure(conversion: str, height: int, width: int) -> dict:
     pixels = convert(result)
     seconds = time.perf_counter() - start
     extra = (memory_kib("VmHWM") - before) * 1024
-    return {"extra_bytes": extra, "seconds": seconds, "output_bytes": pixels.nbytes,
-            "sha256": hashlib.sha256(np.ascontiguousarray(pixels).data).hexdigest()}
+    return {
+        "extra_bytes": extra,
+        "seconds": seconds,
+        "output_bytes": pixels.nbytes,
+        "sha256": hashlib.sha256(np.ascontiguousarray(pixels).data).hexdigest(),
+    }
 
 
 def main() -> None:
@@ -88,22 +92,33 @@ def main() -> None:
         print(json.dumps(measure(args.child, args.height, args.width)))
         return
     values = 3 * args.height * args.width
-    print(f"result [1, 3, {args.height}, {args.width}] float32: {values * 4 / GIB:.2f} GiB; "
-          f"8-bit output {values / GIB:.2f} GiB; torch {torch.__version__}")
+    print(
+        f"result [1, 3, {args.height}, {args.width}] float32: {values * 4 / GIB:.2f} GiB; "
+        f"8-bit output {values / GIB:.2f} GiB; torch {torch.__version__}"
+    )
     digests = {}
     for conversion, (_, bytes_per_value) in CONVERSIONS.items():
         needed = values * (4 + bytes_per_value) + MARGIN
         available = memory_kib("MemAvailable") * 1024
         if needed > available:
-            print(f"{conversion}: skipped, its estimated peak plus margin is {needed / GIB:.1f} GiB and "
-                  f"{available / GIB:.1f} GiB is available")
+            print(
+                f"{conversion}: skipped, its estimated peak plus margin is {needed / GIB:.1f} GiB and "
+                f"{available / GIB:.1f} GiB is available"
+            )
             continue
-        done = subprocess.run([sys.executable, __file__, "--child", conversion, "--height", str(args.height),
-                               "--width", str(args.width)], capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", conversion, "--height", str(args.height), "--width", str(args.width)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         run = json.loads(done.stdout.splitlines()[-1])
         digests[conversion] = run["sha256"]
-        print(f"{conversion}: extra peak memory {run['extra_bytes'] / GIB:.3f} GiB = "
-              f"{run['extra_bytes'] / run['output_bytes']:.2f}x the 8-bit output, {run['seconds']:.2f} s", flush=True)
+        print(
+            f"{conversion}: extra peak memory {run['extra_bytes'] / GIB:.3f} GiB = "
+            f"{run['extra_bytes'] / run['output_bytes']:.2f}x the 8-bit output, {run['seconds']:.2f} s",
+            flush=True,
+        )
     if len(digests) == len(CONVERSIONS):
         print(f"same 8-bit output: {'yes' if len(set(digests.values())) == 1 else 'NO'}")
 

@@ -26,9 +26,11 @@ from ignn_pyg.data import downsample_for_graph
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.runtime.precision import Precision, native_bf16
 
-PRECISIONS = {"fp32": Precision("fp32", False, "exact path"),
-              "fp32-cl": Precision("fp32", True, "channels-last"),
-              "bf16-cl": Precision("bf16", True, "autocast")}
+PRECISIONS = {
+    "fp32": Precision("fp32", False, "exact path"),
+    "fp32-cl": Precision("fp32", True, "channels-last"),
+    "bf16-cl": Precision("bf16", True, "autocast"),
+}
 CONFIGS = ((64, 16, 16, 24), (32, 8, 8, 32))  # (n_feats, n_resblocks, batch, LR crop)
 
 
@@ -59,6 +61,7 @@ def train_step(model: torch.nn.Module, precision: Precision, lr: torch.Tensor, h
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
     return step
 
 
@@ -66,20 +69,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}, native bf16: "
-          f"{native_bf16('cpu')}), {torch.get_num_threads()} threads")
-    peak = {name: conv_throughput(p, args.repeats) for name, p in (("fp32-cl", PRECISIONS["fp32-cl"]),
-                                                                    ("bf16-cl", PRECISIONS["bf16-cl"]))}
-    print(f"64->64 3x3 conv fwd+bwd: fp32 channels-last {peak['fp32-cl']:.1f} GFLOP/s, "
-          f"bf16 channels-last {peak['bf16-cl']:.1f} GFLOP/s")
-    print(f"{'model':>5} {'feats':>5} {'blocks':>6} {'batch':>5} {'LR':>4} {'precision':>9} {'step s':>8} "
-          f"{'GFLOP':>7} {'GFLOP/s':>8} {'/bf16 conv':>10} {'/fp32 conv':>10} {'vs fp32':>8}")
+    print(
+        f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}, native bf16: "
+        f"{native_bf16('cpu')}), {torch.get_num_threads()} threads"
+    )
+    peak = {
+        name: conv_throughput(p, args.repeats)
+        for name, p in (("fp32-cl", PRECISIONS["fp32-cl"]), ("bf16-cl", PRECISIONS["bf16-cl"]))
+    }
+    print(
+        f"64->64 3x3 conv fwd+bwd: fp32 channels-last {peak['fp32-cl']:.1f} GFLOP/s, "
+        f"bf16 channels-last {peak['bf16-cl']:.1f} GFLOP/s"
+    )
+    print(
+        f"{'model':>5} {'feats':>5} {'blocks':>6} {'batch':>5} {'LR':>4} {'precision':>9} {'step s':>8} "
+        f"{'GFLOP':>7} {'GFLOP/s':>8} {'/bf16 conv':>10} {'/fp32 conv':>10} {'vs fp32':>8}"
+    )
     for n_feats, n_resblocks, batch, crop in CONFIGS:
         torch.manual_seed(0)
         hr = torch.rand(batch, 3, 2 * crop, 2 * crop) * 255
         lr = downsample_for_graph(hr, 2)
-        models = {"IGNN": IGNN(2, n_feats, n_resblocks, residual="bicubic"),
-                  "EDSR": EDSR(2, n_feats, n_resblocks, residual="bicubic")}
+        models = {
+            "IGNN": IGNN(2, n_feats, n_resblocks, residual="bicubic"),
+            "EDSR": EDSR(2, n_feats, n_resblocks, residual="bicubic"),
+        }
         steps, flops = {}, {}
         for arch, model in models.items():
             for name, precision in PRECISIONS.items():
@@ -94,14 +107,21 @@ def main() -> None:
             for name in PRECISIONS:
                 seconds = times[arch, name]
                 gflops = flops[arch, name] / seconds / 1e9
-                print(f"{arch:>5} {n_feats:>5} {n_resblocks:>6} {batch:>5} {crop:>4} {name:>9} {seconds:8.3f} "
-                      f"{flops[arch, name] / 1e9:7.1f} {gflops:8.1f} {gflops / peak['bf16-cl']:10.2f} "
-                      f"{gflops / peak['fp32-cl']:10.2f} {times[arch, 'fp32'] / seconds:7.2f}x", flush=True)
-        ratio = (flops["IGNN", "bf16-cl"] / times["IGNN", "bf16-cl"]) / (flops["EDSR", "bf16-cl"] / times["EDSR", "bf16-cl"])
-        print(f"  {n_feats}/{n_resblocks} batch {batch} x {crop}^2: bf16 step {times['IGNN', 'fp32'] / times['IGNN', 'bf16-cl']:.2f}x "
-              f"IGNN's fp32 [target >= 1.8x: {'met' if times['IGNN', 'fp32'] / times['IGNN', 'bf16-cl'] >= 1.8 else 'missed'}]; "
-              f"fp32 channels-last {times['IGNN', 'fp32'] / times['IGNN', 'fp32-cl']:.2f}x; IGNN FLOP/s in bf16 = "
-              f"{ratio:.0%} of EDSR's [target >= 60%: {'met' if ratio >= 0.6 else 'missed'}]")
+                print(
+                    f"{arch:>5} {n_feats:>5} {n_resblocks:>6} {batch:>5} {crop:>4} {name:>9} {seconds:8.3f} "
+                    f"{flops[arch, name] / 1e9:7.1f} {gflops:8.1f} {gflops / peak['bf16-cl']:10.2f} "
+                    f"{gflops / peak['fp32-cl']:10.2f} {times[arch, 'fp32'] / seconds:7.2f}x",
+                    flush=True,
+                )
+        ratio = (flops["IGNN", "bf16-cl"] / times["IGNN", "bf16-cl"]) / (
+            flops["EDSR", "bf16-cl"] / times["EDSR", "bf16-cl"]
+        )
+        print(
+            f"  {n_feats}/{n_resblocks} batch {batch} x {crop}^2: bf16 step {times['IGNN', 'fp32'] / times['IGNN', 'bf16-cl']:.2f}x "
+            f"IGNN's fp32 [target >= 1.8x: {'met' if times['IGNN', 'fp32'] / times['IGNN', 'bf16-cl'] >= 1.8 else 'missed'}]; "
+            f"fp32 channels-last {times['IGNN', 'fp32'] / times['IGNN', 'fp32-cl']:.2f}x; IGNN FLOP/s in bf16 = "
+            f"{ratio:.0%} of EDSR's [target >= 60%: {'met' if ratio >= 0.6 else 'missed'}]"
+        )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,12 @@ from contextlib import ExitStack, contextmanager
 import torch
 
 import ignn_pyg.graph.cross_scale_graph as cross_scale_graph
-from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import image_to_tensor
 from ignn_pyg.data.photos import load_photo
-from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.runtime.allocator import retain_freed_memory
+from ignn_pyg.runtime.precision import resolve_precision
 
 BACKBONE = ("head", "body_pre", "fuse_lr", "body_post", "upsample", "fuse_hr", "tail")
 
@@ -71,8 +71,13 @@ def timed(owner: object, attribute: str, name: str, seconds: dict[str, float]):
 
 
 #: the parts the issue (#38) counts as the graph's own work that is not a convolution
-NON_CONVOLUTION = ("graph: search", "graph: embedding", "graph: edge features", "aggregation: fold",
-                   "aggregation: rest")
+NON_CONVOLUTION = (
+    "graph: search",
+    "graph: embedding",
+    "graph: edge features",
+    "aggregation: fold",
+    "aggregation: rest",
+)
 
 
 def part_timers(model) -> list[tuple[object, str, str]]:
@@ -80,14 +85,16 @@ def part_timers(model) -> list[tuple[object, str, str]]:
     aggregation (:class:`~ignn_pyg.nn.CrossScaleAggregation`): the graph, the aggregation and
     its parts, and the backbone (module docstring)."""
     aggregation = model.aggregation
-    return [(cross_scale_graph, "windowed_knn", "graph: search"),
-            (cross_scale_graph, "edge_features", "graph: edge features"),
-            (model.embedding, "forward", "graph: embedding"),
-            (aggregation, "_fused_rank_maps", "aggregation: fold"),
-            (aggregation, "_rank_weights", "aggregation: weight nets"),
-            (aggregation.downsample, "forward", "aggregation: psi"),
-            (aggregation, "forward", "aggregation (all)"),
-            *((getattr(model, name), "forward", name) for name in BACKBONE)]
+    return [
+        (cross_scale_graph, "windowed_knn", "graph: search"),
+        (cross_scale_graph, "edge_features", "graph: edge features"),
+        (model.embedding, "forward", "graph: embedding"),
+        (aggregation, "_fused_rank_maps", "aggregation: fold"),
+        (aggregation, "_rank_weights", "aggregation: weight nets"),
+        (aggregation.downsample, "forward", "aggregation: psi"),
+        (aggregation, "forward", "aggregation (all)"),
+        *((getattr(model, name), "forward", name) for name in BACKBONE),
+    ]
 
 
 @contextmanager
@@ -108,8 +115,11 @@ def part_rows(seconds: dict[str, float], total: float) -> list[tuple[str, float]
     aggregation = seconds.get("aggregation (all)", 0.0)
     rest = aggregation - sum(v for k, v in seconds.items() if k.startswith("aggregation:"))
     rows = [(k, v) for k, v in seconds.items() if k != "aggregation (all)"] + [("aggregation: rest", rest)]
-    accounted = (sum(v for k, v in seconds.items() if k.startswith("graph")) + aggregation
-                 + sum(seconds.get(name, 0.0) for name in BACKBONE))
+    accounted = (
+        sum(v for k, v in seconds.items() if k.startswith("graph"))
+        + aggregation
+        + sum(seconds.get(name, 0.0) for name in BACKBONE)
+    )
     return sorted(rows, key=lambda row: -row[1]) + [("(not in a part)", total - accounted)]
 
 
@@ -119,8 +129,10 @@ def format_parts(seconds: dict[str, float], total: float, indent: str = "  ") ->
     rows = part_rows(seconds, total)
     lines = [f"{indent}{name:28s} {value:7.2f} s  {100 * value / total:5.1f}%" for name, value in rows]
     graph_work = sum(value for name, value in rows if name in NON_CONVOLUTION)
-    lines.append(f"{indent}{'non-convolution graph work':28s} {graph_work:7.2f} s  {100 * graph_work / total:5.1f}%"
-                 f"  ({', '.join(name.split(': ')[1] for name in NON_CONVOLUTION)})")
+    lines.append(
+        f"{indent}{'non-convolution graph work':28s} {graph_work:7.2f} s  {100 * graph_work / total:5.1f}%"
+        f"  ({', '.join(name.split(': ')[1] for name in NON_CONVOLUTION)})"
+    )
     return lines
 
 
@@ -147,8 +159,10 @@ def main() -> None:
             best = min(best, (total, dict(seconds)), key=lambda pair: pair[0])
     total, seconds = best
     graph = sum(v for k, v in seconds.items() if k.startswith("graph"))
-    print(f"IGNN x{args.scale}, 640x400 LR, {precision}, {args.threads} threads: forward {total:.2f} s "
-          f"(graph {graph:.2f} s, aggregation {seconds['aggregation (all)']:.2f} s)")
+    print(
+        f"IGNN x{args.scale}, 640x400 LR, {precision}, {args.threads} threads: forward {total:.2f} s "
+        f"(graph {graph:.2f} s, aggregation {seconds['aggregation (all)']:.2f} s)"
+    )
     print("\n".join(format_parts(seconds, total)))
 
 

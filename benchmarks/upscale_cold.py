@@ -31,13 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.inference.checkpoints import load_weights
+from ignn_pyg.commands.upscale import upscale_image
 from ignn_pyg.data import write_image
 from ignn_pyg.data.photos import load_photo
-from ignn_pyg.runtime.precision import resolve_precision
 from ignn_pyg.inference.bundled import bundled_weights
-from ignn_pyg.commands.upscale import upscale_image
+from ignn_pyg.inference.checkpoints import load_weights
+from ignn_pyg.runtime.allocator import retain_freed_memory
+from ignn_pyg.runtime.precision import resolve_precision
 
 REPORTED = re.compile(r"\((\d+(?:\.\d+)?) s\)\s*$", re.MULTILINE)  # "... 1280x800 (6.5 s)"
 
@@ -45,8 +45,23 @@ REPORTED = re.compile(r"\((\d+(?:\.\d+)?) s\)\s*$", re.MULTILINE)  # "... 1280x8
 def command_seconds(image: Path, output: Path, scale: int) -> tuple[float, float]:
     """``(reported, wall)`` seconds of one ``ignn-pyg upscale`` in a fresh process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ignn_pyg", "upscale", str(image), "-o", str(output), "--overwrite",
-                           "--scale", str(scale)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ignn_pyg",
+            "upscale",
+            str(image),
+            "-o",
+            str(output),
+            "--overwrite",
+            "--scale",
+            str(scale),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - start
     reported = REPORTED.search(done.stdout)
     if reported is None:
@@ -84,13 +99,18 @@ def main() -> None:
             reported.append(seconds)
             walls.append(wall)
             warm.append(warm_forward())
-            print(f"round {round_ + 1}: command reports {seconds:.1f} s ({wall:.1f} s wall), "
-                  f"warm forward {warm[-1]:.2f} s", flush=True)
+            print(
+                f"round {round_ + 1}: command reports {seconds:.1f} s ({wall:.1f} s wall), "
+                f"warm forward {warm[-1]:.2f} s",
+                flush=True,
+            )
     print(f"IGNN x{args.scale}, 640x400, {precision}")
     print(f"  ignn-pyg upscale, fresh process: reported {summary(reported)}; wall {summary(walls)}")
     print(f"  warm forward in one process:     {summary(warm)} (its first, cold: {first:.2f} s)")
-    print(f"  command reported / warm forward: {min(reported) / min(warm):.2f}x best, "
-          f"{statistics.median(reported) / statistics.median(warm):.2f}x median")
+    print(
+        f"  command reported / warm forward: {min(reported) / min(warm):.2f}x best, "
+        f"{statistics.median(reported) / statistics.median(warm):.2f}x median"
+    )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,15 @@ def measure(model_name: str, scale: int, side: int, precision: str, out: Path) -
     result = upscale_image(model, image, max_pixels=max_pixels, tile=tile, overlap=overlap, precision=chosen)
     write_image(out, result)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"model": model_name, "scale": scale, "side": side, "precision": str(chosen),
-            "tiled": side * side > max_pixels, "measured": peak - start,
-            "estimated": upscale_peak_bytes(model, side, side, max_pixels, tile)}
+    return {
+        "model": model_name,
+        "scale": scale,
+        "side": side,
+        "precision": str(chosen),
+        "tiled": side * side > max_pixels,
+        "measured": peak - start,
+        "estimated": upscale_peak_bytes(model, side, side, max_pixels, tile),
+    }
 
 
 def main() -> None:
@@ -78,15 +84,34 @@ def main() -> None:
         for name in args.models:
             for scale in args.scales:
                 for side in args.sides:
-                    done = subprocess.run([sys.executable, __file__, "--precision", args.precision, CHILD, name,
-                                           str(scale), str(side), str(Path(tmp) / "out.png")],
-                                          env=env, capture_output=True, text=True, check=True)
+                    done = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--precision",
+                            args.precision,
+                            CHILD,
+                            name,
+                            str(scale),
+                            str(side),
+                            str(Path(tmp) / "out.png"),
+                        ],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
                     row = json.loads(done.stdout.strip().splitlines()[-1])
-                    print(f"{name:>6} {scale:>2} {side:>7} {str(row['tiled']):>5} "
-                          f"{format_bytes(row['measured']):>10} {format_bytes(row['estimated']):>10} "
-                          f"{row['estimated'] / row['measured']:8.2f}", flush=True)
-    print(f"precision {args.precision}, one thread, a fresh process per row; measured: peak RSS above the "
-          "RSS after loading the model and making the image")
+                    print(
+                        f"{name:>6} {scale:>2} {side:>7} {str(row['tiled']):>5} "
+                        f"{format_bytes(row['measured']):>10} {format_bytes(row['estimated']):>10} "
+                        f"{row['estimated'] / row['measured']:8.2f}",
+                        flush=True,
+                    )
+    print(
+        f"precision {args.precision}, one thread, a fresh process per row; measured: peak RSS above the "
+        "RSS after loading the model and making the image"
+    )
 
 
 if __name__ == "__main__":

@@ -101,8 +101,9 @@ def photo_mosaic(width: int, height: int) -> np.ndarray:
         y0 = {"top": 0, "bottom": free_h, "centre": free_h // 2}[crop.split()[0]]
         x0 = {"left": 0, "right": free_w}.get(crop.split()[-1], free_w // 2)
         row, col = divmod(cell, cols)
-        mosaic[row * cell_h:(row + 1) * cell_h, col * cell_w:(col + 1) * cell_w] = \
-            photo[y0:y0 + cell_h, x0:x0 + cell_w]
+        mosaic[row * cell_h : (row + 1) * cell_h, col * cell_w : (col + 1) * cell_w] = photo[
+            y0 : y0 + cell_h, x0 : x0 + cell_w
+        ]
     return np.ascontiguousarray(mosaic[:height, :width])
 
 
@@ -134,8 +135,9 @@ def worker(job: dict) -> dict:
     def timed_upscale(model, image, *args, **kwargs):
         measured["rss_before"] = peak_rss_bytes()
         precision = kwargs["precision"]  # the command passes it by name
-        measured.update(precision=precision.name, channels_last=precision.channels_last,
-                        precision_reason=precision.reason)
+        measured.update(
+            precision=precision.name, channels_last=precision.channels_last, precision_reason=precision.reason
+        )
         hook = model.register_forward_pre_hook(lambda *_: measured.__setitem__("tiles", measured["tiles"] + 1))
         cuda = next(model.parameters()).device.type == "cuda"
         if cuda:
@@ -156,9 +158,22 @@ def worker(job: dict) -> dict:
 
     upscale_command.upscale_image = timed_upscale  # the command binds it when it runs
     try:
-        status = ignn_pyg_main(["upscale", job["image"], "-o", job["output"], "--scale", str(job["scale"]),
-                                "--model", job["model"], "--precision", job["precision"],
-                                "--device", job["device"]])
+        status = ignn_pyg_main(
+            [
+                "upscale",
+                job["image"],
+                "-o",
+                job["output"],
+                "--scale",
+                str(job["scale"]),
+                "--model",
+                job["model"],
+                "--precision",
+                job["precision"],
+                "--device",
+                job["device"],
+            ]
+        )
     finally:
         upscale_command.upscale_image = original
     if status != 0 or "seconds" not in measured:
@@ -172,11 +187,12 @@ def run_worker(job: dict) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         result_file = Path(folder) / "result.json"
         job = {**job, "output": str(Path(folder) / "out.png"), "result": str(result_file)}
-        done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)],
-                              capture_output=True, text=True)
+        done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
         if done.returncode != 0 or not result_file.is_file():
-            raise RuntimeError(f"worker {job['model']} x{job['scale']} {job['precision']} failed "
-                               f"(status {done.returncode}):\n{done.stdout}\n{done.stderr[-4000:]}")
+            raise RuntimeError(
+                f"worker {job['model']} x{job['scale']} {job['precision']} failed "
+                f"(status {done.returncode}):\n{done.stdout}\n{done.stderr[-4000:]}"
+            )
         return json.loads(result_file.read_text())
 
 
@@ -189,14 +205,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=parse_size, default=(1920, 1080), help="WIDTHxHEIGHT of the LR photo")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 4], choices=(2, 3, 4))
     parser.add_argument("--models", nargs="+", default=["ignn", "edsr"], choices=MODELS)
-    parser.add_argument("--precisions", nargs="+", default=["auto"], choices=PRECISIONS,
-                        help="the command's --precision, one row each (default: auto, the command's default)")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="fresh processes per configuration, in interleaved rounds; the best time is reported")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["auto"],
+        choices=PRECISIONS,
+        help="the command's --precision, one row each (default: auto, the command's default)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="fresh processes per configuration, in interleaved rounds; the best time is reported",
+    )
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of every run")
     parser.add_argument("--device", default=default_device(), help="the command's --device (default: its default)")
-    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
-                        help="skip the second run of each IGNN with the part timers")
+    parser.add_argument(
+        "--no-breakdown",
+        dest="breakdown",
+        action="store_false",
+        help="skip the second run of each IGNN with the part timers",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every number to this file")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -208,19 +237,35 @@ def main(argv: list[str] | None = None) -> dict:
     width, height = args.size
     mosaic = photo_mosaic(width, height)
     digest = hashlib.sha256(mosaic.tobytes()).hexdigest()
-    configs = [(precision, scale, model) for precision in args.precisions for scale in args.scales
-               for model in args.models if is_bundled(scale, model)]
+    configs = [
+        (precision, scale, model)
+        for precision in args.precisions
+        for scale in args.scales
+        for model in args.models
+        if is_bundled(scale, model)
+    ]
     if not configs:
         parser.error(f"no bundled model among {args.models} at scales {args.scales}")
-    report: dict = {"size": [width, height], "mosaic_sha256": digest, "cpu": describe_cpu(),
-                    "threads": args.threads, "device": args.device, "torch": torch.__version__,
-                    "load_average": os.getloadavg(), "runs": []}
-    print(f"upscale_photo: {width}x{height} mosaic of 384x270 crops of the {len(list_photos('eval'))} eval "
-          f"photos (sha256 {digest[:16]}), ignn-pyg upscale at its defaults")
-    print(f"CPU: {describe_cpu()}; {os.cpu_count()} cores, {args.threads} threads; torch {torch.__version__}; "
-          f"device {args.device}"
-          + (f" ({torch.cuda.get_device_name()})" if str(args.device).startswith("cuda") else "")
-          + f"; load average {report['load_average'][0]:.2f} at start")
+    report: dict = {
+        "size": [width, height],
+        "mosaic_sha256": digest,
+        "cpu": describe_cpu(),
+        "threads": args.threads,
+        "device": args.device,
+        "torch": torch.__version__,
+        "load_average": os.getloadavg(),
+        "runs": [],
+    }
+    print(
+        f"upscale_photo: {width}x{height} mosaic of 384x270 crops of the {len(list_photos('eval'))} eval "
+        f"photos (sha256 {digest[:16]}), ignn-pyg upscale at its defaults"
+    )
+    print(
+        f"CPU: {describe_cpu()}; {os.cpu_count()} cores, {args.threads} threads; torch {torch.__version__}; "
+        f"device {args.device}"
+        + (f" ({torch.cuda.get_device_name()})" if str(args.device).startswith("cuda") else "")
+        + f"; load average {report['load_average'][0]:.2f} at start"
+    )
     with tempfile.TemporaryDirectory() as folder:
         image = Path(folder) / f"mosaic_{width}x{height}.png"
         write_image(image, mosaic)
@@ -229,26 +274,40 @@ def main(argv: list[str] | None = None) -> dict:
         for round_ in range(args.repeats):  # interleaved: a slow spell of a shared machine hits every config
             for precision, scale, model in configs:
                 load = os.getloadavg()[0]
-                measured = run_worker({**base, "precision": precision, "scale": scale, "model": model,
-                                       "breakdown": False})
+                measured = run_worker(
+                    {**base, "precision": precision, "scale": scale, "model": model, "breakdown": False}
+                )
                 rounds[precision, scale, model].append({**measured, "load": load})
-                print(f"  round {round_ + 1}: {model} x{scale} {precision}: {measured['seconds']:.1f} s "
-                      f"(load {load:.2f})", file=sys.stderr, flush=True)
+                print(
+                    f"  round {round_ + 1}: {model} x{scale} {precision}: {measured['seconds']:.1f} s "
+                    f"(load {load:.2f})",
+                    file=sys.stderr,
+                    flush=True,
+                )
         for (precision, scale, model), runs in rounds.items():
             best = min(runs, key=lambda run: run["seconds"])
-            report["runs"].append({"model": model, "scale": scale, "requested": precision, **best,
-                                   "all_seconds": [run["seconds"] for run in runs],
-                                   "median_seconds": statistics.median(run["seconds"] for run in runs),
-                                   "max_peak_rss": max(run["peak_rss"] for run in runs)})
+            report["runs"].append(
+                {
+                    "model": model,
+                    "scale": scale,
+                    "requested": precision,
+                    **best,
+                    "all_seconds": [run["seconds"] for run in runs],
+                    "median_seconds": statistics.median(run["seconds"] for run in runs),
+                    "max_peak_rss": max(run["peak_rss"] for run in runs),
+                }
+            )
         breakdowns = []
         if args.breakdown:
             for precision, scale, model in configs:
                 if model == "ignn":
                     load = os.getloadavg()[0]
-                    measured = run_worker({**base, "precision": precision, "scale": scale, "model": model,
-                                           "breakdown": True})
-                    breakdowns.append({"model": model, "scale": scale, "requested": precision, "load": load,
-                                       **measured})
+                    measured = run_worker(
+                        {**base, "precision": precision, "scale": scale, "model": model, "breakdown": True}
+                    )
+                    breakdowns.append(
+                        {"model": model, "scale": scale, "requested": precision, "load": load, **measured}
+                    )
         report["breakdowns"] = breakdowns
     report["load_average_end"] = os.getloadavg()
     print_report(report)
@@ -260,31 +319,43 @@ def main(argv: list[str] | None = None) -> dict:
 def print_report(report: dict) -> None:
     """The table, the IGNN/EDSR ratios and the part shares (module docstring)."""
     cuda = any("cuda_peak" in run for run in report["runs"])
-    print(f"\n{'model':12s} {'scale':>5s} {'precision':>13s} {'tiles':>5s} {'best s':>7s} {'median s':>8s} "
-          f"{'peak RSS GB':>11s} {'before GB':>9s}" + (f" {'CUDA peak GB':>12s}" if cuda else "") + f" {'load':>5s}")
+    print(
+        f"\n{'model':12s} {'scale':>5s} {'precision':>13s} {'tiles':>5s} {'best s':>7s} {'median s':>8s} "
+        f"{'peak RSS GB':>11s} {'before GB':>9s}" + (f" {'CUDA peak GB':>12s}" if cuda else "") + f" {'load':>5s}"
+    )
     for run in report["runs"]:
-        print(f"{run['model']:12s} {'x' + str(run['scale']):>5s} {run['requested'] + ' -> ' + run['precision']:>13s} "
-              f"{run['tiles']:5d} {run['seconds']:7.1f} {run['median_seconds']:8.1f} "
-              f"{gigabytes(run['max_peak_rss']):>11s} {gigabytes(run['rss_before']):>9s}"
-              + (f" {gigabytes(run.get('cuda_peak')):>12s}" if cuda else "") + f" {run['load']:5.2f}")
-    print(f"  best and median of {len(report['runs'][0]['all_seconds'])} fresh process(es) each; peak RSS: the "
-          "largest of them; load: the load average when the best run started")
-    for reason in sorted({(run["precision"], run["channels_last"], run["precision_reason"])
-                          for run in report["runs"]}):
+        print(
+            f"{run['model']:12s} {'x' + str(run['scale']):>5s} {run['requested'] + ' -> ' + run['precision']:>13s} "
+            f"{run['tiles']:5d} {run['seconds']:7.1f} {run['median_seconds']:8.1f} "
+            f"{gigabytes(run['max_peak_rss']):>11s} {gigabytes(run['rss_before']):>9s}"
+            + (f" {gigabytes(run.get('cuda_peak')):>12s}" if cuda else "")
+            + f" {run['load']:5.2f}"
+        )
+    print(
+        f"  best and median of {len(report['runs'][0]['all_seconds'])} fresh process(es) each; peak RSS: the "
+        "largest of them; load: the load average when the best run started"
+    )
+    for reason in sorted({(run["precision"], run["channels_last"], run["precision_reason"]) for run in report["runs"]}):
         print(f"  {reason[0]}{', channels-last' if reason[1] else ''}: {reason[2]}")
     edsr = {(run["requested"], run["scale"]): run["seconds"] for run in report["runs"] if run["model"] == "edsr"}
     for run in report["runs"]:
         key = (run["requested"], run["scale"])
         if run["model"] != "edsr" and key in edsr:
-            print(f"{run['model'].upper()}/EDSR time, x{run['scale']} {run['requested']}: "
-                  f"{run['seconds'] / edsr[key]:.2f}")
+            print(
+                f"{run['model'].upper()}/EDSR time, x{run['scale']} {run['requested']}: "
+                f"{run['seconds'] / edsr[key]:.2f}"
+            )
     for run in report["breakdowns"]:
-        print(f"\nParts of {run['model'].upper()} x{run['scale']} {run['requested']} -> {run['precision']}, "
-              f"second run with the part timers of upscale_breakdown.py: upscale {run['seconds']:.1f} s, "
-              f"{run['tiles']} tile(s), load {run['load']:.2f} at start")
+        print(
+            f"\nParts of {run['model'].upper()} x{run['scale']} {run['requested']} -> {run['precision']}, "
+            f"second run with the part timers of upscale_breakdown.py: upscale {run['seconds']:.1f} s, "
+            f"{run['tiles']} tile(s), load {run['load']:.2f} at start"
+        )
         print("\n".join(format_parts(run["parts"], run["seconds"])))
-    print(f"\nload average (1 min) {report['load_average'][0]:.2f} at start, {report['load_average_end'][0]:.2f} at end; "
-          "'load' is the load average when each run started")
+    print(
+        f"\nload average (1 min) {report['load_average'][0]:.2f} at start, {report['load_average_end'][0]:.2f} at end; "
+        "'load' is the load average when each run started"
+    )
 
 
 if __name__ == "__main__":

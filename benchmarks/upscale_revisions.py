@@ -79,10 +79,18 @@ def one_round(tree: Path, weights: Path, image: Path, out: Path, threads: int) -
     """One subprocess: ``(seconds of the timed forward, peak resident GiB)``."""
     # -S: no site hooks, so an editable install of the working tree cannot shadow ``tree``;
     # the installed packages come back through PYTHONPATH
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), *site.getsitepackages()]),
-           "OMP_NUM_THREADS": str(threads)}
-    result = subprocess.run([sys.executable, "-S", "-c", CHILD, str(weights), str(out), str(threads), str(tree), str(image)],
-                            env=env, cwd=tree, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tree), *site.getsitepackages()]),
+        "OMP_NUM_THREADS": str(threads),
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", CHILD, str(weights), str(out), str(threads), str(tree), str(image)],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:
         raise RuntimeError(f"{tree}: {result.stderr.strip().splitlines()[-1]}")
     seconds, peak = result.stdout.strip().splitlines()[-1].split()
@@ -109,16 +117,22 @@ def main() -> None:
                 seconds, peak = one_round(tree, args.weights.resolve(), image, tmp / f"{tree.name}.npy", args.threads)
                 times[rev].append(seconds)
                 peaks[rev].append(peak)
-                print(f"round {r + 1}: {rev} {seconds:.2f} s, peak {peak:.2f} GiB (load {os.getloadavg()[0]:.1f})",
-                      flush=True)
+                print(
+                    f"round {r + 1}: {rev} {seconds:.2f} s, peak {peak:.2f} GiB (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
         base, head = (np.load(tmp / f"{tree.name}.npy").astype(int) for tree in trees.values())
     for rev, ts in times.items():
-        print(f"{rev:>12}: best {min(ts):.2f} s, median {statistics.median(ts):.2f} s, "
-              f"peak {max(peaks[rev]):.2f} GiB over {len(ts)} rounds")
-    print(f"{args.head} / {args.base}: time {min(times[args.head]) / min(times[args.base]):.3f} (best), "
-          f"{statistics.median(times[args.head]) / statistics.median(times[args.base]):.3f} (median); "
-          f"peak memory {max(peaks[args.head]) / max(peaks[args.base]):.3f}; outputs differ by at most "
-          f"{np.abs(base - head).max()} levels ({(base != head).mean() * 100:.4f}% of values), {args.threads} threads")
+        print(
+            f"{rev:>12}: best {min(ts):.2f} s, median {statistics.median(ts):.2f} s, "
+            f"peak {max(peaks[rev]):.2f} GiB over {len(ts)} rounds"
+        )
+    print(
+        f"{args.head} / {args.base}: time {min(times[args.head]) / min(times[args.base]):.3f} (best), "
+        f"{statistics.median(times[args.head]) / statistics.median(times[args.base]):.3f} (median); "
+        f"peak memory {max(peaks[args.head]) / max(peaks[args.base]):.3f}; outputs differ by at most "
+        f"{np.abs(base - head).max()} levels ({(base != head).mean() * 100:.4f}% of values), {args.threads} threads"
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import PhotoDataset
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.training.config import load_config
 from ignn_pyg.training.engine import train
 
@@ -43,8 +43,12 @@ STUDIES: dict[str, list[tuple[str, list[str]]]] = {
         ("general", ["model.aggregation=general"]),
         ("mean", ["model.aggregation=mean"]),
     ],
-    "neighbors": [("k1", ["model.num_neighbors=1"]), ("k3", ["model.num_neighbors=3"]), ("ignn", []),
-                  ("k8", ["model.num_neighbors=8"])],
+    "neighbors": [
+        ("k1", ["model.num_neighbors=1"]),
+        ("k3", ["model.num_neighbors=3"]),
+        ("ignn", []),
+        ("k8", ["model.num_neighbors=8"]),
+    ],
     "embedding": [("ignn", []), ("pixel_embedding", ["model.embedding=pixel"])],
 }
 WINDOWS = (10, 20, 30, 10_000)  # 10_000 patches: global search on any photo here
@@ -61,29 +65,34 @@ def run_variant(name: str, overrides: list[str], runs: Path) -> tuple[torch.nn.M
         train(config, resume=last.is_file())
     model, payload = load_checkpoint(last)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return model, {"iterations": payload["iteration"], "train_seconds": payload["seconds"],
-                   "parameters": trainable}
+    return model, {"iterations": payload["iteration"], "train_seconds": payload["seconds"], "parameters": trainable}
 
 
 def evaluate_model(model: torch.nn.Module, images: Path, window: int | None = None) -> dict:
     """Mean Y PSNR/SSIM of ``model`` on the eval photos (whole images); ``window``
     overrides an IGNN's search window."""
+
     def with_window(lr: torch.Tensor) -> torch.Tensor:
         return model(lr, graph=model.build_graph(lr, window=window))
 
     with torch.no_grad():
-        rows = evaluate(PhotoDataset("eval", 2), make_forward(model) if window is None else with_window, 2,
-                        images, progress=False)
+        rows = evaluate(
+            PhotoDataset("eval", 2), make_forward(model) if window is None else with_window, 2, images, progress=False
+        )
     return summarize(rows)
 
 
 def table(rows: list[dict], bicubic: dict) -> str:
-    lines = ["| variant | PSNR (dB) | SSIM | Δ vs bicubic (dB) | trainable params | s / iteration |",
-             "| --- | --- | --- | --- | --- | --- |",
-             f"| bicubic | {bicubic['psnr']:.3f} | {bicubic['ssim']:.4f} | 0 | 0 | – |"]
+    lines = [
+        "| variant | PSNR (dB) | SSIM | Δ vs bicubic (dB) | trainable params | s / iteration |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| bicubic | {bicubic['psnr']:.3f} | {bicubic['ssim']:.4f} | 0 | 0 | – |",
+    ]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['psnr']:.3f} | {r['ssim']:.4f} | {r['psnr'] - bicubic['psnr']:+.3f} | "
-                     f"{r['parameters']:,} | {r['train_seconds'] / r['iterations']:.3f} |")
+        lines.append(
+            f"| {r['name']} | {r['psnr']:.3f} | {r['ssim']:.4f} | {r['psnr'] - bicubic['psnr']:+.3f} | "
+            f"{r['parameters']:,} | {r['train_seconds'] / r['iterations']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -118,14 +127,20 @@ def main() -> None:
     first = next(iter(cache.values()))
     bicubic = {"psnr": first["bicubic_psnr"], "ssim": first["bicubic_ssim"]}
     config = load_config(BASE)
-    parts = ["# Ablations at x2 (eval photos, Y channel, border 2)\n",
-             f"Budget per variant: {config.optim.iterations} iterations, batch {config.data.batch_size}, "
-             f"HR crops {config.data.crop_size}, seed {config.run.seed}, {config.model.n_feats} features, "
-             f"{config.model.n_resblocks} blocks, residual '{config.model.residual}', trained on the installed "
-             f"wallpaper photos on this 2-core CPU (1 thread). Produced by `python experiments/ablate.py` "
-             f"({time.perf_counter() - started:.0f} s this call; s / iteration includes validation).\n"]
-    titles = {"aggregation": "Aggregation layer (EDSR = no graph block)", "neighbors": "num_neighbors (k)",
-              "window": "Search window at test time (model: ignn, k = 5)", "embedding": "Graph embedding"}
+    parts = [
+        "# Ablations at x2 (eval photos, Y channel, border 2)\n",
+        f"Budget per variant: {config.optim.iterations} iterations, batch {config.data.batch_size}, "
+        f"HR crops {config.data.crop_size}, seed {config.run.seed}, {config.model.n_feats} features, "
+        f"{config.model.n_resblocks} blocks, residual '{config.model.residual}', trained on the installed "
+        f"wallpaper photos on this 2-core CPU (1 thread). Produced by `python experiments/ablate.py` "
+        f"({time.perf_counter() - started:.0f} s this call; s / iteration includes validation).\n",
+    ]
+    titles = {
+        "aggregation": "Aggregation layer (EDSR = no graph block)",
+        "neighbors": "num_neighbors (k)",
+        "window": "Search window at test time (model: ignn, k = 5)",
+        "embedding": "Graph embedding",
+    }
     for study in (s for s in titles if s in results):
         rows = results[study]
         parts.append(f"## {titles[study]}\n\n{table(rows, bicubic)}\n")

@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 
 
 def finished(payload: dict[str, Any]) -> bool:
@@ -37,14 +37,20 @@ def latest_run(runs: Path, name: str) -> Path:
     """``runs/<name>_stage<N>`` of the highest ``N`` whose ``last.pt`` is finished, else
     ``runs/<name>``.  A later stage still under way is named on stderr and passed over, so
     the previous stage stays bundled until it finishes."""
-    stages = {int(m.group(1)): path for path in runs.glob(f"{name}_stage*")
-              if (m := re.fullmatch(rf"{re.escape(name)}_stage(\d+)", path.name)) and (path / "last.pt").is_file()}
+    stages = {
+        int(m.group(1)): path
+        for path in runs.glob(f"{name}_stage*")
+        if (m := re.fullmatch(rf"{re.escape(name)}_stage(\d+)", path.name)) and (path / "last.pt").is_file()
+    }
     for number in sorted(stages, reverse=True):
         payload = load_checkpoint(stages[number] / "last.pt")[1]
         if finished(payload):
             return stages[number]
-        print(f"{stages[number]} is at iteration {payload['iteration']} of "
-              f"{payload['train_config']['optim']['iterations']}; passed over", file=sys.stderr)
+        print(
+            f"{stages[number]} is at iteration {payload['iteration']} of "
+            f"{payload['train_config']['optim']['iterations']}; passed over",
+            file=sys.stderr,
+        )
     return runs / name
 
 
@@ -55,8 +61,11 @@ def training_stages(payload: dict[str, Any]) -> list[dict[str, Any]]:
     if "stages" in payload:
         return payload["stages"]
     config = payload["train_config"]
-    own = {"iteration": payload["iteration"], "training_seconds": payload.get("seconds", payload.get("training_seconds")),
-           "train_config": config}
+    own = {
+        "iteration": payload["iteration"],
+        "training_seconds": payload.get("seconds", payload.get("training_seconds")),
+        "train_config": config,
+    }
     source = (config.get("model") or {}).get("init_from")
     return (training_stages(load_checkpoint(source)[1]) if source else []) + [own]
 
@@ -64,11 +73,19 @@ def training_stages(payload: dict[str, Any]) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs/zoo"))
-    parser.add_argument("--models", nargs="+", metavar="ARCH_xS", choices=[f"{a}_x{s}" for a, s in BUNDLED],
-                        help="bundle only these runs (default: every bundled model)")
-    parser.add_argument("--run", metavar="NAME",
-                        help="with one --models: bundle the runs runs/zoo/NAME[_stage<N>] (another recipe of "
-                             "that model, e.g. ignn_detail_planted_x2) instead of the model's own")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        metavar="ARCH_xS",
+        choices=[f"{a}_x{s}" for a, s in BUNDLED],
+        help="bundle only these runs (default: every bundled model)",
+    )
+    parser.add_argument(
+        "--run",
+        metavar="NAME",
+        help="with one --models: bundle the runs runs/zoo/NAME[_stage<N>] (another recipe of "
+        "that model, e.g. ignn_detail_planted_x2) instead of the model's own",
+    )
     args = parser.parse_args()
     if args.run and len(args.models or ()) != 1:
         parser.error("--run needs exactly one --models")
@@ -82,11 +99,19 @@ def main() -> None:
         if not finished(payload):
             raise ValueError(f"{run} stopped at iteration {payload['iteration']} of {config['optim']['iterations']}")
         stages = training_stages(payload)
-        save_checkpoint(WEIGHTS_DIR / name, model, iteration=payload["iteration"], train_config=config,
-                        training_seconds=payload["seconds"], stages=stages)
+        save_checkpoint(
+            WEIGHTS_DIR / name,
+            model,
+            iteration=payload["iteration"],
+            train_config=config,
+            training_seconds=payload["seconds"],
+            stages=stages,
+        )
         size = (WEIGHTS_DIR / name).stat().st_size
-        print(f"{run} -> {WEIGHTS_DIR / name} ({size / 2**20:.2f} MiB, {len(stages)} stage(s), "
-              f"{sum(s['iteration'] for s in stages)} iterations)")
+        print(
+            f"{run} -> {WEIGHTS_DIR / name} ({size / 2**20:.2f} MiB, {len(stages)} stage(s), "
+            f"{sum(s['iteration'] for s in stages)} iterations)"
+        )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ignn_pyg.inference.checkpoints import build_model
 from ignn_pyg.evaluation.dead_channels import DeadChannelCounter
+from ignn_pyg.inference.checkpoints import build_model
 from ignn_pyg.models import IGNN
 from ignn_pyg.training import load_config
 from ignn_pyg.training.data import StreamSampler, build_train_dataset
@@ -40,10 +40,15 @@ def probe(config_path: str, overrides: list[str], steps: int) -> list[dict[str, 
         raise SystemExit(f"dead_hr_probe: {config_path} trains {type(model).__name__}; the probe needs an IGNN")
     scaled_kaiming_init_(model, config.model.init_scale, config.model.init_embedding, config.model.init_unscaled)
     sampler = StreamSampler(config.data.batch_size, 0, steps, 0, 1)
-    loader = DataLoader(build_train_dataset(config.data, seed), batch_size=sampler.local_batch, sampler=sampler,
-                        generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.optim.lr,
-                                 betas=tuple(config.optim.betas))
+    loader = DataLoader(
+        build_train_dataset(config.data, seed),
+        batch_size=sampler.local_batch,
+        sampler=sampler,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad], lr=config.optim.lr, betas=tuple(config.optim.betas)
+    )
     rows = []
     model.train()
     for step, batch in enumerate(loader, start=1):

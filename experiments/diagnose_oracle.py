@@ -46,14 +46,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from graph_oracle import HALF, MARGIN, REGIONS, SCALE, oracle_images, region_psnr
 
-from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.data import bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor, tensor_to_image
 from ignn_pyg.graph.patches import extract_patches, fold_patches, pad_channels_last, patch_windows
-from ignn_pyg.nn.cross_scale_aggregation import centered_patch_stats, hr_source_patches, hr_source_windows
 from ignn_pyg.inference.bundled import bundled_weights
-
-from graph_oracle import HALF, MARGIN, REGIONS, SCALE, oracle_images, region_psnr
+from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.nn.cross_scale_aggregation import centered_patch_stats, hr_source_patches, hr_source_windows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = RESULTS.parents[1]
@@ -67,8 +66,10 @@ def lr_region_boxes() -> dict[str, tuple[slice, slice]]:
     """The LR pixels of each region that its PSNR sees."""
     out = {}
     for name, (rows, cols) in REGIONS.items():
-        out[name] = (slice(rows.start // SCALE + LR_BORDER, rows.stop // SCALE - LR_BORDER),
-                     slice(cols.start // SCALE + LR_BORDER, cols.stop // SCALE - LR_BORDER))
+        out[name] = (
+            slice(rows.start // SCALE + LR_BORDER, rows.stop // SCALE - LR_BORDER),
+            slice(cols.start // SCALE + LR_BORDER, cols.stop // SCALE - LR_BORDER),
+        )
     return out
 
 
@@ -76,8 +77,12 @@ def region_queries(graph, box: tuple[slice, slice]) -> torch.Tensor:
     """Ids of the queries whose patch centre lies in ``box`` (image 0)."""
     centre = graph.target_pos + graph.target_grid.patch_size // 2
     rows, cols = box
-    inside = ((centre[:, 0] >= rows.start) & (centre[:, 0] < rows.stop)
-              & (centre[:, 1] >= cols.start) & (centre[:, 1] < cols.stop))
+    inside = (
+        (centre[:, 0] >= rows.start)
+        & (centre[:, 0] < rows.stop)
+        & (centre[:, 1] >= cols.start)
+        & (centre[:, 1] < cols.stop)
+    )
     return inside.nonzero().view(-1)
 
 
@@ -101,12 +106,16 @@ def aggregate(layer, x: torch.Tensor, graph, weights: str, adain: bool) -> tuple
     if adain:
         queries = patch_windows(pad_channels_last(x, grid), grid.patch_size, grid.stride)
         _, target_mean, target_std = centered_patch_stats(queries, layer.eps)
-        maps = list(layer._propagated_rank_maps(hr_source_windows(x, graph.source_grid, s), target_mean,
-                                                target_std, graph, None))
+        maps = list(
+            layer._propagated_rank_maps(
+                hr_source_windows(x, graph.source_grid, s), target_mean, target_std, graph, None
+            )
+        )
     else:
         sources = hr_source_patches(x, graph.source_grid, s).flatten(0, 1)
-        maps = [fold_patches(sources[graph.edge_index[0, r::k]].view(b, grid.num_patches, -1), hr_grid)
-                for r in range(k)]
+        maps = [
+            fold_patches(sources[graph.edge_index[0, r::k]].view(b, grid.num_patches, -1), hr_grid) for r in range(k)
+        ]
     hr_weight, lr_weight = layer._rank_weights(graph)
     if weights == "rank0":
         hr_weight, lr_weight = torch.zeros_like(hr_weight), torch.zeros_like(lr_weight)
@@ -119,6 +128,7 @@ def aggregate(layer, x: torch.Tensor, graph, weights: str, adain: bool) -> tuple
 @contextmanager
 def replaced_aggregation(model, variant: str):
     """Inside: ``model.aggregation`` returns ``variant``'s output (step 4)."""
+
     def hook(module, args, output):
         lr, hr = output
         if variant == "hr_zero":
@@ -130,6 +140,7 @@ def replaced_aggregation(model, variant: str):
         if variant in ("rank0", "rank0_raw"):
             return aggregate(module, args[0], args[1], "rank0", adain=variant == "rank0")
         return output
+
     handle = model.aggregation.register_forward_hook(hook)
     try:
         yield
@@ -148,9 +159,9 @@ def adain_gains(layer, x: torch.Tensor, graph, queries: torch.Tensor) -> tuple[n
     c = x.shape[1]
     q_mean, q_std = q_mean.reshape(-1, c)[queries], q_std.reshape(-1, c)[queries]
     src = graph.edge_index[0, queries * k]  # rank 0
-    h = s_windows.reshape(-1, *s_windows.shape[3:])[src]                    # [n, q, q, C]
+    h = s_windows.reshape(-1, *s_windows.shape[3:])[src]  # [n, q, q, C]
     hc = centered.reshape(-1, *centered.shape[3:])[src]
-    gain = q_std / s_std.reshape(-1, c)[src]                                 # [n, C]
+    gain = q_std / s_std.reshape(-1, c)[src]  # [n, C]
     message = hc * gain[:, None, None] + q_mean[:, None, None]
     change = (message - h).flatten(1).norm(dim=1) / h.flatten(1).norm(dim=1).clamp_min(1e-12)
     return gain.numpy().ravel(), change.numpy()
@@ -166,9 +177,11 @@ def diagnose_image(model, hr: np.ndarray, seed: int, dead: dict) -> dict:
     layer = model.aggregation
     boxes = lr_region_boxes()
     captured = {}
-    hooks = [model.aggregation.register_forward_pre_hook(lambda m, a: captured.__setitem__("x", a[0])),
-             model.fuse_hr.register_forward_pre_hook(lambda m, a: captured.__setitem__("fuse_in", a[0])),
-             model.fuse_hr.register_forward_hook(lambda m, a, o: captured.__setitem__("fuse_out", o))]
+    hooks = [
+        model.aggregation.register_forward_pre_hook(lambda m, a: captured.__setitem__("x", a[0])),
+        model.fuse_hr.register_forward_pre_hook(lambda m, a: captured.__setitem__("fuse_in", a[0])),
+        model.fuse_hr.register_forward_hook(lambda m, a, o: captured.__setitem__("fuse_out", o)),
+    ]
     out = {"regions": {name: {} for name in REGIONS}}
     with torch.no_grad():
         graph = model.build_graph(lr, lr_down)
@@ -208,8 +221,10 @@ def diagnose_image(model, hr: np.ndarray, seed: int, dead: dict) -> dict:
         row["adain_gain_median"] = float(np.median(gains))
         row["adain_change_median"] = float(np.median(changes))
         hr_rows, hr_cols = REGIONS[name]
-        inner = (slice(hr_rows.start + SCALE + MARGIN, hr_rows.stop - SCALE - MARGIN),
-                 slice(hr_cols.start + SCALE + MARGIN, hr_cols.stop - SCALE - MARGIN))
+        inner = (
+            slice(hr_rows.start + SCALE + MARGIN, hr_rows.stop - SCALE - MARGIN),
+            slice(hr_cols.start + SCALE + MARGIN, hr_cols.stop - SCALE - MARGIN),
+        )
         row["bicubic_rms_error"] = rms((bicubic - truth)[..., inner[0], inner[1]])
         row["own_rms_error"] = rms((own - truth)[..., inner[0], inner[1]])
         for variant, image in outputs.items():
@@ -227,14 +242,19 @@ def mean(values) -> float:
 
 def write_report(path: Path, per_image: dict, summary: dict, fusion: dict) -> str:
     m = summary
+
     def both(key: str, spec: str = ".3f") -> str:
         return f"{format(m['oracle'][key], spec)} | {format(m['control'][key], spec)}"
+
     lines = [
-        "# Where the authors' layer loses an exact match (oracle test, bundled IGNN x2)", "",
+        "# Where the authors' layer loses an exact match (oracle test, bundled IGNN x2)",
+        "",
         f"Produced by `python experiments/diagnose_oracle.py` on `{os.path.relpath(path.resolve(), REPO)}`; mean over the "
         f"{len(per_image)} oracle test images of `graph_oracle.py` (oracle region: every query's exact HR "
-        "counterpart is in the image; control region: none planted). No training.", "",
-        "| quantity | oracle region | control region |", "| --- | --- | --- |",
+        "counterpart is in the image; control region: none planted). No training.",
+        "",
+        "| quantity | oracle region | control region |",
+        "| --- | --- | --- |",
         f"| queries whose rank-0 neighbour is pixel-exact (< {EXACT:g} grey level, 3x3 RGB) | "
         f"{both('rank0_exact', '.1%')} |",
         f"| queries with a pixel-exact neighbour among the k | {both('any_exact', '.1%')} |",
@@ -248,21 +268,34 @@ def write_report(path: Path, per_image: dict, summary: dict, fusion: dict) -> st
         f"| fuse_hr conv 1: RMS of the part from the HR branch | {both('fuse_from_hr_rms')} |",
         f"| fuse_hr conv 1: RMS of the part from the upsampled LR features | {both('fuse_from_up_rms')} |",
         f"| RMS error of bicubic (grey levels) | {both('bicubic_rms_error', '.2f')} |",
-        f"| RMS error of the model (grey levels) | {both('own_rms_error', '.2f')} |", "",
+        f"| RMS error of the model (grey levels) | {both('own_rms_error', '.2f')} |",
+        "",
         f"fuse_hr output channels zero at every pixel of every test image: {fusion['dead_channels']} of "
-        f"{fusion['channels']}.", "",
+        f"{fusion['channels']}.",
+        "",
         "Output with the aggregation's output changed (Y-PSNR in dB as in the oracle test; Δ against the "
-        "layer as it is; RMS change of the RGB output in grey levels):", "",
+        "layer as it is; RMS change of the RGB output in grey levels):",
+        "",
         "| variant | oracle: PSNR | oracle: Δ | oracle: RMS change | control: PSNR | control: Δ | "
-        "control: RMS change |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    labels = {"own": "the layer as it is", "random": "random neighbours (the oracle test's control)",
-              "hr_zero": "HR branch zeroed", "lr_zero": "LR branch zeroed", "both_zero": "both branches zeroed",
-              "rank0": "all weight on rank 0", "rank0_raw": "all weight on rank 0, raw HR features (no AdaIN)"}
+        "control: RMS change |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    labels = {
+        "own": "the layer as it is",
+        "random": "random neighbours (the oracle test's control)",
+        "hr_zero": "HR branch zeroed",
+        "lr_zero": "LR branch zeroed",
+        "both_zero": "both branches zeroed",
+        "rank0": "all weight on rank 0",
+        "rank0_raw": "all weight on rank 0, raw HR features (no AdaIN)",
+    }
     for v in VARIANTS:
         o, c = m["oracle"], m["control"]
-        lines.append(f"| {labels[v]} | {o[f'psnr_{v}']:.2f} | {o[f'psnr_{v}'] - o['psnr_own']:+.3f} | "
-                     f"{o[f'rms_change_{v}']:.2f} | {c[f'psnr_{v}']:.2f} | {c[f'psnr_{v}'] - c['psnr_own']:+.3f} | "
-                     f"{c[f'rms_change_{v}']:.2f} |")
+        lines.append(
+            f"| {labels[v]} | {o[f'psnr_{v}']:.2f} | {o[f'psnr_{v}'] - o['psnr_own']:+.3f} | "
+            f"{o[f'rms_change_{v}']:.2f} | {c[f'psnr_{v}']:.2f} | {c[f'psnr_{v}'] - c['psnr_own']:+.3f} | "
+            f"{c[f'rms_change_{v}']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -276,20 +309,38 @@ def main() -> None:
     model, _ = load_checkpoint(path)
     model.eval()
     if model.config.fusion != "reference" or model.config.aggregation != "ignn" or model.scale != SCALE:
-        raise ValueError(f"{path}: the diagnosis follows the authors' layer (aggregation 'ignn', reference "
-                         f"fusion) at x{SCALE}")
+        raise ValueError(
+            f"{path}: the diagnosis follows the authors' layer (aggregation 'ignn', reference fusion) at x{SCALE}"
+        )
     dead = {}
-    per_image = {name: diagnose_image(model, hr, args.seed + i, dead)
-                 for i, (name, hr) in enumerate(oracle_images().items())}
-    summary = {region: {key: mean(img["regions"][region][key] for img in per_image.values())
-                        for key in next(iter(per_image.values()))["regions"][region]} for region in REGIONS}
+    per_image = {
+        name: diagnose_image(model, hr, args.seed + i, dead) for i, (name, hr) in enumerate(oracle_images().items())
+    }
+    summary = {
+        region: {
+            key: mean(img["regions"][region][key] for img in per_image.values())
+            for key in next(iter(per_image.values()))["regions"][region]
+        }
+        for region in REGIONS
+    }
     fusion = {"dead_channels": int((~dead["alive"]).sum()), "channels": int(dead["alive"].numel())}
     text = write_report(path, per_image, summary, fusion)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "diagnose_oracle.md").write_text(text)
-    (RESULTS / "diagnose_oracle.json").write_text(json.dumps(
-        {"model": os.path.relpath(path.resolve(), REPO), "exact_grey_levels": EXACT, "half": HALF, "summary": summary,
-         "fusion": fusion, "per_image": per_image}, indent=1) + "\n")
+    (RESULTS / "diagnose_oracle.json").write_text(
+        json.dumps(
+            {
+                "model": os.path.relpath(path.resolve(), REPO),
+                "exact_grey_levels": EXACT,
+                "half": HALF,
+                "summary": summary,
+                "fusion": fusion,
+                "per_image": per_image,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(text)
 
 

@@ -1,6 +1,6 @@
 """Evaluate a model on a dataset: the same as ``ignn-pyg eval`` (see ``docs/evaluation.md``).
 
-    python experiments/eval.py --weights bicubic --dataset photos --scale 2 --out runs/eval_bicubic_x2
+python experiments/eval.py --weights bicubic --dataset photos --scale 2 --out runs/eval_bicubic_x2
 """
 
 import sys

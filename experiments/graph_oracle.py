@@ -47,23 +47,31 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from ignn_pyg.inference.checkpoints import load_checkpoint
-from ignn_pyg.data import (bicubic_downsample, bicubic_upsample, downsample_for_graph, image_to_tensor,
-                           list_photos, load_photo, tensor_to_image)
-from ignn_pyg.data.photos import file_sha256
-from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg.evaluation.metrics import psnr
-from ignn_pyg.models import IGNN
-from ignn_pyg.inference.bundled import bundled_weights
-
 from bundle_weights import training_stages  # this folder: the history a bundled file records
+
+from ignn_pyg.data import (
+    bicubic_downsample,
+    bicubic_upsample,
+    downsample_for_graph,
+    image_to_tensor,
+    list_photos,
+    load_photo,
+    tensor_to_image,
+)
+from ignn_pyg.data.photos import file_sha256
+from ignn_pyg.evaluation.metrics import psnr
+from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.models import IGNN
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALE, HALF = 2, 80  # x2; the right column is HALF HR pixels wide, P is 2 HALF square
-MARGIN = 4           # HR pixels kept clear of each region's seams (plus the protocol's border)
-REGIONS = {"oracle": (slice(0, HALF), slice(2 * HALF, 3 * HALF)),
-           "control": (slice(HALF, 2 * HALF), slice(2 * HALF, 3 * HALF))}
+MARGIN = 4  # HR pixels kept clear of each region's seams (plus the protocol's border)
+REGIONS = {
+    "oracle": (slice(0, HALF), slice(2 * HALF, 3 * HALF)),
+    "control": (slice(HALF, 2 * HALF), slice(2 * HALF, 3 * HALF)),
+}
 
 
 def down(image: np.ndarray) -> np.ndarray:
@@ -76,7 +84,7 @@ def oracle_image(photo: np.ndarray) -> np.ndarray:
     h, w = photo.shape[:2]
     side = 2 * HALF
     top, left = (h - side) // 2, (w - side) // 2
-    p = photo[top:top + side, left:left + side]
+    p = photo[top : top + side, left : left + side]
     q = photo[:side, :side] if (top, left) != (0, 0) else photo[-side:, -side:]
     return np.concatenate([p, np.concatenate([down(p), down(q)], 0)], 1)
 
@@ -93,8 +101,12 @@ def model_scores(model: IGNN, hr: np.ndarray, seed: int) -> dict[str, float]:
     scores = {}
     with torch.no_grad():
         for control in ("own", "random"):
-            graph = model.build_graph(lr, lr_down, neighbors=None if control == "own" else control,
-                                      generator=torch.Generator().manual_seed(seed))
+            graph = model.build_graph(
+                lr,
+                lr_down,
+                neighbors=None if control == "own" else control,
+                generator=torch.Generator().manual_seed(seed),
+            )
             for region, value in region_psnr(tensor_to_image(model(lr, lr_down, graph=graph)), hr).items():
                 scores[f"{region}_{control}"] = value
     for region in REGIONS:
@@ -107,8 +119,10 @@ def baseline_scores(hr: np.ndarray) -> dict[str, float]:
     lr = bicubic_downsample(image_to_tensor(hr), SCALE)
     bicubic = tensor_to_image(bicubic_upsample(lr, SCALE))
     graph_sr = tensor_to_image(internal_sr(lr, InternalSRConfig(scale=SCALE))[0])
-    return {**{f"{r}_bicubic": v for r, v in region_psnr(bicubic, hr).items()},
-            **{f"{r}_graph_sr": v for r, v in region_psnr(graph_sr, hr).items()}}
+    return {
+        **{f"{r}_bicubic": v for r, v in region_psnr(bicubic, hr).items()},
+        **{f"{r}_graph_sr": v for r, v in region_psnr(graph_sr, hr).items()},
+    }
 
 
 @functools.cache
@@ -146,8 +160,12 @@ def model_row(path: Path, previous: dict | None, seed: int, recompute: bool) -> 
     if not isinstance(model, IGNN) or not model.uses_cross_scale_graph or model.scale != SCALE:
         return None
     iteration = sum(stage["iteration"] for stage in training_stages(payload))
-    return {"model": os.path.relpath(path), "sha256": sha256, "iteration": iteration,
-            **oracle_scores(model.eval(), seed)}
+    return {
+        "model": os.path.relpath(path),
+        "sha256": sha256,
+        "iteration": iteration,
+        **oracle_scores(model.eval(), seed),
+    }
 
 
 def main() -> None:
@@ -157,8 +175,9 @@ def main() -> None:
     parser.add_argument("--recompute", action="store_true", help="score again the files the table already has")
     args = parser.parse_args()
     images = oracle_images()
-    stored = json.loads((RESULTS / "graph_oracle.json").read_text()) if (RESULTS / "graph_oracle.json").is_file() \
-        else {}
+    stored = (
+        json.loads((RESULTS / "graph_oracle.json").read_text()) if (RESULTS / "graph_oracle.json").is_file() else {}
+    )
     baselines = stored.get("baselines") if not args.recompute else None
     if baselines is None or set(baselines) != set(images):
         baselines = {name: baseline_scores(hr) for name, hr in images.items()}
@@ -169,30 +188,41 @@ def main() -> None:
             continue
         rows[row["model"]] = row
         m = row["mean"]
-        print(f"{path}: oracle reliance {m['oracle_reliance']:+.3f} dB, control {m['control_reliance']:+.3f} dB",
-              flush=True)
+        print(
+            f"{path}: oracle reliance {m['oracle_reliance']:+.3f} dB, control {m['control_reliance']:+.3f} dB",
+            flush=True,
+        )
     results = sorted(rows.values(), key=lambda row: (not row["model"].startswith("ignn_pyg"), row["model"]))
     base = {k: mean([b[k] for b in baselines.values()]) for k in next(iter(baselines.values()))}
-    lines = ["# Oracle recurrence: does a trained IGNN use its graph when the graph is exact?", "",
-             "Produced by `python experiments/graph_oracle.py` (see its docstring for the test images).  "
-             f"Mean over the {len(images)} eval photos; Y-PSNR in dB of the oracle region (every query's "
-             "exact HR counterpart is in the image and the search is global) and the control region (no "
-             "planted match); reliance = own graph minus random neighbours; iteration = all training stages.", "",
-             f"Bicubic: oracle {base['oracle_bicubic']:.2f}, control {base['control_bicubic']:.2f}.  "
-             f"Training-free graph SR (the test's check): oracle {base['oracle_graph_sr']:.2f}, "
-             f"control {base['control_graph_sr']:.2f}.", "",
-             "| model | iteration | oracle: own | oracle: random | oracle reliance | control: own | "
-             "control: random | control reliance |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Oracle recurrence: does a trained IGNN use its graph when the graph is exact?",
+        "",
+        "Produced by `python experiments/graph_oracle.py` (see its docstring for the test images).  "
+        f"Mean over the {len(images)} eval photos; Y-PSNR in dB of the oracle region (every query's "
+        "exact HR counterpart is in the image and the search is global) and the control region (no "
+        "planted match); reliance = own graph minus random neighbours; iteration = all training stages.",
+        "",
+        f"Bicubic: oracle {base['oracle_bicubic']:.2f}, control {base['control_bicubic']:.2f}.  "
+        f"Training-free graph SR (the test's check): oracle {base['oracle_graph_sr']:.2f}, "
+        f"control {base['control_graph_sr']:.2f}.",
+        "",
+        "| model | iteration | oracle: own | oracle: random | oracle reliance | control: own | "
+        "control: random | control reliance |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in results:
         m = r["mean"]
-        lines.append(f"| {r['model']} | {r['iteration']} | {m['oracle_own']:.2f} | {m['oracle_random']:.2f} | "
-                     f"{m['oracle_reliance']:+.3f} | {m['control_own']:.2f} | {m['control_random']:.2f} | "
-                     f"{m['control_reliance']:+.3f} |")
+        lines.append(
+            f"| {r['model']} | {r['iteration']} | {m['oracle_own']:.2f} | {m['oracle_random']:.2f} | "
+            f"{m['oracle_reliance']:+.3f} | {m['control_own']:.2f} | {m['control_random']:.2f} | "
+            f"{m['control_reliance']:+.3f} |"
+        )
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "graph_oracle.md").write_text(text)
-    (RESULTS / "graph_oracle.json").write_text(json.dumps(
-        {"baselines": baselines, "baseline_mean": base, "models": results}, indent=1) + "\n")
+    (RESULTS / "graph_oracle.json").write_text(
+        json.dumps({"baselines": baselines, "baseline_mean": base, "models": results}, indent=1) + "\n"
+    )
     print(text)
 
 

@@ -27,20 +27,24 @@ import json
 import sys
 from pathlib import Path
 
-from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.inference.checkpoints import load_checkpoint
-from ignn_pyg.training import load_config
-
 from bundle_weights import finished  # this folder
 from zoo_report import RESULTS, ROOT, format_report, report_file
+
+from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.runtime.allocator import retain_freed_memory
+from ignn_pyg.training import load_config
 
 CONFIGS = Path(__file__).resolve().parent / "configs" / "zoo"
 #: group -> (config name patterns, report title)
 GROUPS = {
-    "width": (("*48_x*.yaml", "*_15blocks.yaml"),  # the wide pairs; EDSR as large as the bundled IGNN
-              "Wide pairs, 48 features / 12 blocks, and EDSR with the bundled IGNN's parameters"),
-    "dead_hr": (("*_fuse_unscaled.yaml",),
-                "IGNN with its HR fusion initialised unscaled (model.init_unscaled: [fuse_hr])"),
+    "width": (
+        ("*48_x*.yaml", "*_15blocks.yaml"),  # the wide pairs; EDSR as large as the bundled IGNN
+        "Wide pairs, 48 features / 12 blocks, and EDSR with the bundled IGNN's parameters",
+    ),
+    "dead_hr": (
+        ("*_fuse_unscaled.yaml",),
+        "IGNN with its HR fusion initialised unscaled (model.init_unscaled: [fuse_hr])",
+    ),
 }
 
 
@@ -55,8 +59,11 @@ def finished_runs(patterns: tuple[str, ...]) -> list[tuple[str, Path]]:
         if finished(payload):
             runs.append((config.stem, last))
         else:
-            print(f"{config.stem}: at iteration {payload['iteration']} of "
-                  f"{payload['train_config']['optim']['iterations']}, passed over", file=sys.stderr)
+            print(
+                f"{config.stem}: at iteration {payload['iteration']} of "
+                f"{payload['train_config']['optim']['iterations']}, passed over",
+                file=sys.stderr,
+            )
     return runs
 
 
@@ -77,8 +84,9 @@ def main() -> None:
         print(f"{name}: {reports[-1]['mean']['psnr']:.3f} dB", flush=True)
     if not reports:
         raise SystemExit(f"run_report: no run of {', '.join(patterns)} has finished")
-    text = format_report(reports, f"{title} (produced by `python experiments/run_report.py {args.group}`)",
-                         bundled=False)
+    text = format_report(
+        reports, f"{title} (produced by `python experiments/run_report.py {args.group}`)", bundled=False
+    )
     stored_path.write_text(json.dumps(reports, indent=1) + "\n")
     (RESULTS / f"{args.group}.md").write_text(text)
     print(text)

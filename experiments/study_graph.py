@@ -43,16 +43,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bundle_weights import training_stages  # this folder: the history a checkpoint file records
+from graph_oracle import oracle_scores  # this folder: the oracle-recurrence test
 
-from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.data import PhotoDataset, list_photos
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.training.config import TrainConfig, apply_overrides, config_from_dict, config_to_yaml
 from ignn_pyg.training.logs import read_log
-
-from bundle_weights import training_stages  # this folder: the history a checkpoint file records
-from graph_oracle import oracle_scores  # this folder: the oracle-recurrence test
 
 ROOT = Path(__file__).resolve().parent
 STUDY = ROOT / "configs" / "study" / "graph_study.yaml"
@@ -72,8 +71,9 @@ def matched_edsr_width(ignn_kwargs: dict[str, Any]) -> int:
     parameters are within :data:`MATCH_TOLERANCE` of the IGNN ``ignn_kwargs`` builds."""
     target = trainable_parameters(IGNN(**{k: v for k, v in ignn_kwargs.items() if k != "arch"}))
     for width in range(ignn_kwargs["n_feats"], 4 * ignn_kwargs["n_feats"]):
-        count = trainable_parameters(EDSR(ignn_kwargs["scale"], width, ignn_kwargs["n_resblocks"],
-                                          residual=ignn_kwargs["residual"]))
+        count = trainable_parameters(
+            EDSR(ignn_kwargs["scale"], width, ignn_kwargs["n_resblocks"], residual=ignn_kwargs["residual"])
+        )
         if abs(count - target) <= MATCH_TOLERANCE * target:
             return width
     raise ValueError(f"no EDSR width matches {target:,} parameters within {MATCH_TOLERANCE:.0%}")
@@ -84,8 +84,9 @@ class Study:
     overrides), trained group by group: ``variants``, ``levers``, ``detail``;
     :attr:`variants` holds them all."""
 
-    def __init__(self, path: Path, runs: Path, recorded: Path = RESULTS / "graph_study.json",
-                 photos_root: str | None = None) -> None:
+    def __init__(
+        self, path: Path, runs: Path, recorded: Path = RESULTS / "graph_study.json", photos_root: str | None = None
+    ) -> None:
         spec = yaml.safe_load(path.read_text())
         self.base, self.seeds = spec["base"], spec["seeds"]
         if photos_root is not None:  # where the train photos' Debian packages are extracted
@@ -151,8 +152,11 @@ def command_run(study: Study, jobs: int, variants: list[str] | None = None, seed
     unknown = sorted(set(variants or ()) - set(study.variants))
     if unknown:
         raise ValueError(f"unknown variants {unknown}; the study has {sorted(study.variants)}")
-    pending = [(v, s) for v, s in study.runs_in_order() if (variants is None or v in variants)
-               and (seeds is None or s in seeds) and study.unfinished(v, s)]
+    pending = [
+        (v, s)
+        for v, s in study.runs_in_order()
+        if (variants is None or v in variants) and (seeds is None or s in seeds) and study.unfinished(v, s)
+    ]
     print(f"{len(pending)} runs to train or resume: {', '.join(f'{v}/seed{s}' for v, s in pending)}", flush=True)
     running: list[tuple[subprocess.Popen, str]] = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -164,12 +168,20 @@ def command_run(study: Study, jobs: int, variants: list[str] | None = None, seed
             config_path = run_dir / "study_config.yaml"
             config_path.write_text(config_to_yaml(study.config(variant, seed)))
             resume = (run_dir / "last.pt").is_file()
-            command = [sys.executable, "-m", "ignn_pyg", "train", "--config", str(config_path),
-                       *(["--resume"] if resume else [])]
+            command = [
+                sys.executable,
+                "-m",
+                "ignn_pyg",
+                "train",
+                "--config",
+                str(config_path),
+                *(["--resume"] if resume else []),
+            ]
             log = open(run_dir / "train.log", "a")
             print(f"{time.strftime('%H:%M:%S')} {'resume' if resume else 'start'} {variant}/seed{seed}", flush=True)
-            running.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env),
-                            f"{variant}/seed{seed}"))
+            running.append(
+                (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), f"{variant}/seed{seed}")
+            )
         time.sleep(5)
         for process, name in list(running):
             if process.poll() is not None:
@@ -208,11 +220,22 @@ def evaluate_run(study: Study, variant: str, seed: int) -> dict[str, Any] | None
     rows = evaluate(dataset, make_forward(model), model.scale, run_dir / "eval_images", progress=False)
     if probed:
         rows = probe_graph(model, dataset, rows, seed=0, progress=False)
-    curve = [{k: r[k] for k in ("iteration", "val_psnr", "val_reliance") if r.get(k)}
-             for r in read_log(run_dir / "log.csv") if r["val_psnr"]]
-    result = {"variant": variant, "seed": seed, "iteration": payload["iteration"],
-              "train_seconds": payload["seconds"], "parameters": trainable_parameters(model),
-              "model": model.config_dict(), "images": rows, "mean": summarize(rows), "curve": curve}
+    curve = [
+        {k: r[k] for k in ("iteration", "val_psnr", "val_reliance") if r.get(k)}
+        for r in read_log(run_dir / "log.csv")
+        if r["val_psnr"]
+    ]
+    result = {
+        "variant": variant,
+        "seed": seed,
+        "iteration": payload["iteration"],
+        "train_seconds": payload["seconds"],
+        "parameters": trainable_parameters(model),
+        "model": model.config_dict(),
+        "images": rows,
+        "mean": summarize(rows),
+        "curve": curve,
+    }
     if probed:
         result.update(graph_tests(model, run_dir))
     cache.write_text(json.dumps(result, indent=1) + "\n")
@@ -224,8 +247,10 @@ def graph_tests(model: IGNN, run_dir: Path, skip=()) -> dict[str, Any]:
     gets, by result key, leaving out those in ``skip`` (already cached): ``oracle``
     (:func:`graph_oracle.oracle_scores`) and ``held_out`` (:func:`held_out_scores`, outputs
     in ``run_dir/held_out_images``)."""
-    tests = {"oracle": lambda: oracle_scores(model),
-             "held_out": lambda: held_out_scores(model, run_dir / "held_out_images")}
+    tests = {
+        "oracle": lambda: oracle_scores(model),
+        "held_out": lambda: held_out_scores(model, run_dir / "held_out_images"),
+    }
     return {key: test() for key, test in tests.items() if key not in skip}
 
 
@@ -257,8 +282,9 @@ def command_export(study: Study, variant: str, seed: int, to: Path) -> None:
     done, total = study.progress(variant, seed)
     path = study.run_dir(variant, seed) / "last.pt"
     if done < total or not path.is_file():
-        raise SystemExit(f"{variant}/seed{seed} has no finished checkpoint in {study.runs} "
-                         f"(iteration {done} of {total})")
+        raise SystemExit(
+            f"{variant}/seed{seed} has no finished checkpoint in {study.runs} (iteration {done} of {total})"
+        )
     model, payload = load_checkpoint(path)
     save_checkpoint(to, model, stages=training_stages(payload))
     print(f"wrote {to}: {variant}/seed{seed}, iteration {payload['iteration']}")
@@ -288,8 +314,14 @@ def _paired(results: list[dict], reference: list[dict]) -> dict[str, float] | No
         return None
     mean, std = _mean_std(diffs)
     half = stats.t.ppf(0.975, len(diffs) - 1) * std / math.sqrt(len(diffs))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(diffs), "seeds": len(per_seed),
-            "seed_std": _mean_std(per_seed)[1]}
+    return {
+        "mean": mean,
+        "low": mean - half,
+        "high": mean + half,
+        "n": len(diffs),
+        "seeds": len(per_seed),
+        "seed_std": _mean_std(per_seed)[1],
+    }
 
 
 def summarize_variants(study: Study, results: dict[str, list[dict]]) -> list[dict[str, Any]]:
@@ -300,12 +332,18 @@ def summarize_variants(study: Study, results: dict[str, list[dict]]) -> list[dic
             table.append({"variant": variant, "seeds": 0})
             continue
         psnr = _mean_std([r["mean"]["psnr"] for r in runs])
-        row = {"variant": variant, "seeds": len(runs), "psnr": psnr[0], "psnr_std": psnr[1],
-               "ssim": _mean_std([r["mean"]["ssim"] for r in runs])[0],
-               "bicubic_psnr": runs[0]["mean"]["bicubic_psnr"], "parameters": runs[0]["parameters"],
-               "cpu_hours": math.fsum(r["train_seconds"] for r in runs) / 3600,
-               "seconds_per_iteration": _mean_std([r["train_seconds"] / r["iteration"] for r in runs])[0],
-               "vs_ignn": _paired(runs, results.get("ignn", [])) if variant != "ignn" else None}
+        row = {
+            "variant": variant,
+            "seeds": len(runs),
+            "psnr": psnr[0],
+            "psnr_std": psnr[1],
+            "ssim": _mean_std([r["mean"]["ssim"] for r in runs])[0],
+            "bicubic_psnr": runs[0]["mean"]["bicubic_psnr"],
+            "parameters": runs[0]["parameters"],
+            "cpu_hours": math.fsum(r["train_seconds"] for r in runs) / 3600,
+            "seconds_per_iteration": _mean_std([r["train_seconds"] / r["iteration"] for r in runs])[0],
+            "vs_ignn": _paired(runs, results.get("ignn", [])) if variant != "ignn" else None,
+        }
         for control in ("random", "permuted"):
             key = f"reliance_{control}"
             if key in runs[0]["mean"]:
@@ -317,9 +355,17 @@ def summarize_variants(study: Study, results: dict[str, list[dict]]) -> list[dic
         held_out = held_out_runs(runs)
         if held_out:
             reference = results.get(HELD_OUT_REFERENCE, [])
-            row["held_out"] = {"seeds": len(held_out), **({} if variant == HELD_OUT_REFERENCE else {
-                "vs_reference": _paired(held_out, held_out_runs(reference)),
-                "eval_vs_reference": _paired(runs, reference)})}
+            row["held_out"] = {
+                "seeds": len(held_out),
+                **(
+                    {}
+                    if variant == HELD_OUT_REFERENCE
+                    else {
+                        "vs_reference": _paired(held_out, held_out_runs(reference)),
+                        "eval_vs_reference": _paired(runs, reference),
+                    }
+                ),
+            }
             for key in ("psnr", "reliance_random", "reliance_permuted"):
                 row["held_out"][key], row["held_out"][f"{key}_std"] = _mean_std([r["mean"][key] for r in held_out])
         table.append(row)
@@ -346,8 +392,12 @@ def per_photo_reliance(study: Study, results: dict[str, list[dict]], title: str)
     if not probed:
         return []
     names = [row["name"] for row in results[probed[0]][0]["images"]]
-    lines = [f"{title} (random control, dB, mean over seeds):", "",
-             "| photo | " + " | ".join(probed) + " |", "| --- |" + " --- |" * len(probed)]
+    lines = [
+        f"{title} (random control, dB, mean over seeds):",
+        "",
+        "| photo | " + " | ".join(probed) + " |",
+        "| --- |" + " --- |" * len(probed),
+    ]
     for i, name in enumerate(names):
         cells = [_mean_std([r["images"][i]["reliance_random"] for r in results[v]])[0] for v in probed]
         lines.append(f"| {name} | " + " | ".join(f"{c:+.3f}" for c in cells) + " |")
@@ -355,8 +405,13 @@ def per_photo_reliance(study: Study, results: dict[str, list[dict]], title: str)
 
 
 def _delta(paired: dict[str, float] | None) -> str:
-    return "–" if paired is None else (f"{paired['mean']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] "
-                                       f"(seed std {_fmt(paired['seed_std'])})")
+    return (
+        "–"
+        if paired is None
+        else (
+            f"{paired['mean']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] (seed std {_fmt(paired['seed_std'])})"
+        )
+    )
 
 
 def held_out_report(study: Study, table: list[dict], results: dict[str, list[dict]]) -> list[str]:
@@ -365,20 +420,26 @@ def held_out_report(study: Study, table: list[dict], results: dict[str, list[dic
     if not rows:
         return []
     names = ", ".join(list_photos("held_out"))
-    lines = ["## Held-out photos", "",
-             f"The IGNNs with a cross-scale graph on the held-out photos ({names}; "
-             "`PhotoDataset(\"held_out\")`, in neither split of `shared/data/photos.tsv`), whole images, "
-             f"the same probe.  Δ: paired per photo against `{HELD_OUT_REFERENCE}` (trained on the same CPU kind), "
-             "on the held-out photos and, for the same pairs of runs, on the eval photos.", "",
-             f"| variant | seeds | PSNR (dB) | Δ vs {HELD_OUT_REFERENCE} (dB) | eval photos: Δ vs {HELD_OUT_REFERENCE} "
-             "(dB) | reliance random (dB) | reliance permuted (dB) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "## Held-out photos",
+        "",
+        f"The IGNNs with a cross-scale graph on the held-out photos ({names}; "
+        '`PhotoDataset("held_out")`, in neither split of `shared/data/photos.tsv`), whole images, '
+        f"the same probe.  Δ: paired per photo against `{HELD_OUT_REFERENCE}` (trained on the same CPU kind), "
+        "on the held-out photos and, for the same pairs of runs, on the eval photos.",
+        "",
+        f"| variant | seeds | PSNR (dB) | Δ vs {HELD_OUT_REFERENCE} (dB) | eval photos: Δ vs {HELD_OUT_REFERENCE} "
+        "(dB) | reliance random (dB) | reliance permuted (dB) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in rows:
         held_out = row["held_out"]
-        lines.append(f"| {row['variant']} | {held_out['seeds']} | {_fmt(held_out['psnr'], std=held_out['psnr_std'])} | "
-                     f"{_delta(held_out.get('vs_reference'))} | {_delta(held_out.get('eval_vs_reference'))} | "
-                     f"{_fmt(held_out['reliance_random'], '+.3f', held_out['reliance_random_std'])} | "
-                     f"{_fmt(held_out['reliance_permuted'], '+.3f', held_out['reliance_permuted_std'])} |")
+        lines.append(
+            f"| {row['variant']} | {held_out['seeds']} | {_fmt(held_out['psnr'], std=held_out['psnr_std'])} | "
+            f"{_delta(held_out.get('vs_reference'))} | {_delta(held_out.get('eval_vs_reference'))} | "
+            f"{_fmt(held_out['reliance_random'], '+.3f', held_out['reliance_random_std'])} | "
+            f"{_fmt(held_out['reliance_permuted'], '+.3f', held_out['reliance_permuted_std'])} |"
+        )
     lines.append("")
     held_out_results = {v: held_out for v, rs in results.items() if (held_out := held_out_runs(rs))}
     return lines + per_photo_reliance(study, held_out_results, "Held-out reliance per photo")
@@ -387,23 +448,29 @@ def held_out_report(study: Study, table: list[dict], results: dict[str, list[dic
 def write_report(study: Study, results: dict[str, list[dict]], pending: list[str]) -> str:
     table = summarize_variants(study, results)
     base = config_from_dict(copy.deepcopy(study.base))
-    lines = ["# Graph study: does IGNN use its graph? (x2, eval photos, Y, border 2)", "",
-             f"Base: {base.model.n_feats} features, {base.model.n_resblocks} blocks, residual "
-             f"'{base.model.residual}', HR crops {base.data.crop_size}, batch {base.data.batch_size}, "
-             f"{base.optim.iterations} iterations, lr {base.optim.lr:g}, {base.run.precision}, one thread per "
-             "run on the 2-core CPU; seeds " + ", ".join(map(str, study.seeds)) + " (the same data order for "
-             "every variant at one seed).  Produced by `python experiments/study_graph.py report`.", "",
-             "Reliance = PSNR with the model's own graph minus PSNR with a control graph (random: k "
-             "neighbours drawn uniformly inside each query's window; permuted: neighbour lists shuffled "
-             "between queries).  Δ vs ignn: per-image paired difference, mean [95% t-interval over "
-             "seeds × images] (seed std: std over seeds of the per-seed mean difference).", "",
-             "Oracle reliance: the same difference (own minus random) in the planted region of the "
-             "oracle-recurrence test images, where the graph holds the exact answer "
-             "(`experiments/graph_oracle.py`, `graph_oracle.md`).", "",
-             "| variant | overrides | seeds | PSNR (dB), mean ± std over seeds | Δ vs ignn (dB) | "
-             "reliance random (dB) | reliance permuted (dB) | oracle reliance (dB) | trainable params | "
-             "CPU h (all seeds) | s / iteration |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Graph study: does IGNN use its graph? (x2, eval photos, Y, border 2)",
+        "",
+        f"Base: {base.model.n_feats} features, {base.model.n_resblocks} blocks, residual "
+        f"'{base.model.residual}', HR crops {base.data.crop_size}, batch {base.data.batch_size}, "
+        f"{base.optim.iterations} iterations, lr {base.optim.lr:g}, {base.run.precision}, one thread per "
+        "run on the 2-core CPU; seeds " + ", ".join(map(str, study.seeds)) + " (the same data order for "
+        "every variant at one seed).  Produced by `python experiments/study_graph.py report`.",
+        "",
+        "Reliance = PSNR with the model's own graph minus PSNR with a control graph (random: k "
+        "neighbours drawn uniformly inside each query's window; permuted: neighbour lists shuffled "
+        "between queries).  Δ vs ignn: per-image paired difference, mean [95% t-interval over "
+        "seeds × images] (seed std: std over seeds of the per-seed mean difference).",
+        "",
+        "Oracle reliance: the same difference (own minus random) in the planted region of the "
+        "oracle-recurrence test images, where the graph holds the exact answer "
+        "(`experiments/graph_oracle.py`, `graph_oracle.md`).",
+        "",
+        "| variant | overrides | seeds | PSNR (dB), mean ± std over seeds | Δ vs ignn (dB) | "
+        "reliance random (dB) | reliance permuted (dB) | oracle reliance (dB) | trainable params | "
+        "CPU h (all seeds) | s / iteration |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in table:
         overrides = ", ".join(f"{k}={v}" for k, v in study.variants[row["variant"]].items()) or "–"
         if not row["seeds"]:
@@ -415,18 +482,26 @@ def write_report(study: Study, results: dict[str, list[dict]], pending: list[str
             f"{delta} | {_fmt(row.get('reliance_random'), '+.3f', row.get('reliance_random_std'))} | "
             f"{_fmt(row.get('reliance_permuted'), '+.3f', row.get('reliance_permuted_std'))} | "
             f"{_fmt(row.get('oracle_reliance'), '+.3f', row.get('oracle_reliance_std'))} | "
-            f"{row['parameters']:,} | {row['cpu_hours']:.2f} | {row['seconds_per_iteration']:.2f} |")
+            f"{row['parameters']:,} | {row['cpu_hours']:.2f} | {row['seconds_per_iteration']:.2f} |"
+        )
     bicubic = next((r["bicubic_psnr"] for r in table if r["seeds"]), None)
-    lines += ["", f"Bicubic: {_fmt(bicubic)} dB.  Unfinished runs (not in the table): "
-              f"{', '.join(pending) or 'none'}.", ""]
+    lines += [
+        "",
+        f"Bicubic: {_fmt(bicubic)} dB.  Unfinished runs (not in the table): {', '.join(pending) or 'none'}.",
+        "",
+    ]
     lines += per_photo_reliance(study, results, "Reliance per photo")
     lines += held_out_report(study, table, results)
     text = "\n".join(lines)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "graph_study.md").write_text(text)
-    (RESULTS / "graph_study.json").write_text(json.dumps(
-        {"study": yaml.safe_load(STUDY.read_text()), "summary": table, "runs": results, "unfinished": pending},
-        indent=1) + "\n")
+    (RESULTS / "graph_study.json").write_text(
+        json.dumps(
+            {"study": yaml.safe_load(STUDY.read_text()), "summary": table, "runs": results, "unfinished": pending},
+            indent=1,
+        )
+        + "\n"
+    )
     _plot(study, results, table)
     return text
 
@@ -443,13 +518,20 @@ def _plot(study: Study, results: dict[str, list[dict]], table: list[dict]) -> No
         colour = palette[i % len(palette)]
         for j, run in enumerate(runs):
             its = [int(p["iteration"]) for p in run["curve"]]
-            ax_psnr.plot(its, [float(p["val_psnr"]) for p in run["curve"]], color=colour, alpha=0.8, lw=1,
-                         label=variant if j == 0 else None)
+            ax_psnr.plot(
+                its,
+                [float(p["val_psnr"]) for p in run["curve"]],
+                color=colour,
+                alpha=0.8,
+                lw=1,
+                label=variant if j == 0 else None,
+            )
             rel = [(int(p["iteration"]), float(p["val_reliance"])) for p in run["curve"] if p.get("val_reliance")]
             if rel:
                 ax_rel.plot(*zip(*rel), "o-", ms=2, color=colour, alpha=0.8, lw=1, label=variant if j == 0 else None)
-    ax_psnr.set(xlabel="iteration", ylabel="validation PSNR (dB, Y; 4 eval crops)",
-                title="Learning curves (one line per seed)")
+    ax_psnr.set(
+        xlabel="iteration", ylabel="validation PSNR (dB, Y; 4 eval crops)", title="Learning curves (one line per seed)"
+    )
     ax_rel.axhline(0.0, color="gray", ls="--")
     ax_rel.axhline(0.10, color="tab:red", ls=":", label="target 0.10 dB")
     ax_rel.set(xlabel="iteration", ylabel="dB", title="Graph reliance on the validation crops (own − random)")
@@ -468,9 +550,15 @@ def _plot(study: Study, results: dict[str, list[dict]], table: list[dict]) -> No
             ax_d.errorbar(k, p["mean"], yerr=[[p["mean"] - p["low"]], [p["high"] - p["mean"]]], fmt="o", capsize=3)
         for offset, control in ((-0.12, "random"), (0.12, "permuted")):
             if f"reliance_{control}" in r:
-                ax_r.errorbar(k + offset, r[f"reliance_{control}"], yerr=r[f"reliance_{control}_std"],
-                              fmt="o" if control == "random" else "s", capsize=3,
-                              color="C0" if control == "random" else "C1", label=control if k == 0 else None)
+                ax_r.errorbar(
+                    k + offset,
+                    r[f"reliance_{control}"],
+                    yerr=r[f"reliance_{control}_std"],
+                    fmt="o" if control == "random" else "s",
+                    capsize=3,
+                    color="C0" if control == "random" else "C1",
+                    label=control if k == 0 else None,
+                )
     for ax in (ax_d, ax_r):
         ax.axhline(0.0, color="gray", ls="--")
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
@@ -494,9 +582,15 @@ def command_report(study: Study) -> None:
             results.setdefault(variant, []).append(result)
             if (study.run_dir(variant, seed) / "last.pt").is_file():
                 archive_logs(study, variant, seed)
-            print(f"{variant}/seed{seed}: {result['mean']['psnr']:.3f} dB"
-                  + (f", reliance {result['mean']['reliance_random']:+.3f}" if "reliance_random" in result["mean"]
-                     else ""), flush=True)
+            print(
+                f"{variant}/seed{seed}: {result['mean']['psnr']:.3f} dB"
+                + (
+                    f", reliance {result['mean']['reliance_random']:+.3f}"
+                    if "reliance_random" in result["mean"]
+                    else ""
+                ),
+                flush=True,
+            )
     print(write_report(study, results, pending))
 
 

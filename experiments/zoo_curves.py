@@ -26,12 +26,13 @@ from ignn_pyg.training.logs import log_series, read_log
 RESULTS = Path(__file__).resolve().parent / "results"
 LOGS = RESULTS / "zoo_logs"
 CONFIGS = Path(__file__).resolve().parent / "configs" / "zoo"
-RUN_NAME = re.compile(r"(?P<model>(?P<arch>ignn_detail|ignn|edsr)(?P<planted>_planted)?(?P<width>48)?_x(?P<scale>\d)(?P<deeper>_15blocks)?"
-                      r"(?P<unscaled>_fuse_unscaled)?)(?:_stage(?P<stage>\d+))?")
+RUN_NAME = re.compile(
+    r"(?P<model>(?P<arch>ignn_detail|ignn|edsr)(?P<planted>_planted)?(?P<width>48)?_x(?P<scale>\d)(?P<deeper>_15blocks)?"
+    r"(?P<unscaled>_fuse_unscaled)?)(?:_stage(?P<stage>\d+))?"
+)
 #: line style of a model family: bundled 32/8 solid, 48/12 dashed, 15 blocks dotted, fuse_hr unscaled
 #: dash-dot, planted training crops dash-dot-dot
-STYLES = (("_fuse_unscaled", "-."), ("_planted", (0, (3, 1, 1, 1, 1, 1))), ("48", "--"), ("_15blocks", ":"),
-          ("", "-"))
+STYLES = (("_fuse_unscaled", "-."), ("_planted", (0, (3, 1, 1, 1, 1, 1))), ("48", "--"), ("_15blocks", ":"), ("", "-"))
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,9 @@ def read_curves(logs: Path = LOGS) -> list[Curve]:
             continue
         model, stage = match["model"], int(match["stage"] or 1)
         # only the iterations are read: the earlier stage's checkpoint (init_from) need not be here
-        offset = sum(load_config(stage_config(model, s), ["model.init_from="]).optim.iterations
-                     for s in range(1, stage))
+        offset = sum(
+            load_config(stage_config(model, s), ["model.init_from="]).optim.iterations for s in range(1, stage)
+        )
         curves.append(Curve(model, match["arch"], int(match["scale"]), stage, offset, read_log(path)))
     return curves
 
@@ -93,20 +95,35 @@ def plot(curves: list[Curve], path: Path) -> None:
             stages = [c for c in curves if c.model == model]
             label = model
             for curve in sorted(stages, key=lambda c: c.stage):
-                psnr_ax.plot(*shifted(curve, "val_psnr"), linestyle=style[model], color=colour[curve.arch], lw=1.2,
-                             marker="o", ms=2, label=label)
+                psnr_ax.plot(
+                    *shifted(curve, "val_psnr"),
+                    linestyle=style[model],
+                    color=colour[curve.arch],
+                    lw=1.2,
+                    marker="o",
+                    ms=2,
+                    label=label,
+                )
                 reliance = shifted(curve, "val_reliance")
                 if reliance[0]:
-                    reliance_ax.plot(*reliance, linestyle=style[model], color=colour[curve.arch], lw=1.2, marker="o", ms=2,
-                                     label=label)
+                    reliance_ax.plot(
+                        *reliance,
+                        linestyle=style[model],
+                        color=colour[curve.arch],
+                        lw=1.2,
+                        marker="o",
+                        ms=2,
+                        label=label,
+                    )
                 if curve.stage > 1:
                     psnr_ax.axvline(curve.offset, color="gray", lw=0.5, ls=":")
                 label = None
         psnr_ax.set(title=f"x{column}: validation PSNR", xlabel="iteration (all stages)", ylabel="dB (Y)")
         reliance_ax.axhline(0.0, color="gray", lw=0.8)
         reliance_ax.axhline(0.10, color="tab:red", ls=":", lw=1, label="0.10 dB")
-        reliance_ax.set(title=f"x{column}: IGNN graph reliance (own − random)", xlabel="iteration (all stages)",
-                        ylabel="dB")
+        reliance_ax.set(
+            title=f"x{column}: IGNN graph reliance (own − random)", xlabel="iteration (all stages)", ylabel="dB"
+        )
         for ax in (psnr_ax, reliance_ax):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
@@ -123,8 +140,10 @@ def main() -> None:
     for curve in curves:
         iterations, psnr = shifted(curve, "val_psnr")
         if psnr:
-            print(f"{curve.model} stage {curve.stage}: iterations {iterations[0]}-{iterations[-1]}, "
-                  f"validation PSNR {psnr[0]:.2f} -> {psnr[-1]:.2f} dB")
+            print(
+                f"{curve.model} stage {curve.stage}: iterations {iterations[0]}-{iterations[-1]}, "
+                f"validation PSNR {psnr[0]:.2f} -> {psnr[-1]:.2f} dB"
+            )
     print(f"wrote {RESULTS / 'zoo_curves.png'}")
 
 

@@ -32,19 +32,18 @@ import time
 from pathlib import Path
 
 import torch
+from bundle_weights import training_stages  # this folder: the history a bundled file records
 
-from ignn_pyg.runtime.allocator import retain_freed_memory
-from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.commands.upscale import upscale_image
 from ignn_pyg.data import PhotoDataset, list_photos, load_photo
 from ignn_pyg.data.photos import file_sha256
-from ignn_pyg.evaluation.dead_channels import DeadChannelCounter
 from ignn_pyg.evaluation import evaluate, make_forward, probe_graph, summarize
-from ignn_pyg.models import IGNN
-from ignn_pyg.runtime.precision import describe_cpu, resolve_precision
+from ignn_pyg.evaluation.dead_channels import DeadChannelCounter
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR
-from ignn_pyg.commands.upscale import upscale_image
-
-from bundle_weights import training_stages  # this folder: the history a bundled file records
+from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.models import IGNN
+from ignn_pyg.runtime.allocator import retain_freed_memory
+from ignn_pyg.runtime.precision import describe_cpu, resolve_precision
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parent.parent  # the repository
@@ -56,7 +55,7 @@ def upscale_seconds(model: torch.nn.Module, repeats: int) -> float:
     ``model`` in that path's memory layout)."""
     precision = resolve_precision("auto", "cpu")
     precision.prepare_model(model)
-    image = load_photo(TIMED_PHOTO)[:TIMED_SIZE[0], :TIMED_SIZE[1]]
+    image = load_photo(TIMED_PHOTO)[: TIMED_SIZE[0], : TIMED_SIZE[1]]
     times = []
     for _ in range(repeats + 1):  # the first one warms up
         start = time.perf_counter()
@@ -78,8 +77,11 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
     model, payload = load_checkpoint(path)
     model.eval()
     quality = known.get(sha256)
-    if (quality is None or "dead_channels" not in quality  # a row from before dead channels were counted
-            or (limit is None and len(quality["images"]) < len(list_photos("eval")))):
+    if (
+        quality is None
+        or "dead_channels" not in quality  # a row from before dead channels were counted
+        or (limit is None and len(quality["images"]) < len(list_photos("eval")))
+    ):
         dataset = PhotoDataset("eval", model.scale)
         with tempfile.TemporaryDirectory() as images, DeadChannelCounter(model) as counter:
             rows = evaluate(dataset, make_forward(model), model.scale, images, limit=limit, progress=False)
@@ -87,18 +89,24 @@ def report_file(path: Path, name: str, limit: int | None, repeats: int, known: d
             rows = probe_graph(model, dataset, rows, seed=0, progress=False)
         quality = {"images": rows, "mean": summarize(rows), "dead_channels": counter.counts()}
     stages = training_stages(payload)
-    return {"model": name, "file": os.path.relpath(path, WEIGHTS_DIR if path.parent == WEIGHTS_DIR else ROOT),
-            "sha256": sha256,
-            "megabytes": path.stat().st_size / 2**20,
-            "weights_megabytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20,
-            "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "iterations": sum(s["iteration"] or 0 for s in stages),
-            "training_hours": sum(s["training_seconds"] or 0 for s in stages) / 3600,
-            "recipe": [{k: s["train_config"].get(k) for k in ("model", "data", "optim")} for s in stages],
-            "images": quality["images"], "mean": quality["mean"],
-            "dead_channels": quality["dead_channels"],
-            "upscale_640x400_seconds": upscale_seconds(model, repeats) if repeats else None,
-            "load_average": os.getloadavg()[0], "threads": torch.get_num_threads(), "cpu": describe_cpu()}
+    return {
+        "model": name,
+        "file": os.path.relpath(path, WEIGHTS_DIR if path.parent == WEIGHTS_DIR else ROOT),
+        "sha256": sha256,
+        "megabytes": path.stat().st_size / 2**20,
+        "weights_megabytes": sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20,
+        "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "iterations": sum(s["iteration"] or 0 for s in stages),
+        "training_hours": sum(s["training_seconds"] or 0 for s in stages) / 3600,
+        "recipe": [{k: s["train_config"].get(k) for k in ("model", "data", "optim")} for s in stages],
+        "images": quality["images"],
+        "mean": quality["mean"],
+        "dead_channels": quality["dead_channels"],
+        "upscale_640x400_seconds": upscale_seconds(model, repeats) if repeats else None,
+        "load_average": os.getloadavg()[0],
+        "threads": torch.get_num_threads(),
+        "cpu": describe_cpu(),
+    }
 
 
 def kept_row(stored: list[dict], arch: str, scale: int) -> dict | None:
@@ -116,8 +124,7 @@ def _seconds(report: dict) -> str:
     """The upscale time with the load it was measured at, or a dash if not measured."""
     if report["upscale_640x400_seconds"] is None:
         return "–"
-    return (f"{report['upscale_640x400_seconds']:.1f} (load {report['load_average']:.1f}, "
-            f"{report['threads']} threads)")
+    return f"{report['upscale_640x400_seconds']:.1f} (load {report['load_average']:.1f}, {report['threads']} threads)"
 
 
 def _dead(report: dict) -> str:
@@ -146,37 +153,52 @@ def _timed_on(reports: list[dict]) -> list[str]:
     return ["Upscale timed on: " + "; ".join(f"{model}: {cpu}" for model, cpu in cpus.items()) + ".", ""]
 
 
-def format_report(reports: list[dict], title: str = "Bundled models (produced by "
-                                                   "`python experiments/zoo_report.py`)", bundled: bool = True) -> str:
+def format_report(
+    reports: list[dict],
+    title: str = "Bundled models (produced by `python experiments/zoo_report.py`)",
+    bundled: bool = True,
+) -> str:
     """The Markdown page: the summary table (the bundled files' total size when
     ``bundled``), then a per-photo table per scale."""
-    lines = [f"# {title}", "",
-             "Eval photos, whole images, Y channel, border = scale, fp32 exact path.  Reliance = PSNR with "
-             "the model's own graph minus PSNR with random neighbours (permuted neighbour lists in "
-             "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
-             "best of the repeats, with the 1-minute load average when measured.  Weights MiB: the model's "
-             "tensors (a run's checkpoint file also holds its optimiser state).  Dead: ReLU channels that "
-             "never fire on the eval photos (`ignn_pyg.evaluation.dead_channels`), in all ReLU modules (not the residual blocks' "
-             "functional ReLUs) and in IGNN's HR fusion.", "",
-             "| model | params | weights MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
-             "dead | upscale 640x400 (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# {title}",
+        "",
+        "Eval photos, whole images, Y channel, border = scale, fp32 exact path.  Reliance = PSNR with "
+        "the model's own graph minus PSNR with random neighbours (permuted neighbour lists in "
+        "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
+        "best of the repeats, with the 1-minute load average when measured.  Weights MiB: the model's "
+        "tensors (a run's checkpoint file also holds its optimiser state).  Dead: ReLU channels that "
+        "never fire on the eval photos (`ignn_pyg.evaluation.dead_channels`), in all ReLU modules (not the residual blocks' "
+        "functional ReLUs) and in IGNN's HR fusion.",
+        "",
+        "| model | params | weights MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "
+        "dead | upscale 640x400 (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in reports:
         m = r["mean"]
-        reliance = (f"{m['reliance_random']:+.3f} ({m['reliance_permuted']:+.3f})"
-                    if "reliance_random" in m else "–")
-        lines.append(f"| {r['model']} | {r['parameters']:,} | {r['weights_megabytes']:.2f} | {r['iterations']} | "
-                     f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
-                     f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {_dead(r)} | {_seconds(r)} |")
+        reliance = f"{m['reliance_random']:+.3f} ({m['reliance_permuted']:+.3f})" if "reliance_random" in m else "–"
+        lines.append(
+            f"| {r['model']} | {r['parameters']:,} | {r['weights_megabytes']:.2f} | {r['iterations']} | "
+            f"{r['training_hours']:.2f} | {m['bicubic_psnr']:.3f} | {m['psnr']:.3f} / {m['ssim']:.4f} | "
+            f"{m['psnr'] - m['bicubic_psnr']:+.3f} | {reliance} | {_dead(r)} | {_seconds(r)} |"
+        )
     lines += [""] + _timed_on(reports)
     lines += [f"All bundled files: {sum(r['megabytes'] for r in reports):.2f} MiB.", ""] if bundled else []
     for scale in sorted({r["recipe"][-1]["data"]["scale"] for r in reports}):
         of_scale = [r for r in reports if r["recipe"][-1]["data"]["scale"] == scale]
-        lines += [f"Per photo, x{scale} (PSNR / SSIM):", "",
-                  "| photo | bicubic | " + " | ".join(r["model"] for r in of_scale) + " |",
-                  "| --- | --- | " + " | ".join("---" for _ in of_scale) + " |"]
+        lines += [
+            f"Per photo, x{scale} (PSNR / SSIM):",
+            "",
+            "| photo | bicubic | " + " | ".join(r["model"] for r in of_scale) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in of_scale) + " |",
+        ]
         for i, first in enumerate(of_scale[0]["images"]):
-            lines.append(f"| {first['name']} | {first['bicubic_psnr']:.2f} / {first['bicubic_ssim']:.4f} | " + " | ".join(
-                f"{r['images'][i]['psnr']:.2f} / {r['images'][i]['ssim']:.4f}" for r in of_scale) + " |")
+            lines.append(
+                f"| {first['name']} | {first['bicubic_psnr']:.2f} / {first['bicubic_ssim']:.4f} | "
+                + " | ".join(f"{r['images'][i]['psnr']:.2f} / {r['images'][i]['ssim']:.4f}" for r in of_scale)
+                + " |"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -184,17 +206,22 @@ def format_report(reports: list[dict], title: str = "Bundled models (produced by
 def main() -> None:
     retain_freed_memory()  # as the ignn-pyg command does: the timed path is the command's
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", metavar="ARCH_xS",
-                        help="only these (default: every bundled file present)")
+    parser.add_argument(
+        "--models", nargs="+", metavar="ARCH_xS", help="only these (default: every bundled file present)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N eval photos")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--recompute", action="store_true", help="evaluate again even if model_zoo.json has "
-                                                                   "this file's numbers")
+    parser.add_argument(
+        "--recompute", action="store_true", help="evaluate again even if model_zoo.json has this file's numbers"
+    )
     args = parser.parse_args()
     stored = json.loads((RESULTS / "model_zoo.json").read_text()) if (RESULTS / "model_zoo.json").is_file() else []
     known = {} if args.recompute else {r["sha256"]: r for r in stored if "sha256" in r}
-    bundled = [(a, s) for (a, s), name in sorted(BUNDLED.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ignn"))
-               if (WEIGHTS_DIR / name).is_file()]
+    bundled = [
+        (a, s)
+        for (a, s), name in sorted(BUNDLED.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ignn"))
+        if (WEIGHTS_DIR / name).is_file()
+    ]
     present = [(a, s) for a, s in bundled if not args.models or f"{a}_x{s}" in args.models]
     if not present:
         raise SystemExit("zoo_report: no bundled model matches --models")

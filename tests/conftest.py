@@ -26,7 +26,9 @@ def checkpoint(tmp_path):
 @pytest.fixture
 def fake_gpus(monkeypatch):
     """``fake_gpus(n)`` makes ``torch.cuda`` report ``n`` visible GPUs for the test."""
+
     def pretend(count: int) -> None:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
         monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
     return pretend

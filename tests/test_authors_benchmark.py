@@ -20,8 +20,10 @@ def bench():
 def authors(bench):
     """The authors' code from the mirror; skipped where the mirror is absent."""
     if not (bench.MIRROR / "HEAD").is_file():
-        pytest.skip(f"no mirror of the authors' repository (github:sczhou/IGNN) at {bench.MIRROR}: "
-                    "the comparison needs their code, which this repository does not ship")
+        pytest.skip(
+            f"no mirror of the authors' repository (github:sczhou/IGNN) at {bench.MIRROR}: "
+            "the comparison needs their code, which this repository does not ship"
+        )
     return bench.load_authors_code()
 
 
@@ -63,8 +65,12 @@ def test_matmul1_standins_match_dense_truth(bench, monkeypatch):
     x = torch.randn(b, n, e, dtype=torch.float64, generator=gen, requires_grad=True)
     y = torch.randn(b, m, e, dtype=torch.float64, generator=gen, requires_grad=True)
     index = torch.randint(0, n, (b, m, o), generator=gen)
-    dense = torch.stack([torch.stack([torch.stack([y[bb, i] @ x[bb, index[bb, i, j]] for j in range(o)])
-                                      for i in range(m)]) for bb in range(b)])
+    dense = torch.stack(
+        [
+            torch.stack([torch.stack([y[bb, i] @ x[bb, index[bb, i, j]] for j in range(o)]) for i in range(m)])
+            for bb in range(b)
+        ]
+    )
     out = torch.zeros(b, m, o, dtype=torch.float64)
     monkeypatch.setattr(bench, "_MATMUL1_CHUNK_BYTES", 3 * o * e * 8)  # several chunks
     bench._matmul1(x.detach(), y.detach(), index, out, n, m, e, o, b)
@@ -78,10 +84,13 @@ def test_matmul1_standins_match_dense_truth(bench, monkeypatch):
     assert torch.allclose(grad_y, grad_y_true, rtol=1e-12)
 
 
-@pytest.mark.parametrize("window,windowed", [
-    (30, False),  # the authors' window covers the 10x10 grid of the 20x20 downsampled image: global search
-    (6, True),    # windowed search: their distances go through the matmul1 stand-in
-])
+@pytest.mark.parametrize(
+    "window,windowed",
+    [
+        (30, False),  # the authors' window covers the 10x10 grid of the 20x20 downsampled image: global search
+        (6, True),  # windowed search: their distances go through the matmul1 stand-in
+    ],
+)
 def test_smoke_comparison_agrees_to_float32_rounding(bench, authors, monkeypatch, window, windowed):
     calls = []
     matmul1 = authors.ops.matmul_cuda.matmul1
@@ -97,8 +106,9 @@ def test_a_wrong_standin_is_caught(bench, authors, monkeypatch):
     """The check can fail: a matmul1 that pairs each query with the wrong candidate
     (the window's order reversed) changes the authors' neighbours."""
     matmul1 = authors.ops.matmul_cuda.matmul1
-    monkeypatch.setattr(authors.ops.matmul_cuda, "matmul1",
-                        lambda x, y, index, *rest: matmul1(x, y, index.flip(-1).contiguous(), *rest))
+    monkeypatch.setattr(
+        authors.ops.matmul_cuda, "matmul1", lambda x, y, index, *rest: matmul1(x, y, index.flip(-1).contiguous(), *rest)
+    )
     result = bench.compare(window=6)
     assert result["same_neighbor_sets"] < 1.0
     assert result["max_abs_diff"] > result["tolerance"]

@@ -7,16 +7,24 @@ from tests.experiment_scripts import load_experiment
 
 
 def train_config(iterations: int, init_from: str = "") -> dict:
-    return {"model": {"arch": "edsr", "init_from": init_from}, "data": {"scale": 2},
-            "optim": {"iterations": iterations}}
+    return {
+        "model": {"arch": "edsr", "init_from": init_from},
+        "data": {"scale": 2},
+        "optim": {"iterations": iterations},
+    }
 
 
 def test_latest_run_is_the_highest_finished_stage(tmp_path):
     bundle = load_experiment("bundle_weights")
     model = EDSR(2, n_feats=4, n_resblocks=1)
     assert bundle.latest_run(tmp_path, "edsr_x2") == tmp_path / "edsr_x2"
-    for folder, iteration in (("edsr_x2", 20), ("edsr_x2_stage2", 20), ("edsr_x2_stage10", 20),
-                              ("edsr_x2_stage11", None), ("edsr_x20_stage12", 20)):
+    for folder, iteration in (
+        ("edsr_x2", 20),
+        ("edsr_x2_stage2", 20),
+        ("edsr_x2_stage10", 20),
+        ("edsr_x2_stage11", None),
+        ("edsr_x20_stage12", 20),
+    ):
         (tmp_path / folder).mkdir()
         if iteration is not None:
             save_checkpoint(tmp_path / folder / "last.pt", model, iteration=iteration, train_config=train_config(20))
@@ -41,8 +49,9 @@ def test_stages_follow_init_from_back_to_the_first_run(tmp_path):
 
     # a bundled file (stages recorded, run-time keys gone) as a later stage's init_from
     bundled, third = tmp_path / "bundled.pt", tmp_path / "third.pt"
-    save_checkpoint(bundled, model, iteration=30, training_seconds=5.0, train_config=train_config(30, str(first)),
-                    stages=stages)
+    save_checkpoint(
+        bundled, model, iteration=30, training_seconds=5.0, train_config=train_config(30, str(first)), stages=stages
+    )
     first.unlink()  # the history travels in the bundled file
     save_checkpoint(third, model, iteration=40, seconds=3.0, train_config=train_config(40, str(bundled)))
     assert [s["iteration"] for s in bundle.training_stages(load_checkpoint(third)[1])] == [20, 30, 40]

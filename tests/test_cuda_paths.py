@@ -25,10 +25,15 @@ from tests.models.test_ignn import randomize, textured_image
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
-BACKEND_PARAMS = ["dense", pytest.param("cluster", marks=pytest.mark.skipif(
-    not cluster_available(), reason="torch-cluster not installed (extra 'cluster')"))]
+BACKEND_PARAMS = [
+    "dense",
+    pytest.param(
+        "cluster",
+        marks=pytest.mark.skipif(not cluster_available(), reason="torch-cluster not installed (extra 'cluster')"),
+    ),
+]
 #: relative step of each low precision's significand
-EPS = {"bf16": 2 ** -8, "fp16": 2 ** -11}
+EPS = {"bf16": 2**-8, "fp16": 2**-11}
 
 
 @pytest.fixture
@@ -61,8 +66,7 @@ def test_graph_on_cuda_has_the_brute_force_neighbours_with_tf32_allowed(backend,
         query, tg = extract_patches(model.embedding.cpu()(lr), 3, 2)
         source, sg = extract_patches(model.embedding(downsample_for_graph(lr, 2)), 3, 2)
     windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 6, 2, "reference")
-    assert_same_neighbours(gpu_graph.neighbors().cpu().view(1, -1, 5), query, source, windows,
-                           (sg.rows, sg.cols), 5)
+    assert_same_neighbours(gpu_graph.neighbors().cpu().view(1, -1, 5), query, source, windows, (sg.rows, sg.cols), 5)
     same = (gpu_graph.neighbors().cpu() == cpu_graph.neighbors()).all(1)
     assert float(same.float().mean()) > 0.99
     rows = same.repeat_interleave(5)  # edges are grouped by query, nearest first
@@ -78,7 +82,7 @@ def test_exact_path_on_cuda_matches_the_cpu_to_float32_rounding(tf32_allowed):
     graph = model.build_graph(lr)
     with torch.no_grad():
         exact = model(lr, graph=graph)
-        bound = conv_depth(model) ** 0.5 * 2 ** -16 * learned_part(model, exact)
+        bound = conv_depth(model) ** 0.5 * 2**-16 * learned_part(model, exact)
         fp32 = resolve_precision("fp32", "cuda")
         gpu = fp32.run(lambda x: model.cuda()(x, graph=graph.to("cuda")), lr.cuda()).cpu()
     assert float((gpu - exact).abs().max()) <= bound
@@ -110,8 +114,23 @@ def test_upscale_command_on_cuda_matches_the_cpu(tmp_path, checkpoint):
 
     write_image(tmp_path / "in.png", (textured_image(30, 26)[0].permute(1, 2, 0)).round().byte().numpy())
     for device in ("cpu", "cuda"):
-        assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / f"{device}.png"), "--weights",
-                     str(checkpoint), "--device", device, "--precision", "fp32"]) == 0
+        assert (
+            main(
+                [
+                    "upscale",
+                    str(tmp_path / "in.png"),
+                    "-o",
+                    str(tmp_path / f"{device}.png"),
+                    "--weights",
+                    str(checkpoint),
+                    "--device",
+                    device,
+                    "--precision",
+                    "fp32",
+                ]
+            )
+            == 0
+        )
     cpu, gpu = (read_image(tmp_path / f"{device}.png").astype(int) for device in ("cpu", "cuda"))
     assert cpu.shape == gpu.shape == (60, 52, 3)
     assert abs(cpu - gpu).max() <= 1 and (cpu == gpu).mean() > 0.999

@@ -20,6 +20,8 @@ def test_finished_runs_pass_over_runs_under_way_and_missing_ones(tmp_path, monke
         (runs / name).mkdir(parents=True)
         save_checkpoint(runs / name / "last.pt", model, iteration=iteration, train_config=train_config(20))
     # edsr48_x4 never started; the bundled pair's own edsr_x2 is not reported
-    assert width.finished_runs(width.GROUPS["width"][0]) == [("edsr48_x2", runs / "edsr48_x2" / "last.pt"),
-                                     ("edsr_x2_15blocks", runs / "edsr_x2_15blocks" / "last.pt")]
+    assert width.finished_runs(width.GROUPS["width"][0]) == [
+        ("edsr48_x2", runs / "edsr48_x2" / "last.pt"),
+        ("edsr_x2_15blocks", runs / "edsr_x2_15blocks" / "last.pt"),
+    ]
     assert "edsr48_x3: at iteration 7 of 20, passed over" in capsys.readouterr().err

@@ -19,17 +19,27 @@ def write_study(tmp_path):
 
 
 def record(variant, seed, iteration, model):
-    return {"variant": variant, "seed": seed, "iteration": iteration, "model": model.config_dict(),
-            "images": [], "mean": {"psnr": 30.0}}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "iteration": iteration,
+        "model": model.config_dict(),
+        "images": [],
+        "mean": {"psnr": 30.0},
+    }
 
 
 def test_recorded_runs_count_as_finished_without_their_folders(tmp_path):
     study_graph = load_experiment("study_graph")
     path, iterations = write_study(tmp_path)
     ignn = IGNN(2, 32, 4, res_scale=0.1, residual="bicubic")  # the study's base model
-    runs = {"ignn": [record("ignn", 0, iterations, ignn),            # finished: counts
-                     record("ignn", 1, iterations - 1, ignn)],       # stopped early: retrained
-            "edsr": [record("edsr", 0, iterations, ignn)]}           # another model: retrained
+    runs = {
+        "ignn": [
+            record("ignn", 0, iterations, ignn),  # finished: counts
+            record("ignn", 1, iterations - 1, ignn),
+        ],  # stopped early: retrained
+        "edsr": [record("edsr", 0, iterations, ignn)],
+    }  # another model: retrained
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"runs": runs}))
     study = study_graph.Study(path, tmp_path / "runs", recorded=results)
@@ -67,23 +77,38 @@ def test_held_out_numbers_are_summarised_and_paired_per_photo(tmp_path):
     study = study_graph.Study(path, tmp_path / "runs", recorded=tmp_path / "absent.json")
 
     def run(seed, psnrs, reliance):
-        images = [{"name": f"p{i}", "psnr": p, "reliance_random": reliance, "reliance_permuted": reliance / 2}
-                  for i, p in enumerate(psnrs)]
+        images = [
+            {"name": f"p{i}", "psnr": p, "reliance_random": reliance, "reliance_permuted": reliance / 2}
+            for i, p in enumerate(psnrs)
+        ]
         mean = {"psnr": sum(psnrs) / len(psnrs), "reliance_random": reliance, "reliance_permuted": reliance / 2}
         return {"seed": seed, "images": images, "mean": mean}
 
     def entry(variant, seed, held_out):
-        return {"variant": variant, "seed": seed, "iteration": iterations, "parameters": 1, "train_seconds": 1.0,
-                "images": [{"psnr": 30.0}], "mean": {"psnr": 30.0, "ssim": 0.9, "bicubic_psnr": 28.0},
-                **({"held_out": held_out} if held_out else {})}
+        return {
+            "variant": variant,
+            "seed": seed,
+            "iteration": iterations,
+            "parameters": 1,
+            "train_seconds": 1.0,
+            "images": [{"psnr": 30.0}],
+            "mean": {"psnr": 30.0, "ssim": 0.9, "bicubic_psnr": 28.0},
+            **({"held_out": held_out} if held_out else {}),
+        }
 
     assert study_graph.HELD_OUT_REFERENCE == "ignn_rerun"
     study.variants["ignn_rerun"] = {}
-    results = {"ignn_rerun": [entry("ignn_rerun", 0, run(0, [30.0, 32.0], 0.01)),
-                              entry("ignn_rerun", 1, run(1, [31.0, 33.0], 0.03))],
-               "edsr": [entry("edsr", 0, run(0, [30.5, 31.0], 0.2)),   # paired with ignn seed 0
-                        entry("edsr", 1, run(1, [32.0, 33.5], 0.4)),   # and seed 1
-                        entry("edsr", 2, None)]}                               # no held-out numbers
+    results = {
+        "ignn_rerun": [
+            entry("ignn_rerun", 0, run(0, [30.0, 32.0], 0.01)),
+            entry("ignn_rerun", 1, run(1, [31.0, 33.0], 0.03)),
+        ],
+        "edsr": [
+            entry("edsr", 0, run(0, [30.5, 31.0], 0.2)),  # paired with ignn seed 0
+            entry("edsr", 1, run(1, [32.0, 33.5], 0.4)),  # and seed 1
+            entry("edsr", 2, None),
+        ],
+    }  # no held-out numbers
     table = {row["variant"]: row for row in study_graph.summarize_variants(study, results)}
     held_out = table["edsr"]["held_out"]
     assert held_out["seeds"] == 2
@@ -109,11 +134,14 @@ def test_archived_logs_keep_the_run_lines_and_drop_progress_bars(tmp_path, monke
         "train:   0%|          | 0/20 [00:00<?, ?it/s]\rtrain:  50%|#####     | 10/20 [00:01<00:01]\r"
         "iteration 10: loss 1.5000, val PSNR 31.000 dB\n"
         "train: 100%|##########| 20/20 [00:02<00:00]\n"
-        "done: iteration 20, val PSNR 31.500 dB\n")
+        "done: iteration 20, val PSNR 31.500 dB\n"
+    )
     study_graph.archive_logs(study, "ignn", 0)
     archive = tmp_path / "archive" / "ignn" / "seed0"
     assert (archive / "train.log").read_text().splitlines() == [
-        "{'arch': 'ignn'} | 246,629 trainable parameters", "iteration 10: loss 1.5000, val PSNR 31.000 dB",
-        "done: iteration 20, val PSNR 31.500 dB"]
+        "{'arch': 'ignn'} | 246,629 trainable parameters",
+        "iteration 10: loss 1.5000, val PSNR 31.000 dB",
+        "done: iteration 20, val PSNR 31.500 dB",
+    ]
     assert (archive / "log.csv").read_text() == "iteration,loss\n10,1.5\n"
     assert (archive / "config.yaml").read_text() == "model: {arch: ignn}\n"

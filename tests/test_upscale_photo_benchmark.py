@@ -29,7 +29,7 @@ def test_mosaic_cells_are_crops_of_the_eval_photos(bench):
 
     def cell(n):
         row, col = divmod(n, 5)
-        return mosaic[270 * row:270 * (row + 1), 384 * col:384 * (col + 1)]
+        return mosaic[270 * row : 270 * (row + 1), 384 * col : 384 * (col + 1)]
 
     astronaut, chelsea, coffee = (load_photo(name) for name in names[:3])
     np.testing.assert_array_equal(cell(0), astronaut[:270, :384])
@@ -49,22 +49,48 @@ def test_worker_runs_the_command_and_times_its_parts(bench, tmp_path):
     and every part of ``upscale_breakdown`` is timed."""
     image = tmp_path / "mosaic.png"
     bench.write_image(image, bench.photo_mosaic(96, 64))
-    measured = bench.worker({"image": str(image), "output": str(tmp_path / "out.png"), "scale": 2,
-                             "model": "ignn", "precision": "fp32", "device": "cpu", "threads": 1,
-                             "breakdown": True})
+    measured = bench.worker(
+        {
+            "image": str(image),
+            "output": str(tmp_path / "out.png"),
+            "scale": 2,
+            "model": "ignn",
+            "precision": "fp32",
+            "device": "cpu",
+            "threads": 1,
+            "breakdown": True,
+        }
+    )
     assert read_image(tmp_path / "out.png").shape == (128, 192, 3)
     assert measured["tiles"] == 1 and measured["precision"] == "fp32"
     assert measured["peak_rss"] >= measured["rss_before"] > 0
-    assert {"graph: search", "graph: embedding", "aggregation: fold", "aggregation: psi",
-            "tail"} <= set(measured["parts"])
+    assert {"graph: search", "graph: embedding", "aggregation: fold", "aggregation: psi", "tail"} <= set(
+        measured["parts"]
+    )
     rows = dict(sys.modules["upscale_breakdown"].part_rows(measured["parts"], measured["seconds"]))
     assert sum(rows.values()) == pytest.approx(measured["seconds"])  # the rows partition the upscale
 
 
 def test_end_to_end_on_a_tiny_photo(bench, tmp_path, capsys):
     """Each configuration in its own process; the table, the ratio and the JSON."""
-    report = bench.main(["--size", "96x64", "--scales", "2", "--models", "ignn", "edsr", "--threads", "1",
-                         "--precisions", "fp32", "--no-breakdown", "--json", str(tmp_path / "r.json")])
+    report = bench.main(
+        [
+            "--size",
+            "96x64",
+            "--scales",
+            "2",
+            "--models",
+            "ignn",
+            "edsr",
+            "--threads",
+            "1",
+            "--precisions",
+            "fp32",
+            "--no-breakdown",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     printed = capsys.readouterr().out
     assert "IGNN/EDSR time, x2 fp32:" in printed and "AVX512-BF16" in printed
     assert [(run["model"], run["tiles"]) for run in report["runs"]] == [("ignn", 1), ("edsr", 1)]

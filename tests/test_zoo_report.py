@@ -6,8 +6,8 @@ import hashlib
 
 import torch
 
-from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.data.photos import file_sha256, list_photos
+from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.models import EDSR
 from tests.experiment_scripts import load_experiment
 from tests.test_bundle_weights import train_config
@@ -19,8 +19,10 @@ def test_kept_row_only_for_the_unchanged_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(zoo, "BUNDLED", {("edsr", 2): "edsr_x2.pt", ("ignn", 2): "ignn_x2.pt"})
     (tmp_path / "edsr_x2.pt").write_bytes(b"weights")
     sha = hashlib.sha256(b"weights").hexdigest()
-    stored = [{"model": "edsr_x2", "sha256": sha, "mean": {"psnr": 30.0}},
-              {"model": "ignn_x2", "sha256": sha, "mean": {"psnr": 31.0}}]
+    stored = [
+        {"model": "edsr_x2", "sha256": sha, "mean": {"psnr": 30.0}},
+        {"model": "ignn_x2", "sha256": sha, "mean": {"psnr": 31.0}},
+    ]
     assert zoo.kept_row(stored, "edsr", 2) is stored[0]
 
     (tmp_path / "ignn_x2.pt").write_bytes(b"retrained weights")  # its stored row is of the old file
@@ -50,8 +52,11 @@ def test_the_report_names_the_cpu_each_time_was_measured_on():
     from before the CPU was recorded says so; an untimed row names none."""
     zoo = load_experiment("zoo_report")
     timed = {"upscale_640x400_seconds": 1.0}
-    same = [{"model": "a", **timed, "cpu": "X"}, {"model": "b", **timed, "cpu": "X"},
-            {"model": "c", "upscale_640x400_seconds": None, "cpu": "Y"}]
+    same = [
+        {"model": "a", **timed, "cpu": "X"},
+        {"model": "b", **timed, "cpu": "X"},
+        {"model": "c", "upscale_640x400_seconds": None, "cpu": "Y"},
+    ]
     assert zoo._timed_on(same) == ["Upscale timed on X.", ""]
     mixed = [{"model": "a", **timed, "cpu": "X"}, {"model": "b", **timed}]
     assert zoo._timed_on(mixed) == ["Upscale timed on: a: X; b: a CPU not recorded.", ""]

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data import PhotoDataset, bicubic_upsample, read_image, tensor_to_image, write_image
-from ignn_pyg.evaluation.metrics import psnr
 from ignn_pyg.evaluation.engine import evaluate, make_forward, summarize
+from ignn_pyg.evaluation.metrics import psnr
 from ignn_pyg.graph.study import draw_overlay
+from ignn_pyg.inference.bundled import bundled_weights, is_bundled
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import PRECISIONS, resolve_precision
-from ignn_pyg.inference.bundled import bundled_weights, is_bundled
 
 CROP = 48  # LR pixels of the comparison crops
 
@@ -40,13 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     parser.add_argument("--ignn", default=None, help="IGNN checkpoint (default: the bundled one)")
     parser.add_argument("--edsr", default=None, help="EDSR checkpoint (default: the bundled one)")
-    parser.add_argument("--ignn-detail", default=None,
-                        help="IGNN-detail checkpoint (default: the bundled one where one ships, x2; "
-                             "else no such column)")
+    parser.add_argument(
+        "--ignn-detail",
+        default=None,
+        help="IGNN-detail checkpoint (default: the bundled one where one ships, x2; else no such column)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto (default: bf16 where the CPU computes it natively, else fp32 "
-                             "channels-last), fp32 (the exact path), bf16; see docs/model.md")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default: bf16 where the CPU computes it natively, else fp32 "
+        "channels-last), fp32 (the exact path), bf16; see docs/model.md",
+    )
 
 
 def centre_crops(images: list[np.ndarray], lr_size: tuple[int, int], scale: int) -> list[np.ndarray]:
@@ -55,7 +61,7 @@ def centre_crops(images: list[np.ndarray], lr_size: tuple[int, int], scale: int)
     h, w = lr_size
     side = min(CROP, h, w) * scale
     top, left = (h * scale - side) // 2, (w * scale - side) // 2
-    return [image[top:top + side, left:left + side] for image in images]
+    return [image[top : top + side, left : left + side] for image in images]
 
 
 def crop_titles(crops: list[np.ndarray], labels: list[str], scale: int) -> list[str]:
@@ -66,8 +72,7 @@ def crop_titles(crops: list[np.ndarray], labels: list[str], scale: int) -> list[
     return [f"{label}  {psnr(crop, truth, scale):.2f} dB" for crop, label in zip(crops[:-1], labels)] + [labels[-1]]
 
 
-def draw_comparison(names: list[str], crops: list[list[np.ndarray]], labels: list[str], scale: int,
-                    path: Path) -> None:
+def draw_comparison(names: list[str], crops: list[list[np.ndarray]], labels: list[str], scale: int, path: Path) -> None:
     """One row per photo, one labelled column per method (pixels shown without
     interpolation), each crop titled with its PSNR against the ground truth (last column)."""
     import matplotlib
@@ -76,8 +81,9 @@ def draw_comparison(names: list[str], crops: list[list[np.ndarray]], labels: lis
     from matplotlib import pyplot as plt
 
     cols = len(labels)
-    fig, axes = plt.subplots(len(names), cols, figsize=(2.6 * cols, 2.8 * len(names)), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        len(names), cols, figsize=(2.6 * cols, 2.8 * len(names)), squeeze=False, layout="constrained"
+    )
     for row, (name, photo_crops) in enumerate(zip(names, crops)):
         for col, (crop, title) in enumerate(zip(photo_crops, crop_titles(photo_crops, labels, scale))):
             ax = axes[row, col]
@@ -94,8 +100,12 @@ def format_comparison(names: list[str], results: dict[str, list[dict]], scale: i
     """Markdown table: one row per photo, PSNR/SSIM per method, and the means."""
     methods = list(results)
     header = "| photo | bicubic | " + " | ".join(methods) + " |"
-    lines = [f"Y-channel PSNR (dB) / SSIM, x{scale}, border {scale} px", "", header,
-             "|" + " --- |" * (len(methods) + 2)]
+    lines = [
+        f"Y-channel PSNR (dB) / SSIM, x{scale}, border {scale} px",
+        "",
+        header,
+        "|" + " --- |" * (len(methods) + 2),
+    ]
     first = results[methods[0]]
     for i, name in enumerate(names):
         cells = [f"{first[i]['bicubic_psnr']:.2f} / {first[i]['bicubic_ssim']:.4f}"]
@@ -110,8 +120,10 @@ def format_comparison(names: list[str], results: dict[str, list[dict]], scale: i
 
 def run(args: argparse.Namespace) -> int:
     scale = args.scale
-    models = {"EDSR": load_weights(args.edsr or bundled_weights(scale, "edsr"), scale),
-              "IGNN": load_weights(args.ignn or bundled_weights(scale, "ignn"), scale)}
+    models = {
+        "EDSR": load_weights(args.edsr or bundled_weights(scale, "edsr"), scale),
+        "IGNN": load_weights(args.ignn or bundled_weights(scale, "ignn"), scale),
+    }
     detail = args.ignn_detail or (bundled_weights(scale, "ignn_detail") if is_bundled(scale, "ignn_detail") else None)
     if detail is not None:
         models["IGNN-detail"] = load_weights(detail, scale)
@@ -124,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for method, model in models.items():
         print(f"{method}: {sum(p.numel() for p in model.parameters()):,} parameters")
-        results[method] = evaluate(samples, make_forward(model, precision=precision), scale, args.out / "images" / method.lower())
+        results[method] = evaluate(
+            samples, make_forward(model, precision=precision), scale, args.out / "images" / method.lower()
+        )
     names = [row["name"] for row in results["EDSR"]]
     table = format_comparison(names, results, scale)
     print(table)
@@ -145,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         with torch.no_grad():
             graph = ignn.build_graph(lr)
         write_image(args.out / "graph_overlay.png", draw_overlay(tensor_to_image(lr), graph, sample=40))
-    print(f"wrote {args.out}/table.md, images/, comparison.png (bicubic | {' | '.join(models)} | ground truth)"
-          f"{', graph_overlay.png' if isinstance(ignn, IGNN) else ''}")
+    print(
+        f"wrote {args.out}/table.md, images/, comparison.png (bicubic | {' | '.join(models)} | ground truth)"
+        f"{', graph_overlay.png' if isinstance(ignn, IGNN) else ''}"
+    )
     return 0
-

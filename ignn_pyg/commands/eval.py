@@ -26,16 +26,15 @@ from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
-from ignn_pyg.inference.checkpoints import load_weights
-from ignn_pyg.inference.compilation import compile_dense_parts
-from ignn_pyg.data import (HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset,
-                           div2k_dataset)
+from ignn_pyg.data import HRFolderDataset, PairedFolderDataset, PhotoDataset, benchmark_dataset, div2k_dataset
 from ignn_pyg.data.atomic_files import atomic_output, write_text_atomic
 from ignn_pyg.data.output_checks import check_new, check_writable
-from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.evaluation.engine import CSV_FIELDS, evaluate, make_forward, metric_keys, probe_graph, summarize
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
+from ignn_pyg.inference.checkpoints import load_weights
+from ignn_pyg.inference.compilation import compile_dense_parts
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.runtime.precision import PRECISIONS, resolve_precision
 
 __all__ = ["add_arguments", "run", "load_eval_dataset", "format_table", "write_results"]
@@ -49,53 +48,86 @@ RESULT_FILES = ("results.json", "results.csv")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``eval`` subcommand's options."""
-    parser.add_argument("--weights", required=True,
-                        help="an ignn-pyg checkpoint, the authors' IGNN_x{S}.pth, 'bicubic' "
-                             "(no model: the bicubic baseline only) or 'graph' (no model: "
-                             "training-free SR from the cross-scale graph, ignn_pyg.models.internal_sr)")
-    parser.add_argument("--dataset", required=True,
-                        help="'photos' (the installed eval photos), 'held_out' (installed photos in "
-                             "neither split, never trained or tuned on) or a folder: benchmark layout "
-                             "(HR/ + LR_bicubic/X{S}/), DIV2K (DIV2K_valid_HR/ + "
-                             "DIV2K_valid_LR_bicubic/X{S}/), the authors' HR/x{S}/ + LR/x{S}/, "
-                             "HR/ + LR/, or HR images only (LR made with MATLAB bicubic)")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        help="an ignn-pyg checkpoint, the authors' IGNN_x{S}.pth, 'bicubic' "
+        "(no model: the bicubic baseline only) or 'graph' (no model: "
+        "training-free SR from the cross-scale graph, ignn_pyg.models.internal_sr)",
+    )
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="'photos' (the installed eval photos), 'held_out' (installed photos in "
+        "neither split, never trained or tuned on) or a folder: benchmark layout "
+        "(HR/ + LR_bicubic/X{S}/), DIV2K (DIV2K_valid_HR/ + "
+        "DIV2K_valid_LR_bicubic/X{S}/), the authors' HR/x{S}/ + LR/x{S}/, "
+        "HR/ + LR/, or HR images only (LR made with MATLAB bicubic)",
+    )
     parser.add_argument("--scale", type=int, required=True, choices=(2, 3, 4), help="SR factor S")
     tiling = parser.add_mutually_exclusive_group()
-    tiling.add_argument("--tile", type=int, metavar="N",
-                        help="run overlapping N x N LR tiles (bounded memory; exact for EDSR, "
-                             "approximate for IGNN)")
-    tiling.add_argument("--chop", choices=("reference",),
-                        help="the authors' recursive four-quadrant test split")
-    parser.add_argument("--overlap", type=int, default=16, metavar="O",
-                        help="LR pixels discarded on each inner tile side with --tile (default 16)")
-    parser.add_argument("--self-ensemble", action="store_true",
-                        help="average over the 8 flips/transposes (x8 self-ensemble)")
-    parser.add_argument("--reference-window-state", action="store_true",
-                        help="reproduce the authors' switch to global search for the rest of the "
-                             "run once a window covers a whole patch grid (IGNN only)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 (default: the exact path the published numbers use), bf16 / fp16 "
-                             "(autocast; the graph stays float32), or auto (bf16 where the device "
-                             "computes it natively, else fp32 channels-last); see docs/model.md")
-    parser.add_argument("--probe-graph", action="store_true",
-                        help="also report graph reliance (IGNN, whole images): PSNR with the model's own "
-                             "graph minus PSNR with random neighbours inside each window, and with the "
-                             "neighbour lists permuted between queries")
-    parser.add_argument("--probe-seed", type=int, default=0, metavar="N",
-                        help="seed of the graph probe's controls (default 0)")
+    tiling.add_argument(
+        "--tile",
+        type=int,
+        metavar="N",
+        help="run overlapping N x N LR tiles (bounded memory; exact for EDSR, approximate for IGNN)",
+    )
+    tiling.add_argument("--chop", choices=("reference",), help="the authors' recursive four-quadrant test split")
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=16,
+        metavar="O",
+        help="LR pixels discarded on each inner tile side with --tile (default 16)",
+    )
+    parser.add_argument(
+        "--self-ensemble", action="store_true", help="average over the 8 flips/transposes (x8 self-ensemble)"
+    )
+    parser.add_argument(
+        "--reference-window-state",
+        action="store_true",
+        help="reproduce the authors' switch to global search for the rest of the "
+        "run once a window covers a whole patch grid (IGNN only)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default: the exact path the published numbers use), bf16 / fp16 "
+        "(autocast; the graph stays float32), or auto (bf16 where the device "
+        "computes it natively, else fp32 channels-last); see docs/model.md",
+    )
+    parser.add_argument(
+        "--probe-graph",
+        action="store_true",
+        help="also report graph reliance (IGNN, whole images): PSNR with the model's own "
+        "graph minus PSNR with random neighbours inside each window, and with the "
+        "neighbour lists permuted between queries",
+    )
+    parser.add_argument(
+        "--probe-seed", type=int, default=0, metavar="N", help="seed of the graph probe's controls (default 0)"
+    )
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate the first N images only")
-    parser.add_argument("--device", default=default_device(),
-                        help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "--device", default=default_device(), help="torch device (default: cuda when available, else cpu)"
+    )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the network's dense parts first (needs a C++ compiler; "
-                             "see docs/model.md)")
-    parser.add_argument("--strict", action="store_true",
-                        help="stop at the first image that fails (default: skip it with one line, evaluate the "
-                             "others, list the skipped ones in results.json, and exit with status 2)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the results of an earlier run in --out (without it they are refused "
-                             "before any work)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network's dense parts first (needs a C++ compiler; see docs/model.md)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first image that fails (default: skip it with one line, evaluate the "
+        "others, list the skipped ones in results.json, and exit with status 2)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of an earlier run in --out (without it they are refused before any work)",
+    )
 
 
 def load_eval_dataset(spec: str, scale: int) -> tuple[Dataset, str]:
@@ -143,19 +175,22 @@ def format_table(rows: list[dict[str, Any]], method: str, title: str) -> str:
     lines = [title, header, "-" * len(header)]
     for row in rows:
         size = f"{row['lr_height']}x{row['lr_width']}"
-        lines.append(f"{row['name']:<{width}}  {size:>9}  {row['psnr']:7.3f}  {row['ssim']:6.4f}  "
-                     f"{row['seconds']:8.3f}")
+        lines.append(
+            f"{row['name']:<{width}}  {size:>9}  {row['psnr']:7.3f}  {row['ssim']:6.4f}  {row['seconds']:8.3f}"
+        )
     mean = summarize(rows)
     lines.append("-" * len(header))
-    lines.append(f"{f'mean ({method})':<{width}}  {'':>9}  {mean['psnr']:7.3f}  {mean['ssim']:6.4f}  "
-                 f"{mean['seconds']:8.3f}")
+    lines.append(
+        f"{f'mean ({method})':<{width}}  {'':>9}  {mean['psnr']:7.3f}  {mean['ssim']:6.4f}  {mean['seconds']:8.3f}"
+    )
     if method != BICUBIC:
-        lines.append(f"{'mean (bicubic)':<{width}}  {'':>9}  {mean['bicubic_psnr']:7.3f}  "
-                     f"{mean['bicubic_ssim']:6.4f}")
-    for control in (key[len("reliance_"):] for key in mean if key.startswith("reliance_")):
+        lines.append(f"{'mean (bicubic)':<{width}}  {'':>9}  {mean['bicubic_psnr']:7.3f}  {mean['bicubic_ssim']:6.4f}")
+    for control in (key[len("reliance_") :] for key in mean if key.startswith("reliance_")):
         per_image = ", ".join(f"{row['name']} {row[f'reliance_{control}']:+.3f}" for row in rows)
-        lines.append(f"graph reliance vs {control} neighbours: mean {mean[f'reliance_{control}']:+.3f} dB "
-                     f"(PSNR {mean[f'psnr_{control}']:.3f}); per image: {per_image}")
+        lines.append(
+            f"graph reliance vs {control} neighbours: mean {mean[f'reliance_{control}']:+.3f} dB "
+            f"(PSNR {mean[f'psnr_{control}']:.3f}); per image: {per_image}"
+        )
     return "\n".join(lines)
 
 
@@ -165,10 +200,17 @@ def write_results(rows: list[dict[str, Any]], out_dir: str | Path, settings: dic
     all (:mod:`ignn_pyg.data.atomic_files`)."""
     out_dir = Path(out_dir)
     mean = summarize(rows)
-    payload = {**settings,
-               "protocol": {"channel": "Y (BT.601)", "crop_border": settings["scale"],
-                            "rounding": "8-bit, halves up", "ssim_window": "11x11 Gaussian, sigma 1.5"},
-               "images": rows, "mean": mean}
+    payload = {
+        **settings,
+        "protocol": {
+            "channel": "Y (BT.601)",
+            "crop_border": settings["scale"],
+            "rounding": "8-bit, halves up",
+            "ssim_window": "11x11 Gaussian, sigma 1.5",
+        },
+        "images": rows,
+        "mean": mean,
+    }
     write_text_atomic(out_dir / "results.json", json.dumps(payload, indent=2) + "\n")
     with atomic_output(out_dir / "results.csv") as partial, open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*CSV_FIELDS[:3], *metric_keys(rows)])
@@ -185,9 +227,16 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.tile is not None and args.tile <= 2 * args.overlap:
         raise ValueError(f"--tile ({args.tile}) must exceed twice --overlap ({args.overlap})")
     args.device = parse_device(args.device)
-    modes = [flag for flag, on in (("--tile", args.tile is not None), ("--chop", args.chop is not None),
-                                   ("--self-ensemble", args.self_ensemble),
-                                   ("--reference-window-state", args.reference_window_state)) if on]
+    modes = [
+        flag
+        for flag, on in (
+            ("--tile", args.tile is not None),
+            ("--chop", args.chop is not None),
+            ("--self-ensemble", args.self_ensemble),
+            ("--reference-window-state", args.reference_window_state),
+        )
+        if on
+    ]
     if args.weights in (BICUBIC, GRAPH) and (modes or args.probe_graph or args.compile):
         used = modes + ["--probe-graph"] * args.probe_graph + ["--compile"] * args.compile
         raise ValueError(f"{', '.join(used)} need a model; --weights {args.weights} has none")
@@ -200,10 +249,17 @@ def _mode(args: argparse.Namespace) -> str:
         return "MATLAB bicubic upsampling"
     if args.weights == GRAPH:
         return "whole image, graph SR with default parameters"
-    mode = f"tiles {args.tile} (overlap {args.overlap})" if args.tile else \
-        "reference chop" if args.chop else "whole image"
-    extras = [name for name, on in (("x8 self-ensemble", args.self_ensemble),
-                                    ("reference window state", args.reference_window_state)) if on]
+    mode = (
+        f"tiles {args.tile} (overlap {args.overlap})" if args.tile else "reference chop" if args.chop else "whole image"
+    )
+    extras = [
+        name
+        for name, on in (
+            ("x8 self-ensemble", args.self_ensemble),
+            ("reference window state", args.reference_window_state),
+        )
+        if on
+    ]
     return ", ".join([mode, *extras])
 
 
@@ -225,8 +281,9 @@ def run(args: argparse.Namespace) -> int:
         method = type(model).__name__
         precision = resolve_precision(args.precision, args.device)
         print(f"precision: {precision}")
-        forward = make_forward(model, args.tile, args.overlap, args.chop, args.self_ensemble,
-                               args.reference_window_state, precision)
+        forward = make_forward(
+            model, args.tile, args.overlap, args.chop, args.self_ensemble, args.reference_window_state, precision
+        )
         if args.compile and compile_dense_parts(model, inference=True):
             print("compiled: the network's dense parts (torch.compile)")
     mode = _mode(args)
@@ -240,18 +297,29 @@ def run(args: argparse.Namespace) -> int:
         evaluated = Subset(dataset, [i for i in range(len(rows) + len(skipped)) if i not in left_out])
         rows = probe_graph(model, evaluated, rows, seed=args.probe_seed, device=args.device, precision=precision)
     title = f"{method} x{args.scale} on {description}: {len(rows)} images, {mode}"
-    settings = {"method": method, "weights": args.weights, "dataset": args.dataset,
-                "dataset_description": description, "scale": args.scale, "mode": mode,
-                "tile": args.tile, "overlap": args.overlap if args.tile else None, "chop": args.chop,
-                "self_ensemble": args.self_ensemble, "reference_window_state": args.reference_window_state,
-                "device": str(args.device), "precision": args.precision,
-                "probe_graph": {"controls": list(GRAPH_CONTROLS), "seed": args.probe_seed} if args.probe_graph else None,
-                "skipped": skipped}
+    settings = {
+        "method": method,
+        "weights": args.weights,
+        "dataset": args.dataset,
+        "dataset_description": description,
+        "scale": args.scale,
+        "mode": mode,
+        "tile": args.tile,
+        "overlap": args.overlap if args.tile else None,
+        "chop": args.chop,
+        "self_ensemble": args.self_ensemble,
+        "reference_window_state": args.reference_window_state,
+        "device": str(args.device),
+        "precision": args.precision,
+        "probe_graph": {"controls": list(GRAPH_CONTROLS), "seed": args.probe_seed} if args.probe_graph else None,
+        "skipped": skipped,
+    }
     write_results(rows, out_dir, settings)
     print(format_table(rows, method, title))
-    print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.csv'} and {len(rows)} images "
-          f"in {out_dir / 'images'}")
+    print(f"wrote {out_dir / 'results.json'}, {out_dir / 'results.csv'} and {len(rows)} images in {out_dir / 'images'}")
     if skipped:
-        raise ValueError(f"{len(skipped)} of {len(rows) + len(skipped)} image(s) skipped (each named above and "
-                         f"listed under 'skipped' in {out_dir / 'results.json'}); the table holds the others")
+        raise ValueError(
+            f"{len(skipped)} of {len(rows) + len(skipped)} image(s) skipped (each named above and "
+            f"listed under 'skipped' in {out_dir / 'results.json'}); the table holds the others"
+        )
     return 0

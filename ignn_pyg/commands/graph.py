@@ -28,7 +28,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.data.atomic_files import write_text_atomic
 from ignn_pyg.data.image_io import image_to_tensor, read_image, tensor_to_image, write_image
 from ignn_pyg.data.output_checks import check_new, check_writable
@@ -39,12 +38,18 @@ from ignn_pyg.graph.explorer_page import LayerWeights, write_explorer_page
 from ignn_pyg.graph.knn import BACKENDS, resolve_backend
 from ignn_pyg.graph.study import draw_overlay, format_summary, graph_summary, seeded_embedding
 from ignn_pyg.graph.windows import WINDOW_INDEXINGS
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.models import IGNN
 from ignn_pyg.nn import CrossScaleAggregation
 
 #: graph options without ``--weights``; with it, the checkpoint's values
-GRAPH_DEFAULTS: dict[str, Any] = {"num_neighbors": 5, "window": 30, "window_indexing": "reference",
-                                  "embedding": "vgg", "backend": "auto"}
+GRAPH_DEFAULTS: dict[str, Any] = {
+    "num_neighbors": 5,
+    "window": 30,
+    "window_indexing": "reference",
+    "embedding": "vgg",
+    "backend": "auto",
+}
 DEFAULT_SCALE = 2
 OUTPUT_FILES = ("graph.pt", "summary.json", "overlay.png", "explorer.html")
 
@@ -67,17 +72,22 @@ def load_graph_model(path: Path, scale: int | None, options: dict[str, Any]) -> 
     must equal the checkpoint's, since the page shows the graph the model builds."""
     model = load_weights(path, scale)
     if not isinstance(model, IGNN):
-        raise ValueError(f"--weights {path} holds a {type(model).__name__}, which builds no graph; "
-                         "give an IGNN checkpoint")
+        raise ValueError(
+            f"--weights {path} holds a {type(model).__name__}, which builds no graph; give an IGNN checkpoint"
+        )
     if not isinstance(model.aggregation, CrossScaleAggregation):
-        raise ValueError(f"--weights {path} uses aggregation {model.config.aggregation!r}; the explorer "
-                         "shows the weights of the 'ignn' layer (CrossScaleAggregation) only")
+        raise ValueError(
+            f"--weights {path} uses aggregation {model.config.aggregation!r}; the explorer "
+            "shows the weights of the 'ignn' layer (CrossScaleAggregation) only"
+        )
     for name, given in options.items():
         own = getattr(model.config, name)
         if given is not None and given != own:
             flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} {given} differs from the checkpoint's {own}: with --weights the "
-                             f"graph is the one the model builds; leave {flag} out")
+            raise ValueError(
+                f"{flag} {given} differs from the checkpoint's {own}: with --weights the "
+                f"graph is the one the model builds; leave {flag} out"
+            )
     return model
 
 
@@ -98,27 +108,50 @@ def _stage(message: str) -> Iterator[None]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ignn-pyg graph``."""
     parser.add_argument("image", type=Path, help="the image, taken as the LR input")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="output folder for graph.pt, summary.json, overlay.png and explorer.html")
-    parser.add_argument("--weights", type=Path, metavar="W",
-                        help="an IGNN checkpoint: build the graph with its embedding and graph settings, "
-                             "and show its layer's weights on the page")
-    parser.add_argument("--scale", type=int,
-                        help=f"graph scale s (default {DEFAULT_SCALE}); with --weights the model's scale, "
-                             "needed for the authors' IGNN_x*.pth only")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="output folder for graph.pt, summary.json, overlay.png and explorer.html",
+    )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        metavar="W",
+        help="an IGNN checkpoint: build the graph with its embedding and graph settings, "
+        "and show its layer's weights on the page",
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        help=f"graph scale s (default {DEFAULT_SCALE}); with --weights the model's scale, "
+        "needed for the authors' IGNN_x*.pth only",
+    )
     parser.add_argument("--num-neighbors", type=int, help="k (default 5)")
     parser.add_argument("--window", type=int, help="search window in patches (default 30)")
-    parser.add_argument("--window-indexing", choices=WINDOW_INDEXINGS,
-                        help="reference (default): the authors' window placement; centered: centred on i/s")
-    parser.add_argument("--embedding", choices=EMBEDDINGS,
-                        help="vgg (default): VGG19 relu1_2 slice with random weights from --seed "
-                             "(--weights supplies trained ones); pixel: RGB / 255")
-    parser.add_argument("--backend", choices=BACKENDS, help="k-NN search (default auto: dense, the faster on "
-                                                            "CPU and GPU; cluster: torch_cluster.knn)")
+    parser.add_argument(
+        "--window-indexing",
+        choices=WINDOW_INDEXINGS,
+        help="reference (default): the authors' window placement; centered: centred on i/s",
+    )
+    parser.add_argument(
+        "--embedding",
+        choices=EMBEDDINGS,
+        help="vgg (default): VGG19 relu1_2 slice with random weights from --seed "
+        "(--weights supplies trained ones); pixel: RGB / 255",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="k-NN search (default auto: dense, the faster on CPU and GPU; cluster: torch_cluster.knn)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the VGG weights and of the overlay sample")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the files of an earlier run in --out (without it they are refused "
-                             "before any work)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run in --out (without it they are refused before any work)",
+    )
     parser.add_argument("--sample", type=int, default=40, help="query patches drawn in overlay.png (default 40)")
     parser.epilog = "With --weights, graph options may be left out: they come from the checkpoint."
 
@@ -127,22 +160,32 @@ def _check_size(path: Path, lr: Tensor, scale: int, patch_size: int) -> None:
     h, w = lr.shape[-2:]
     min_side = patch_size * scale  # the downsampled image must hold one patch
     if min(h, w) < min_side:
-        raise ValueError(f"image {path} is {h}x{w} after cropping to a multiple of scale {scale}; "
-                         f"the graph needs at least {min_side}x{min_side} pixels")
+        raise ValueError(
+            f"image {path} is {h}x{w} after cropping to a multiple of scale {scale}; "
+            f"the graph needs at least {min_side}x{min_side} pixels"
+        )
 
 
 def _seeded_graph(args: argparse.Namespace, lr: Tensor, down: Tensor, scale: int) -> CrossScaleGraph:
     """The graph on :func:`seeded_embedding`, with the given options or their defaults."""
-    settings = {name: GRAPH_DEFAULTS[name] if getattr(args, name) is None else getattr(args, name)
-                for name in GRAPH_DEFAULTS}
+    settings = {
+        name: GRAPH_DEFAULTS[name] if getattr(args, name) is None else getattr(args, name) for name in GRAPH_DEFAULTS
+    }
     with _stage(f"embedding both images ({settings['embedding']})"):
         embedding = seeded_embedding(settings["embedding"], args.seed)
         lr_embed, down_embed = embedding(lr), embedding(down)
-    with _stage(f"building the graph ({lr_embed.shape[1]} channels, k={settings['num_neighbors']}, "
-                f"window {settings['window']})"):
-        return build_cross_scale_graph(lr_embed, down_embed, scale, num_neighbors=settings["num_neighbors"],
-                                       window=settings["window"], backend=settings["backend"],
-                                       window_indexing=settings["window_indexing"])
+    with _stage(
+        f"building the graph ({lr_embed.shape[1]} channels, k={settings['num_neighbors']}, window {settings['window']})"
+    ):
+        return build_cross_scale_graph(
+            lr_embed,
+            down_embed,
+            scale,
+            num_neighbors=settings["num_neighbors"],
+            window=settings["window"],
+            backend=settings["backend"],
+            window_indexing=settings["window_indexing"],
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,12 +19,17 @@ from ignn_pyg.runtime.allocator import retain_freed_memory
 # subcommand -> (module, one-line help); the module provides
 # ``add_arguments(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "graph": ("ignn_pyg.commands.graph", "build the cross-scale graph of an image and write a study of it, "
-                                          "with an interactive explorer page"),
+    "graph": (
+        "ignn_pyg.commands.graph",
+        "build the cross-scale graph of an image and write a study of it, with an interactive explorer page",
+    ),
     "upscale": ("ignn_pyg.commands.upscale", "super-resolve an image or a folder of images"),
     "train": ("ignn_pyg.commands.train", "train a model from a YAML config"),
     "eval": ("ignn_pyg.commands.eval", "evaluate a model on a dataset (PSNR/SSIM on Y)"),
-    "demo": ("ignn_pyg.commands.demo", "the main job: the bundled EDSR and IGNN against bicubic on the installed eval photos"),
+    "demo": (
+        "ignn_pyg.commands.demo",
+        "the main job: the bundled EDSR and IGNN against bicubic on the installed eval photos",
+    ),
 }
 
 
@@ -45,8 +50,7 @@ def _load(name: str):
 def build_parser(commands: Collection[str] = SUBCOMMANDS) -> argparse.ArgumentParser:
     """The argument parser: every subcommand with its help line, and the options of those
     in ``commands`` (default: all available), whose modules it imports."""
-    parser = argparse.ArgumentParser(
-        prog="ignn-pyg", description="IGNN super-resolution in PyTorch Geometric.")
+    parser = argparse.ArgumentParser(prog="ignn-pyg", description="IGNN super-resolution in PyTorch Geometric.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in SUBCOMMANDS.items():
         if name not in commands:
@@ -75,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         # a warning is one line for the user, not Python's file:line and source line
         warnings.showwarning = lambda message, *_args, **_kwargs: print(
-            f"ignn-pyg {args.command}: warning: {message}", file=sys.stderr)
+            f"ignn-pyg {args.command}: warning: {message}", file=sys.stderr
+        )
         return _run(args)
 
 
@@ -86,8 +91,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"ignn-pyg {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # the system refused what a check could not foresee: a full disk, a lost mount
-        print(f"ignn-pyg {args.command}: error: {err.strerror or err}"
-              f"{f': {err.filename}' if err.filename else ''}", file=sys.stderr)
+        print(
+            f"ignn-pyg {args.command}: error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}",
+            file=sys.stderr,
+        )
         return 1
     except ModuleNotFoundError as err:  # an optional extra the chosen option needs
         print(f"ignn-pyg {args.command}: error: {err.msg}", file=sys.stderr)

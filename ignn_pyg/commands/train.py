@@ -19,10 +19,15 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` subcommand's options."""
     parser.add_argument("--config", required=True, help="YAML config (see experiments/configs/)")
-    parser.add_argument("--override", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="replace a config value, e.g. optim.lr=2e-4 data.batch_size=8 (YAML syntax)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in run.out_dir from its last.pt")
+    parser.add_argument(
+        "--override",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="replace a config value, e.g. optim.lr=2e-4 data.batch_size=8 (YAML syntax)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run in run.out_dir from its last.pt")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"ignn-pyg train: {stopped}", file=sys.stderr)
         return stopped.exit_status
     if "val_psnr" in summary:
-        print(f"done: iteration {summary['iteration']}, val PSNR {summary['val_psnr']:.3f} dB "
-              f"(best {summary['best_psnr']:.3f}, bicubic {summary['bicubic_psnr']:.3f}), "
-              f"{summary['iterations_per_second']:.3f} it/s")
+        print(
+            f"done: iteration {summary['iteration']}, val PSNR {summary['val_psnr']:.3f} dB "
+            f"(best {summary['best_psnr']:.3f}, bicubic {summary['bicubic_psnr']:.3f}), "
+            f"{summary['iterations_per_second']:.3f} it/s"
+        )
     return 0

@@ -30,17 +30,31 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ignn_pyg.inference.checkpoints import load_weights
-from ignn_pyg.data import (ALPHA_SUFFIXES, bicubic_upsample, channels_to_uint8, datasets, image_size,
-                           image_to_tensor, read_image_and_alpha, tensor_to_image, write_image)
+from ignn_pyg.data import (
+    ALPHA_SUFFIXES,
+    bicubic_upsample,
+    channels_to_uint8,
+    datasets,
+    image_size,
+    image_to_tensor,
+    read_image_and_alpha,
+    tensor_to_image,
+    write_image,
+)
 from ignn_pyg.data.output_checks import check_new, check_not_inputs, check_unique, check_writable
-from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.inference.bundled import MODELS, bundled_weights
+from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.inference.compilation import compile_dense_parts
 from ignn_pyg.inference.forward import forward_tiled, forward_whole
-from ignn_pyg.inference.memory_estimate import (available_bytes, format_bytes, parse_bytes, resident_bytes,
-                                                upscale_peak_bytes)
+from ignn_pyg.inference.memory_estimate import (
+    available_bytes,
+    format_bytes,
+    parse_bytes,
+    resident_bytes,
+    upscale_peak_bytes,
+)
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.runtime.devices import default_device, parse_device
 from ignn_pyg.runtime.precision import PRECISIONS, Precision, resolve_precision
 
 IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF frame
@@ -50,8 +64,9 @@ METHODS = ("network", "graph")
 DEFAULT_MODEL = "ignn"  # the bundled model with the best eval-photo PSNR (docs/model_zoo.md)
 
 
-def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: int,
-                  precision: Precision | None = None):
+def upscale_image(
+    model: nn.Module, image, max_pixels: int, tile: int, overlap: int, precision: Precision | None = None
+):
     """Super-resolve one ``[H, W, 3]`` uint8 image; tiles above ``max_pixels`` LR pixels.
     ``precision``: see :mod:`ignn_pyg.runtime.precision` (the model must already be in its layout,
     :meth:`~ignn_pyg.runtime.precision.Precision.prepare_model`); default float32.  Runs on the
@@ -61,11 +76,14 @@ def upscale_image(model: nn.Module, image, max_pixels: int, tile: int, overlap: 
     """
     lr = image_to_tensor(image).to(next(model.parameters()).device)  # both forwards run without gradient
     if lr.shape[-2] * lr.shape[-1] > max_pixels:
+
         def forward(x):
             return forward_tiled(model, x, tile=tile, overlap=overlap, progress=True)
     else:
+
         def forward(x):
             return forward_whole(model, x)
+
     return tensor_to_image(forward(lr) if precision is None else precision.run(forward, lr))
 
 
@@ -76,15 +94,16 @@ def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     return channels_to_uint8(upsampled)[..., 0]  # by blocks: no float64 copies beside the upsampled one
 
 
-def _with_alpha(result: np.ndarray, alpha: np.ndarray | None, scale: int, source: Path, target: Path
-                ) -> np.ndarray:
+def _with_alpha(result: np.ndarray, alpha: np.ndarray | None, scale: int, source: Path, target: Path) -> np.ndarray:
     """``result [sH, sW, 3]`` with ``alpha`` upscaled as a fourth channel when ``target``'s
     format holds one; says in one line what became of the alpha channel."""
     if alpha is None:
         return result
     if target.suffix.lower() not in ALPHA_SUFFIXES:
-        print(f"{source}: alpha channel dropped, {target.suffix or 'the output format'} holds none "
-              f"(write {', '.join(sorted(ALPHA_SUFFIXES))} to keep it)")
+        print(
+            f"{source}: alpha channel dropped, {target.suffix or 'the output format'} holds none "
+            f"(write {', '.join(sorted(ALPHA_SUFFIXES))} to keep it)"
+        )
         return result
     print(f"{source}: alpha channel upscaled with bicubic, written as RGBA")
     return np.concatenate([result, upscale_alpha(alpha, scale)[..., None]], axis=2)
@@ -132,8 +151,10 @@ def plan_outputs(source: Path, output: str | None, scale: int) -> list[tuple[Pat
     else:
         target = Path(output)
         if target.suffix.lower() not in WRITE_SUFFIXES:
-            raise ValueError(f"-o {output}: no image extension to pick the format from; give a name ending in "
-                             f"{', '.join(sorted(WRITE_SUFFIXES))} (or end it with / for a folder)")
+            raise ValueError(
+                f"-o {output}: no image extension to pick the format from; give a name ending in "
+                f"{', '.join(sorted(WRITE_SUFFIXES))} (or end it with / for a folder)"
+            )
         jobs = [(source, target)]
     targets = [target for _, target in jobs]
     check_unique(targets)
@@ -143,46 +164,82 @@ def plan_outputs(source: Path, output: str | None, scale: int) -> list[tuple[Pat
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="an image, or a folder of images")
-    parser.add_argument("-o", "--output", default=None,
-                        help="output file, or folder (one that exists, or a name ending with /); a folder "
-                             "for a folder input; default: beside the input")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="output file, or folder (one that exists, or a name ending with /); a folder "
+        "for a folder input; default: beside the input",
+    )
     existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--overwrite", action="store_true",
-                          help="replace outputs that exist already (without it they are refused before any "
-                               "work); an input is never written over")
-    existing.add_argument("--skip-existing", action="store_true",
-                          help="leave the images whose output exists already (a run resumed: every output "
-                               "is written whole or not at all)")
-    parser.add_argument("--strict", action="store_true",
-                        help="stop at the first image that cannot be read or upscaled (default: report it "
-                             "in one line, go on with the others, and exit with status 2 at the end)")
+    existing.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that exist already (without it they are refused before any "
+        "work); an input is never written over",
+    )
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave the images whose output exists already (a run resumed: every output "
+        "is written whole or not at all)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first image that cannot be read or upscaled (default: report it "
+        "in one line, go on with the others, and exit with status 2 at the end)",
+    )
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
-    parser.add_argument("--method", default="network", choices=METHODS,
-                        help="'network' (a trained model, default) or 'graph' (no model: patches "
-                             "of the image's own cross-scale graph, then back-projection)")
+    parser.add_argument(
+        "--method",
+        default="network",
+        choices=METHODS,
+        help="'network' (a trained model, default) or 'graph' (no model: patches "
+        "of the image's own cross-scale graph, then back-projection)",
+    )
     model = parser.add_mutually_exclusive_group()
-    model.add_argument("--model", choices=MODELS, default=None,
-                       help="which bundled model (docs/model_zoo.md): ignn (default), ignn_detail (IGNN with "
-                            "the gated detail transfer; x2 only) or edsr")
-    model.add_argument("--weights", default=None,
-                       help="checkpoint (ours or the authors' IGNN_x*.pth) instead of a bundled model")
-    parser.add_argument("--max-pixels", type=int, default=512 * 512,
-                        help="LR pixels above which an image is processed in tiles")
+    model.add_argument(
+        "--model",
+        choices=MODELS,
+        default=None,
+        help="which bundled model (docs/model_zoo.md): ignn (default), ignn_detail (IGNN with "
+        "the gated detail transfer; x2 only) or edsr",
+    )
+    model.add_argument(
+        "--weights", default=None, help="checkpoint (ours or the authors' IGNN_x*.pth) instead of a bundled model"
+    )
+    parser.add_argument(
+        "--max-pixels", type=int, default=512 * 512, help="LR pixels above which an image is processed in tiles"
+    )
     parser.add_argument("--tile", type=int, default=256, help="tile side in LR pixels")
     parser.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels")
-    parser.add_argument("--max-memory", default=None, metavar="SIZE",
-                        help="memory this process may use at its peak, e.g. 6G or 800M (default: what it "
-                             "holds now plus the machine's available memory); an image whose estimated "
-                             "need exceeds it is refused before any work")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto (default: bf16 where the CPU/GPU computes it natively, else fp32 "
-                             "channels-last), fp32 (the exact path), bf16, fp16 (CUDA); see docs/model.md")
-    parser.add_argument("--device", default=default_device(),
-                        help="where the network runs (default: cuda when available, else cpu; "
-                             "--method graph runs on the CPU)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the network's dense parts first (minutes the first time, then "
-                             "from a persistent cache; needs a C++ compiler; see docs/model.md)")
+    parser.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="memory this process may use at its peak, e.g. 6G or 800M (default: what it "
+        "holds now plus the machine's available memory); an image whose estimated "
+        "need exceeds it is refused before any work",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default: bf16 where the CPU/GPU computes it natively, else fp32 "
+        "channels-last), fp32 (the exact path), bf16, fp16 (CUDA); see docs/model.md",
+    )
+    parser.add_argument(
+        "--device",
+        default=default_device(),
+        help="where the network runs (default: cuda when available, else cpu; --method graph runs on the CPU)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network's dense parts first (minutes the first time, then "
+        "from a persistent cache; needs a C++ compiler; see docs/model.md)",
+    )
 
 
 def graph_upscale_image(image, scale: int):
@@ -205,8 +262,9 @@ def _check_options(args: argparse.Namespace) -> None:
         parse_bytes(args.max_memory)
 
 
-def _readable(jobs: list[tuple[Path, Path]], strict: bool) -> tuple[list[tuple[Path, Path, tuple[int, int]]],
-                                                                     list[Path]]:
+def _readable(
+    jobs: list[tuple[Path, Path]], strict: bool
+) -> tuple[list[tuple[Path, Path, tuple[int, int]]], list[Path]]:
     """The jobs whose input's header reads, with its ``(height, width)``, and the inputs
     that do not (each reported in one line; the first raised when ``strict``)."""
     readable, failed = [], []
@@ -221,8 +279,9 @@ def _readable(jobs: list[tuple[Path, Path]], strict: bool) -> tuple[list[tuple[P
     return readable, failed
 
 
-def _fitting(jobs: list[tuple[Path, Path, tuple[int, int]]], model: nn.Module, args: argparse.Namespace,
-             strict: bool) -> tuple[list[tuple[Path, Path, tuple[int, int]]], list[Path]]:
+def _fitting(
+    jobs: list[tuple[Path, Path, tuple[int, int]]], model: nn.Module, args: argparse.Namespace, strict: bool
+) -> tuple[list[tuple[Path, Path, tuple[int, int]]], list[Path]]:
     """The jobs whose estimated memory (:func:`~ignn_pyg.inference.memory_estimate.upscale_peak_bytes`)
     fits the budget, and the inputs that do not (each reported in one line naming the
     image, its size, the estimate and the limit; the first raised when ``strict``)."""
@@ -237,9 +296,11 @@ def _fitting(jobs: list[tuple[Path, Path, tuple[int, int]]], model: nn.Module, a
         if need <= budget:
             fitting.append((source, target, (height, width)))
             continue
-        err = ValueError(f"{source}: a {width}x{height} image at x{args.scale} needs about {format_bytes(need)} "
-                         f"on top of the {format_bytes(held)} held, over {limit} ({format_bytes(held + budget)} "
-                         "in all); give a smaller image, or more memory")
+        err = ValueError(
+            f"{source}: a {width}x{height} image at x{args.scale} needs about {format_bytes(need)} "
+            f"on top of the {format_bytes(held)} held, over {limit} ({format_bytes(held + budget)} "
+            "in all); give a smaller image, or more memory"
+        )
         if strict:
             raise err
         _report_failure(err)
@@ -276,16 +337,23 @@ def run(args: argparse.Namespace) -> int:
         precision = resolve_precision(args.precision, device)
         precision.prepare_model(model)
         compiled = compile_dense_parts(model, inference=True) if args.compile else []
-        upscale = partial(upscale_image, model, max_pixels=args.max_pixels, tile=args.tile,
-                          overlap=args.overlap, precision=precision)
+        upscale = partial(
+            upscale_image, model, max_pixels=args.max_pixels, tile=args.tile, overlap=args.overlap, precision=precision
+        )
         jobs, too_large = _fitting(jobs, model, args, strict=args.strict or single)
         failed += too_large
         described = f"{type(model).__name__} x{args.scale} from {weights}"
         extra = f"; {device}, precision {precision}{'; compiled (dense parts)' if compiled else ''}"
     print(f"{described}; {len(jobs)} image(s){extra}")
     # the bar counts LR pixels, so its time estimate weighs each image by its size
-    bar = tqdm(total=sum(h * w for _, _, (h, w) in jobs), unit="px", unit_scale=True, disable=len(jobs) < 2,
-               leave=False, file=sys.stderr)
+    bar = tqdm(
+        total=sum(h * w for _, _, (h, w) in jobs),
+        unit="px",
+        unit_scale=True,
+        disable=len(jobs) < 2,
+        leave=False,
+        file=sys.stderr,
+    )
     with bar:
         for source, target, (height, width) in jobs:
             try:
@@ -298,8 +366,10 @@ def run(args: argparse.Namespace) -> int:
                 failed.append(source)
             bar.update(height * width)
     if failed:
-        raise ValueError(f"{len(failed)} of {total} image(s) failed (each named "
-                         f"above): {', '.join(str(p) for p in failed[:3])}{' ...' if len(failed) > 3 else ''}")
+        raise ValueError(
+            f"{len(failed)} of {total} image(s) failed (each named "
+            f"above): {', '.join(str(p) for p in failed[:3])}{' ...' if len(failed) > 3 else ''}"
+        )
     return 0
 
 
@@ -312,5 +382,8 @@ def _upscale_file(upscale, source: Path, target: Path, scale: int) -> None:
     except ValueError as err:  # e.g. an image too small for the model: name the file
         raise ValueError(f"{source}: {err}") from err
     write_image(target, _with_alpha(result, alpha, scale, source, target))
-    tqdm.write(f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
-               f"({time.perf_counter() - start:.1f} s)", file=sys.stdout)
+    tqdm.write(
+        f"{source} {image.shape[1]}x{image.shape[0]} -> {target} {result.shape[1]}x{result.shape[0]} "
+        f"({time.perf_counter() - start:.1f} s)",
+        file=sys.stdout,
+    )

@@ -15,8 +15,17 @@ from .datasets import (
     div2k_dataset,
     make_sr_pair,
 )
-from .image_io import (ALPHA_SUFFIXES, channels_to_uint8, image_size, image_to_tensor, quantize, read_image,
-                       read_image_and_alpha, tensor_to_image, write_image)
+from .image_io import (
+    ALPHA_SUFFIXES,
+    channels_to_uint8,
+    image_size,
+    image_to_tensor,
+    quantize,
+    read_image,
+    read_image_and_alpha,
+    tensor_to_image,
+    write_image,
+)
 from .photos import (
     PhotoChecksumError,
     PhotoDataset,

@@ -37,9 +37,7 @@ def _list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"image folder not found: {folder}")
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     return files
@@ -93,10 +91,7 @@ class PairedFolderDataset(Dataset):
             stem = hr_path.stem
             lr_path = lr_by_stem.get(stem) or lr_by_stem.get(f"{stem}x{scale}")
             if lr_path is None:
-                raise ValueError(
-                    f"HR image {hr_path} has no LR partner {stem}.* or {stem}x{scale}.* "
-                    f"in {self.lr_dir}"
-                )
+                raise ValueError(f"HR image {hr_path} has no LR partner {stem}.* or {stem}x{scale}.* in {self.lr_dir}")
             self.pairs.append((stem, hr_path, lr_path))
 
     def __len__(self) -> int:
@@ -174,9 +169,7 @@ class HRFolderDataset(Dataset):
         return make_sr_pair(hr_path.stem, read_image(hr_path), self.scale)
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(hr_dir='{self.hr_dir}', scale={self.scale}, size={len(self)})"
-        )
+        return f"{type(self).__name__}(hr_dir='{self.hr_dir}', scale={self.scale}, size={len(self)})"
 
 
 def div2k_dataset(root: str | Path, split: str, scale: int) -> PairedFolderDataset:
@@ -193,9 +186,7 @@ def div2k_dataset(root: str | Path, split: str, scale: int) -> PairedFolderDatas
     if split not in ("train", "valid"):
         raise ValueError(f"DIV2K split must be 'train' or 'valid', got {split!r}")
     root = Path(root)
-    return PairedFolderDataset(
-        root / f"DIV2K_{split}_HR", root / f"DIV2K_{split}_LR_bicubic" / f"X{scale}", scale
-    )
+    return PairedFolderDataset(root / f"DIV2K_{split}_HR", root / f"DIV2K_{split}_LR_bicubic" / f"X{scale}", scale)
 
 
 def benchmark_dataset(root: str | Path, scale: int) -> PairedFolderDataset:

@@ -23,8 +23,17 @@ from torch import Tensor
 
 from .atomic_files import atomic_output
 
-__all__ = ["read_image", "read_image_and_alpha", "image_size", "write_image", "ALPHA_SUFFIXES", "image_to_tensor",
-           "tensor_to_image", "channels_to_uint8", "quantize"]
+__all__ = [
+    "read_image",
+    "read_image_and_alpha",
+    "image_size",
+    "write_image",
+    "ALPHA_SUFFIXES",
+    "image_to_tensor",
+    "tensor_to_image",
+    "channels_to_uint8",
+    "quantize",
+]
 
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, Tensor)
 #: file suffixes whose formats hold an alpha channel (as imageio writes them)
@@ -117,15 +126,19 @@ def _pillow_rgb_and_alpha(image: Image.Image, path: Path) -> tuple[np.ndarray, n
     if image.mode in _SIXTEEN_BIT_GREY_MODES:
         values = np.asarray(image)
         if image.mode == "I" and (values.min() < 0 or values.max() > 65535):  # 32-bit integers
-            raise ValueError(f"cannot read {path}: its I pixels span [{values.min()}, {values.max()}]; "
-                             "expected 16-bit values in [0, 65535]")
+            raise ValueError(
+                f"cannot read {path}: its I pixels span [{values.min()}, {values.max()}]; "
+                "expected 16-bit values in [0, 65535]"
+            )
         alpha = np.where(values == image.info["transparency"], 0, 255).astype(np.float32) if transparent else None
         return _as_rgb(_sixteen_bit_to_8bit_range(values)[:, :, None]), alpha
     if image.mode == "F":
         values = np.asarray(image)
         if not np.all((values >= 0) & (values <= 255)):  # NaN fails too
-            raise ValueError(f"cannot read {path}: its float pixels span [{values.min()}, {values.max()}]; "
-                             "expected values in [0, 255]")
+            raise ValueError(
+                f"cannot read {path}: its float pixels span [{values.min()}, {values.max()}]; "
+                "expected values in [0, 255]"
+            )
         return _as_rgb(values[:, :, None]), None
     if image.mode in _GREY_MODES:
         target = "LA" if transparent else "L"
@@ -147,8 +160,10 @@ def _read_tiff_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         import tifffile
     except ImportError as exc:
-        raise ValueError(f"cannot read {path} exactly: its samples have more than 8 bits, which needs tifffile "
-                         "(pip install tifffile)") from exc
+        raise ValueError(
+            f"cannot read {path} exactly: its samples have more than 8 bits, which needs tifffile "
+            "(pip install tifffile)"
+        ) from exc
     try:
         with tifffile.TiffFile(path) as tiff:
             page = tiff.pages[0]
@@ -158,10 +173,16 @@ def _read_tiff_samples(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise _unreadable(path, exc) from exc
     samples = np.moveaxis(samples, axes.index("S"), -1) if "S" in axes else samples[..., None]
     colour_samples = {tifffile.PHOTOMETRIC.MINISBLACK: 1, tifffile.PHOTOMETRIC.RGB: 3}.get(photometric)
-    if (samples.dtype != np.uint16 or colour_samples is None or samples.ndim != 3
-            or extra not in ((), (tifffile.EXTRASAMPLE.UNASSALPHA,))):
-        raise ValueError(f"cannot read TIFF {path}: {samples.dtype} samples, photometric {photometric.name}, "
-                         f"extra samples {extra}; expected 16-bit RGB or grey, with at most one unassociated alpha")
+    if (
+        samples.dtype != np.uint16
+        or colour_samples is None
+        or samples.ndim != 3
+        or extra not in ((), (tifffile.EXTRASAMPLE.UNASSALPHA,))
+    ):
+        raise ValueError(
+            f"cannot read TIFF {path}: {samples.dtype} samples, photometric {photometric.name}, "
+            f"extra samples {extra}; expected 16-bit RGB or grey, with at most one unassociated alpha"
+        )
     values = _sixteen_bit_to_8bit_range(samples)
     alpha = np.ascontiguousarray(values[:, :, -1]) if extra else None
     return _as_rgb(values[:, :, :colour_samples]), alpha
@@ -316,9 +337,9 @@ def channels_to_uint8(img: Tensor) -> np.ndarray:
     pixels = np.empty((height, width, channels), dtype=np.uint8)
     rows_per_block = max(1, _CONVERSION_BLOCK_VALUES // max(1, channels * width))
     for top in range(0, height, rows_per_block):
-        block = img[:, top:top + rows_per_block].cpu()
+        block = img[:, top : top + rows_per_block].cpu()
         if block.dtype not in (torch.float32, torch.float64):  # bfloat16, float16: numpy has no such type
             block = block.to(torch.float64)
         # whole numbers in [0, 255] after quantize: the cast to uint8 on assignment is exact
-        pixels[top:top + rows_per_block] = quantize(block.numpy().astype(np.float64)).transpose(1, 2, 0)
+        pixels[top : top + rows_per_block] = quantize(block.numpy().astype(np.float64)).transpose(1, 2, 0)
     return pixels

@@ -44,8 +44,9 @@ def check_not_inputs(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
         for spelling in (output, Path(os.path.abspath(output))):
             source = by_identity.get(_identity(spelling)) if spelling.exists() else None
             if source is not None:
-                raise ValueError(f"output {output} is the input {source}; refusing to write over an input "
-                                 "(give another -o)")
+                raise ValueError(
+                    f"output {output} is the input {source}; refusing to write over an input (give another -o)"
+                )
 
 
 def check_unique(outputs: Sequence[Path]) -> None:
@@ -68,8 +69,9 @@ def check_new(outputs: Sequence[Path], overwrite: bool) -> None:
     """
     existing = [p for p in outputs if p.exists() or p.is_symlink()]
     if existing and not overwrite:
-        raise ValueError(f"{len(existing)} output file(s) exist already: {_listed(existing)}; "
-                         "give --overwrite to replace them")
+        raise ValueError(
+            f"{len(existing)} output file(s) exist already: {_listed(existing)}; give --overwrite to replace them"
+        )
 
 
 def check_writable(folder: Path) -> None:
@@ -91,7 +93,6 @@ def check_writable(folder: Path) -> None:
     try:
         handle, probe = tempfile.mkstemp(prefix=".ignn-pyg-write-check-", dir=existing)
     except OSError as err:
-        raise ValueError(f"cannot write to {folder}: {err.strerror or type(err).__name__} "
-                         f"(in {existing})") from err
+        raise ValueError(f"cannot write to {folder}: {err.strerror or type(err).__name__} (in {existing})") from err
     os.close(handle)
     os.unlink(probe)

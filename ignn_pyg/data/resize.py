@@ -94,15 +94,21 @@ def _check_scale(scale: float) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def _weight_matrix_as(in_length: int, out_length: int, scale: float, antialiasing: bool,
-                      device: torch.device, dtype: torch.dtype) -> Tensor:
+def _weight_matrix_as(
+    in_length: int, out_length: int, scale: float, antialiasing: bool, device: torch.device, dtype: torch.dtype
+) -> Tensor:
     """:func:`_weight_matrix` converted once per device and dtype (tiled inference resizes
     every tile: the float64 matrix would otherwise be copied each time)."""
     return _weight_matrix(in_length, out_length, scale, antialiasing).to(device, dtype)
 
 
-def resize_matrix(in_length: int, scale: float, antialiasing: bool = True,
-                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
+def resize_matrix(
+    in_length: int,
+    scale: float,
+    antialiasing: bool = True,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
     """The ``[ceil(in_length * scale), in_length]`` matrix :func:`imresize` applies along an
     axis of length ``in_length`` (for operators built from resizes, e.g. their inverses).
     Cached and shared: do not modify it in place."""
@@ -196,9 +202,7 @@ def bicubic_downsample(hr: Tensor, scale: int) -> Tensor:
     _check_integer_scale(scale)
     h, w = hr.shape[-2:]
     if h % scale or w % scale:
-        raise ValueError(
-            f"HR size {h}x{w} is not a multiple of scale {scale}; modcrop the image first"
-        )
+        raise ValueError(f"HR size {h}x{w} is not a multiple of scale {scale}; modcrop the image first")
     return quantize(imresize(hr / 255.0, 1.0 / scale) * 255.0)
 
 

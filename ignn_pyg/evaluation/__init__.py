@@ -10,5 +10,15 @@ from ignn_pyg.evaluation.dead_channels import DeadChannelCounter, dead_relu_chan
 from ignn_pyg.evaluation.engine import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.evaluation.metrics import psnr, psnr_ssim, rgb_to_y, ssim
 
-__all__ = ["DeadChannelCounter", "dead_relu_channels", "evaluate", "make_forward", "probe_graph", "summarize",
-           "psnr", "psnr_ssim", "rgb_to_y", "ssim"]
+__all__ = [
+    "DeadChannelCounter",
+    "dead_relu_channels",
+    "evaluate",
+    "make_forward",
+    "probe_graph",
+    "summarize",
+    "psnr",
+    "psnr_ssim",
+    "rgb_to_y",
+    "ssim",
+]

@@ -41,6 +41,7 @@ class DeadChannelCounter:
             if seen is not None and seen.numel() != fired.numel():
                 raise ValueError(f"ReLU {name!r} gave {fired.numel()} channels after {seen.numel()} before")
             self.fired[name] = fired if seen is None else seen | fired
+
         return record
 
     def __enter__(self) -> DeadChannelCounter:
@@ -60,8 +61,9 @@ class DeadChannelCounter:
         return {name: (int((~fired).sum()), fired.numel()) for name, fired in self.fired.items()}
 
 
-def dead_relu_channels(model: nn.Module, inputs: Iterable[Tensor],
-                       forward: Callable[[Tensor], Tensor] | None = None) -> dict[str, tuple[int, int]]:
+def dead_relu_channels(
+    model: nn.Module, inputs: Iterable[Tensor], forward: Callable[[Tensor], Tensor] | None = None
+) -> dict[str, tuple[int, int]]:
     """Run ``forward`` (default: ``model``) on every input without gradients and return
     :meth:`DeadChannelCounter.counts`: per ReLU of ``model``, the channels that were
     never positive on any input, and the channel count."""

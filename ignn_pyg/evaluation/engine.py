@@ -25,10 +25,15 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ignn_pyg.data import bicubic_upsample, downsample_for_graph, tensor_to_image, write_image
-from ignn_pyg.inference.forward import (ReferenceWindowState, forward_tiled, forward_whole, reference_chop,
-                                        self_ensemble_x8)
-from ignn_pyg.graph.controls import GRAPH_CONTROLS
 from ignn_pyg.evaluation.metrics import psnr_ssim
+from ignn_pyg.graph.controls import GRAPH_CONTROLS
+from ignn_pyg.inference.forward import (
+    ReferenceWindowState,
+    forward_tiled,
+    forward_whole,
+    reference_chop,
+    self_ensemble_x8,
+)
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import Precision
 
@@ -37,10 +42,15 @@ __all__ = ["make_forward", "evaluate", "probe_graph", "summarize", "metric_keys"
 CSV_FIELDS = ("name", "lr_height", "lr_width", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "seconds")
 
 
-def make_forward(model: torch.nn.Module, tile: int | None = None, overlap: int = 16,
-                 chop: str | None = None, self_ensemble: bool = False,
-                 reference_window_state: bool = False,
-                 precision: Precision | None = None) -> Callable[[Tensor], Tensor]:
+def make_forward(
+    model: torch.nn.Module,
+    tile: int | None = None,
+    overlap: int = 16,
+    chop: str | None = None,
+    self_ensemble: bool = False,
+    reference_window_state: bool = False,
+    precision: Precision | None = None,
+) -> Callable[[Tensor], Tensor]:
     """``lr [1, 3, h, w] -> sr [1, 3, S h, S w]`` for the chosen inference mode.
 
     Whole image by default; ``tile`` -> :func:`~ignn_pyg.inference.forward_tiled`;
@@ -61,12 +71,15 @@ def make_forward(model: torch.nn.Module, tile: int | None = None, overlap: int =
     runner = ReferenceWindowState(model) if reference_window_state else model
 
     if tile is not None:
+
         def single(lr: Tensor, lr_down: Tensor | None) -> Tensor:
             return forward_tiled(runner, lr, tile, overlap)
     elif chop == "reference":
+
         def single(lr: Tensor, lr_down: Tensor | None) -> Tensor:
             return reference_chop(runner, lr, lr_down)
     else:
+
         def single(lr: Tensor, lr_down: Tensor | None) -> Tensor:
             return forward_whole(runner, lr, lr_down)
 
@@ -97,10 +110,17 @@ def _timed(fn: Callable[[Tensor], Tensor], lr: Tensor) -> tuple[Tensor, float]:
     return sr, time.perf_counter() - start
 
 
-def evaluate(dataset: Dataset, forward: Callable[[Tensor], Tensor] | None, scale: int,
-             image_dir: str | Path, limit: int | None = None, device: str | torch.device = "cpu",
-             progress: bool = True, baseline: list[dict[str, Any]] | None = None,
-             skipped: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def evaluate(
+    dataset: Dataset,
+    forward: Callable[[Tensor], Tensor] | None,
+    scale: int,
+    image_dir: str | Path,
+    limit: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    baseline: list[dict[str, Any]] | None = None,
+    skipped: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Per-image metrics of ``forward`` (``None``: the bicubic baseline is the method).
 
     Each SR output is saved as ``image_dir/{name}.png`` (rounded by
@@ -161,9 +181,14 @@ def _item_name(dataset: Dataset, index: int) -> str | None:
     return None if names is None else names[index]
 
 
-def _evaluate_one(dataset: Dataset, index: int, forward: Callable[[Tensor], Tensor] | None, scale: int,
-                  device: str | torch.device, baseline: list[dict[str, Any]] | None
-                  ) -> tuple[str, dict[str, Any], Tensor]:
+def _evaluate_one(
+    dataset: Dataset,
+    index: int,
+    forward: Callable[[Tensor], Tensor] | None,
+    scale: int,
+    device: str | torch.device,
+    baseline: list[dict[str, Any]] | None,
+) -> tuple[str, dict[str, Any], Tensor]:
     """``(name, row, sr)`` of image ``index`` for :func:`evaluate`; ``ValueError`` names the image."""
     item = dataset[index]  # reading the files may fail: the dataset's message names them
     name, lr, hr = item["name"], item["lr"][None].to(device), item["hr"][None]
@@ -184,9 +209,16 @@ def _evaluate_one(dataset: Dataset, index: int, forward: Callable[[Tensor], Tens
             bicubic_psnr, bicubic_ssim = psnr_ssim(bicubic_upsample(lr.double(), scale), hr, scale)
     except ValueError as err:
         raise ValueError(f"image {name!r}{_source(dataset, index)}: {err}") from err
-    row = {"name": name, "lr_height": lr.shape[-2], "lr_width": lr.shape[-1],
-           "psnr": sr_psnr, "ssim": sr_ssim, "bicubic_psnr": bicubic_psnr, "bicubic_ssim": bicubic_ssim,
-           "seconds": seconds}
+    row = {
+        "name": name,
+        "lr_height": lr.shape[-2],
+        "lr_width": lr.shape[-1],
+        "psnr": sr_psnr,
+        "ssim": sr_ssim,
+        "bicubic_psnr": bicubic_psnr,
+        "bicubic_ssim": bicubic_ssim,
+        "seconds": seconds,
+    }
     return name, row, sr
 
 
@@ -196,9 +228,16 @@ def _source(dataset: Dataset, index: int) -> str:
     return f" ({files[index]})" if files is not None else ""
 
 
-def probe_graph(model: IGNN, dataset: Dataset, rows: list[dict[str, Any]],
-                controls: tuple[str, ...] = GRAPH_CONTROLS, seed: int = 0, device: str | torch.device = "cpu",
-                precision: Precision | None = None, progress: bool = True) -> list[dict[str, Any]]:
+def probe_graph(
+    model: IGNN,
+    dataset: Dataset,
+    rows: list[dict[str, Any]],
+    controls: tuple[str, ...] = GRAPH_CONTROLS,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    precision: Precision | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     r"""Graph reliance: how much of ``model``'s PSNR its own graph is responsible for.
 
     For every image and control ``c`` (:mod:`ignn_pyg.graph.controls`: ``"random"``,
@@ -235,12 +274,14 @@ def probe_graph(model: IGNN, dataset: Dataset, rows: list[dict[str, Any]],
         lr, hr = item["lr"][None].to(device), item["hr"][None]
         lr_down = downsample_for_graph(lr, model.graph_scale)
         for control in controls:
-            graph = model.build_graph(lr, lr_down, neighbors=control,
-                                      generator=torch.Generator().manual_seed(seed + index))
+            graph = model.build_graph(
+                lr, lr_down, neighbors=control, generator=torch.Generator().manual_seed(seed + index)
+            )
 
             def forward(x: Tensor) -> Tensor:
                 with torch.no_grad():
                     return model(x, lr_down, graph=graph)
+
             sr = forward(lr) if precision is None else precision.run(forward, lr)
             row[f"psnr_{control}"], row[f"ssim_{control}"] = psnr_ssim(sr, hr, model.scale)
             row[f"reliance_{control}"] = row["psnr"] - row[f"psnr_{control}"]

@@ -69,9 +69,7 @@ def _to_hwc(img: np.ndarray | Tensor, role: str) -> np.ndarray:
         if array.dim() == 4 and array.shape[0] == 1:
             array = array[0]
         if array.dim() != 3 or array.shape[0] != 3:
-            raise ValueError(
-                f"{role} tensor must be [3, H, W] or [1, 3, H, W], got shape {tuple(img.shape)}"
-            )
+            raise ValueError(f"{role} tensor must be [3, H, W] or [1, 3, H, W], got shape {tuple(img.shape)}")
         return array.permute(1, 2, 0).numpy()
     if isinstance(img, np.ndarray):
         if img.ndim != 3 or img.shape[2] != 3:
@@ -109,9 +107,7 @@ def _prepare(
     return sr_hwc, hr_hwc
 
 
-def psnr(
-    sr: np.ndarray | Tensor, hr: np.ndarray | Tensor, crop_border: int, y_channel: bool = True
-) -> float:
+def psnr(sr: np.ndarray | Tensor, hr: np.ndarray | Tensor, crop_border: int, y_channel: bool = True) -> float:
     """Peak signal-to-noise ratio in dB, with peak 255 (see the module docstring for the protocol).
 
     .. math:: \\mathrm{PSNR} = 10 \\log_{10} \\frac{255^2}{\\mathrm{mean}((SR - HR)^2)}
@@ -162,9 +158,7 @@ def _ssim_single_channel(x: np.ndarray, y: np.ndarray) -> float:
     return float(ssim_map.mean())
 
 
-def ssim(
-    sr: np.ndarray | Tensor, hr: np.ndarray | Tensor, crop_border: int, y_channel: bool = True
-) -> float:
+def ssim(sr: np.ndarray | Tensor, hr: np.ndarray | Tensor, crop_border: int, y_channel: bool = True) -> float:
     """Structural similarity (Wang et al. 2004) under the SR protocol of the module docstring.
 
     Local statistics use an 11x11 Gaussian window (sigma 1.5) over the 'valid' region

@@ -28,8 +28,9 @@ from ignn_pyg.graph.windows import search_windows
 GRAPH_CONTROLS = ("random", "permuted")
 
 
-def _sample_distinct(count: int, candidates: int, k: int, generator: torch.Generator,
-                     chunk_elements: int = 1 << 22) -> Tensor:
+def _sample_distinct(
+    count: int, candidates: int, k: int, generator: torch.Generator, chunk_elements: int = 1 << 22
+) -> Tensor:
     """``[count, k]`` positions in ``[0, candidates)``, distinct within each row, every
     ``k``-subset equally likely: the ``k`` largest of ``candidates`` uniform draws
     (drawn in chunks of about ``chunk_elements`` numbers, in a fixed order)."""
@@ -38,12 +39,13 @@ def _sample_distinct(count: int, candidates: int, k: int, generator: torch.Gener
     for r0 in range(0, count, rows):
         n = min(rows, count - r0)
         draws = torch.rand(n, candidates, generator=generator)
-        out[r0:r0 + n] = draws.topk(k, dim=1).indices
+        out[r0 : r0 + n] = draws.topk(k, dim=1).indices
     return out
 
 
-def random_neighbors(graph: CrossScaleGraph, generator: torch.Generator,
-                     lr_embed: Tensor | None = None, down_embed: Tensor | None = None) -> CrossScaleGraph:
+def random_neighbors(
+    graph: CrossScaleGraph, generator: torch.Generator, lr_embed: Tensor | None = None, down_embed: Tensor | None = None
+) -> CrossScaleGraph:
     """The graph with each query's ``k`` neighbours replaced by ``k`` distinct source
     patches drawn uniformly from its search window.
 
@@ -71,8 +73,9 @@ def random_neighbors(graph: CrossScaleGraph, generator: torch.Generator,
     tgrid, sgrid = graph.target_grid, graph.source_grid
     k, b, m = graph.num_neighbors, graph.batch_size, tgrid.num_patches
     n2 = sgrid.cols
-    windows = search_windows((tgrid.rows, tgrid.cols), (sgrid.rows, sgrid.cols), graph.window,
-                             graph.scale, graph.window_indexing)
+    windows = search_windows(
+        (tgrid.rows, tgrid.cols), (sgrid.rows, sgrid.cols), graph.window, graph.scale, graph.window_indexing
+    )
     candidates = sgrid.num_patches if windows is None else windows.num_candidates
     picks = _sample_distinct(b * m, candidates, k, generator).view(b, m, k)
     if windows is None:
@@ -93,9 +96,11 @@ def random_neighbors(graph: CrossScaleGraph, generator: torch.Generator,
         query_rows, qgrid = extract_patch_rows(lr_embed, tgrid.patch_size, tgrid.stride)
         source_rows, s_grid = extract_patch_rows(down_embed, sgrid.patch_size, sgrid.stride)
         if qgrid != tgrid or s_grid != sgrid or lr_embed.shape[0] != b:
-            raise ValueError(f"embeddings {tuple(lr_embed.shape)} / {tuple(down_embed.shape)} do not "
-                             f"match the graph ({b} images, LR map {tgrid.height}x{tgrid.width}, "
-                             f"source map {sgrid.height}x{sgrid.width})")
+            raise ValueError(
+                f"embeddings {tuple(lr_embed.shape)} / {tuple(down_embed.shape)} do not "
+                f"match the graph ({b} images, LR map {tgrid.height}x{tgrid.width}, "
+                f"source map {sgrid.height}x{sgrid.width})"
+            )
         attr, dist = edge_features(query_rows, source_rows, neighbors, lr_embed.shape[1])
         dist, order = dist.sort(dim=-1, stable=True)
         neighbors = neighbors.gather(-1, order)
@@ -103,8 +108,12 @@ def random_neighbors(graph: CrossScaleGraph, generator: torch.Generator,
 
     offsets = torch.arange(b, device=dev)[:, None, None] * sgrid.num_patches
     src = (neighbors + offsets).reshape(-1)
-    return replace(graph, edge_index=torch.stack([src, graph.edge_index[1]]),
-                   edge_attr=attr.reshape(b * m * k, -1), distance=dist.reshape(-1))
+    return replace(
+        graph,
+        edge_index=torch.stack([src, graph.edge_index[1]]),
+        edge_attr=attr.reshape(b * m * k, -1),
+        distance=dist.reshape(-1),
+    )
 
 
 def permuted_neighbors(graph: CrossScaleGraph, generator: torch.Generator | None = None) -> CrossScaleGraph:
@@ -123,6 +132,9 @@ def permuted_neighbors(graph: CrossScaleGraph, generator: torch.Generator | None
     donors = torch.stack([torch.randperm(m, generator=generator) for _ in range(b)])  # [B, M]
     donors = (donors + torch.arange(b)[:, None] * m).reshape(-1).to(dev)  # global target ids
     sources = graph.neighbors()[donors].reshape(-1)
-    return replace(graph, edge_index=torch.stack([sources, graph.edge_index[1]]),
-                   edge_attr=graph.edge_attr.view(b * m, k, -1)[donors].reshape(b * m * k, -1),
-                   distance=graph.distance.view(b * m, k)[donors].reshape(-1))
+    return replace(
+        graph,
+        edge_index=torch.stack([sources, graph.edge_index[1]]),
+        edge_attr=graph.edge_attr.view(b * m, k, -1)[donors].reshape(b * m * k, -1),
+        distance=graph.distance.view(b * m, k)[donors].reshape(-1),
+    )

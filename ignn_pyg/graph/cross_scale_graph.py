@@ -71,8 +71,16 @@ class CrossScaleGraph:
     backend: str
     global_search: bool
 
-    _TENSORS = ("edge_index", "edge_attr", "distance", "rank", "source_pos", "target_pos",
-                "source_batch", "target_batch")
+    _TENSORS = (
+        "edge_index",
+        "edge_attr",
+        "distance",
+        "rank",
+        "source_pos",
+        "target_pos",
+        "source_batch",
+        "target_batch",
+    )
 
     @property
     def batch_size(self) -> int:
@@ -115,8 +123,7 @@ class CrossScaleGraph:
         """Source ids of each target's neighbours, nearest first, ``[B M, k]``."""
         return self.edge_index[0].view(-1, self.num_neighbors)
 
-    def to_hetero_data(self, lr_features: Tensor | None = None,
-                       down_features: Tensor | None = None):
+    def to_hetero_data(self, lr_features: Tensor | None = None, down_features: Tensor | None = None):
         """The graph as :class:`torch_geometric.data.HeteroData`.
 
         Node types ``lr_patch`` (targets) and ``down_patch`` (sources) carry ``pos``,
@@ -127,15 +134,16 @@ class CrossScaleGraph:
         from torch_geometric.data import HeteroData
 
         data = HeteroData()
-        for node_type, pos, batch, x in (("lr_patch", self.target_pos, self.target_batch, lr_features),
-                                         ("down_patch", self.source_pos, self.source_batch, down_features)):
+        for node_type, pos, batch, x in (
+            ("lr_patch", self.target_pos, self.target_batch, lr_features),
+            ("down_patch", self.source_pos, self.source_batch, down_features),
+        ):
             data[node_type].num_nodes = batch.numel()
             data[node_type].pos = pos
             data[node_type].batch = batch
             if x is not None:
                 if x.shape[0] != batch.numel():
-                    raise ValueError(f"{node_type} features have {x.shape[0]} rows, "
-                                     f"expected {batch.numel()}")
+                    raise ValueError(f"{node_type} features have {x.shape[0]} rows, expected {batch.numel()}")
                 data[node_type].x = x
         edges = data["down_patch", "matches", "lr_patch"]
         edges.edge_index = self.edge_index
@@ -180,13 +188,15 @@ class CrossScaleGraph:
         return cls.from_state_dict(state)
 
     def __repr__(self) -> str:
-        return (f"CrossScaleGraph(images={self.batch_size}, "
-                f"lr_patches={self.num_target_nodes} ({self.target_grid.rows}x{self.target_grid.cols} each), "
-                f"down_patches={self.num_source_nodes} ({self.source_grid.rows}x{self.source_grid.cols} each), "
-                f"edges={self.num_edges}, edge_attr_dim={self.edge_attr.shape[1]}, scale={self.scale}, "
-                f"k={self.num_neighbors}, patch_size={self.target_grid.patch_size}, "
-                f"stride={self.target_grid.stride}, window={'global' if self.global_search else self.window}, "
-                f"window_indexing={self.window_indexing!r}, backend={self.backend!r})")
+        return (
+            f"CrossScaleGraph(images={self.batch_size}, "
+            f"lr_patches={self.num_target_nodes} ({self.target_grid.rows}x{self.target_grid.cols} each), "
+            f"down_patches={self.num_source_nodes} ({self.source_grid.rows}x{self.source_grid.cols} each), "
+            f"edges={self.num_edges}, edge_attr_dim={self.edge_attr.shape[1]}, scale={self.scale}, "
+            f"k={self.num_neighbors}, patch_size={self.target_grid.patch_size}, "
+            f"stride={self.target_grid.stride}, window={'global' if self.global_search else self.window}, "
+            f"window_indexing={self.window_indexing!r}, backend={self.backend!r})"
+        )
 
 
 def _check_inputs(lr_embed: Tensor, down_embed: Tensor, scale: int, patch_size: int) -> None:
@@ -198,24 +208,34 @@ def _check_inputs(lr_embed: Tensor, down_embed: Tensor, scale: int, patch_size: 
         if not t.is_floating_point():
             raise TypeError(f"{name} must be floating point, got {t.dtype}")
     if lr_embed.shape[:2] != down_embed.shape[:2]:
-        raise ValueError(f"lr_embed {tuple(lr_embed.shape)} and down_embed {tuple(down_embed.shape)} "
-                         "differ in batch size or channels")
+        raise ValueError(
+            f"lr_embed {tuple(lr_embed.shape)} and down_embed {tuple(down_embed.shape)} "
+            "differ in batch size or channels"
+        )
     if not isinstance(scale, int) or scale < 2:
         raise ValueError(f"scale must be an integer >= 2, got {scale!r}")
     h, w = lr_embed.shape[-2:]
     if tuple(down_embed.shape[-2:]) != (h // scale, w // scale):
-        raise ValueError(f"down_embed is {tuple(down_embed.shape[-2:])}, but an LR map of {h}x{w} "
-                         f"downsampled by {scale} is {(h // scale, w // scale)}")
+        raise ValueError(
+            f"down_embed is {tuple(down_embed.shape[-2:])}, but an LR map of {h}x{w} "
+            f"downsampled by {scale} is {(h // scale, w // scale)}"
+        )
     for name, t in (("lr_embed", lr_embed), ("down_embed", down_embed)):
         if min(t.shape[-2:]) < patch_size:
-            raise ValueError(f"{name} is {tuple(t.shape[-2:])}, smaller than a "
-                             f"{patch_size}x{patch_size} patch")
+            raise ValueError(f"{name} is {tuple(t.shape[-2:])}, smaller than a {patch_size}x{patch_size} patch")
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def candidates_per_query(height: int, width: int, scale: int, patch_size: int = 3, stride: int = 2,
-                         window: int = 30, window_indexing: str = "reference") -> int:
+def candidates_per_query(
+    height: int,
+    width: int,
+    scale: int,
+    patch_size: int = 3,
+    stride: int = 2,
+    window: int = 30,
+    window_indexing: str = "reference",
+) -> int:
     """How many downsampled-image patches each query patch of an ``[H, W]`` LR map
     searches (its window, or the whole source grid under global search); 0 when the LR
     map or its ``[H // s, W // s]`` downsampled map is smaller than a patch.
@@ -225,13 +245,11 @@ def candidates_per_query(height: int, width: int, scale: int, patch_size: int = 
         return 0
     target = PatchGrid.of(height, width, patch_size, stride)
     source = PatchGrid.of(down_h, down_w, patch_size, stride)
-    windows = search_windows((target.rows, target.cols), (source.rows, source.cols), window, scale,
-                             window_indexing)
+    windows = search_windows((target.rows, target.cols), (source.rows, source.cols), window, scale, window_indexing)
     return source.num_patches if windows is None else windows.num_candidates
 
 
-def min_map_side(scale: int, num_neighbors: int = 5, patch_size: int = 3, stride: int = 2,
-                 window: int = 30) -> int:
+def min_map_side(scale: int, num_neighbors: int = 5, patch_size: int = 3, stride: int = 2, window: int = 30) -> int:
     r"""The smallest side ``L`` such that :func:`build_cross_scale_graph` accepts every
     ``[H, W]`` LR map with ``H, W >= L`` (with its ``[H // s, W // s]`` downsampled map).
 
@@ -251,16 +269,19 @@ def min_map_side(scale: int, num_neighbors: int = 5, patch_size: int = 3, stride
     """
     needed = math.isqrt(max(num_neighbors, 1) - 1) + 1  # ceil(sqrt(k))
     if window < needed:
-        raise ValueError(f"window={window} lets a query search at most {window * window} patches, "
-                         f"fewer than num_neighbors={num_neighbors}")
+        raise ValueError(
+            f"window={window} lets a query search at most {window * window} patches, "
+            f"fewer than num_neighbors={num_neighbors}"
+        )
     side = patch_size
     while PatchGrid.of(side, side, patch_size, stride).rows < needed:
         side += 1
     return scale * side
 
 
-def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: int,
-                  chunk: int = 256) -> tuple[Tensor, Tensor]:
+def edge_features(
+    query: Tensor, source: Tensor, neighbors: Tensor, channels: int, chunk: int = 256
+) -> tuple[Tensor, Tensor]:
     """Edge attributes and squared distances of chosen neighbours.
 
     Args:
@@ -286,19 +307,26 @@ def edge_features(query: Tensor, source: Tensor, neighbors: Tensor, channels: in
     dist = query.new_empty(b * m, k)
     buffer = query.new_empty(min(chunk, b * m) * k, d)
     for q0 in range(0, b * m, chunk):
-        nb = flat_nb[q0:q0 + chunk]
-        diff = torch.index_select(flat_source, 0, nb.reshape(-1), out=buffer[:nb.numel()]).view(*nb.shape, d)
-        torch.sub(flat_query[q0:q0 + chunk, None, :], diff, out=diff)
-        dist[q0:q0 + chunk] = torch.linalg.vector_norm(diff, dim=-1).square_()
+        nb = flat_nb[q0 : q0 + chunk]
+        diff = torch.index_select(flat_source, 0, nb.reshape(-1), out=buffer[: nb.numel()]).view(*nb.shape, d)
+        torch.sub(flat_query[q0 : q0 + chunk, None, :], diff, out=diff)
+        dist[q0 : q0 + chunk] = torch.linalg.vector_norm(diff, dim=-1).square_()
         # per-channel L1 over the patch: a reduction over the pixel axis, channels innermost
-        attr[q0:q0 + chunk] = diff.abs_().view(*nb.shape, -1, channels).sum(2)
+        attr[q0 : q0 + chunk] = diff.abs_().view(*nb.shape, -1, channels).sum(2)
     return attr.view(b, m, k, channels), dist.view(b, m, k)
 
 
-def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
-                            num_neighbors: int = 5, patch_size: int = 3, stride: int = 2,
-                            window: int = 30, backend: str = "auto",
-                            window_indexing: str = "reference") -> CrossScaleGraph:
+def build_cross_scale_graph(
+    lr_embed: Tensor,
+    down_embed: Tensor,
+    scale: int,
+    num_neighbors: int = 5,
+    patch_size: int = 3,
+    stride: int = 2,
+    window: int = 30,
+    backend: str = "auto",
+    window_indexing: str = "reference",
+) -> CrossScaleGraph:
     """Build the cross-scale k-NN patch graph.
 
     For every ``patch_size`` patch ``q`` of ``lr_embed`` (stride ``stride``, the
@@ -331,21 +359,33 @@ def build_cross_scale_graph(lr_embed: Tensor, down_embed: Tensor, scale: int,
     windows = search_windows(tgrid, sgrid, window, scale, window_indexing)
     candidates = candidates_per_query(*lr_embed.shape[-2:], scale, patch_size, stride, window, window_indexing)
     if num_neighbors > candidates:
-        raise ValueError(f"num_neighbors={num_neighbors} exceeds the {candidates} patches a query "
-                         f"can search (window {window}, downsampled patch grid {sgrid[0]}x{sgrid[1]})")
+        raise ValueError(
+            f"num_neighbors={num_neighbors} exceeds the {candidates} patches a query "
+            f"can search (window {window}, downsampled patch grid {sgrid[0]}x{sgrid[1]})"
+        )
     neighbors = windowed_knn(query, source, tgrid, sgrid, windows, num_neighbors, backend)
-    return graph_from_neighbors(neighbors, query, source, target_grid, source_grid, scale, window,
-                                window_indexing, backend, windows is None)
+    return graph_from_neighbors(
+        neighbors, query, source, target_grid, source_grid, scale, window, window_indexing, backend, windows is None
+    )
 
 
-def graph_from_neighbors(neighbors: Tensor, query: Tensor, source: Tensor, target_grid: PatchGrid,
-                         source_grid: PatchGrid, scale: int, window: int, window_indexing: str, backend: str,
-                         global_search: bool) -> CrossScaleGraph:
+def graph_from_neighbors(
+    neighbors: Tensor,
+    query: Tensor,
+    source: Tensor,
+    target_grid: PatchGrid,
+    source_grid: PatchGrid,
+    scale: int,
+    window: int,
+    window_indexing: str,
+    backend: str,
+    global_search: bool,
+) -> CrossScaleGraph:
     """The :class:`CrossScaleGraph` of chosen neighbours ``[B, M, k]`` (per-image source
     indices, nearest first) with their edge features from the pixel-major patch rows
     ``query [B, M, P*C]`` and ``source [B, N, P*C]`` (:func:`edge_features`); the other
     arguments are stored as the construction parameters."""
-    attr, dist = edge_features(query, source, neighbors, query.shape[-1] // target_grid.patch_size ** 2)
+    attr, dist = edge_features(query, source, neighbors, query.shape[-1] // target_grid.patch_size**2)
     b, m, k = neighbors.shape
     n = source_grid.num_patches
     dev = neighbors.device

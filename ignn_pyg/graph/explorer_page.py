@@ -46,8 +46,7 @@ from torch import Tensor
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.graph.patches import fold_patch_constants
-from ignn_pyg.graph.study import (RANK_COLOURS, border_limited_queries, edge_displacement, format_summary,
-                                  graph_summary)
+from ignn_pyg.graph.study import RANK_COLOURS, border_limited_queries, edge_displacement, format_summary, graph_summary
 from ignn_pyg.graph.windows import search_windows
 
 HISTOGRAM_BINS = 40
@@ -80,11 +79,14 @@ class LayerWeights:
         k, grid = graph.num_neighbors, graph.target_grid
         for name, weights in self.pixel_weights.items():
             if tuple(weights.shape) != (k, grid.height, grid.width):
-                raise ValueError(f"pixel weights {name!r} have shape {tuple(weights.shape)}, "
-                                 f"expected [k, H, W] = {(k, grid.height, grid.width)}")
+                raise ValueError(
+                    f"pixel weights {name!r} have shape {tuple(weights.shape)}, "
+                    f"expected [k, H, W] = {(k, grid.height, grid.width)}"
+                )
         if self.edge_weight is not None and tuple(self.edge_weight.shape) != (graph.num_edges,):
-            raise ValueError(f"edge_weight has shape {tuple(self.edge_weight.shape)}, "
-                             f"expected [E] = ({graph.num_edges},)")
+            raise ValueError(
+                f"edge_weight has shape {tuple(self.edge_weight.shape)}, expected [E] = ({graph.num_edges},)"
+            )
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def _upper(values: Tensor) -> float:
     ``values`` (of an evenly strided sample of at most 2^24, ``torch.quantile``'s limit),
     or their maximum where that is 0, or 1 where all are 0."""
     flat = values.detach().double().flatten()
-    flat = flat[::-(-flat.numel() // 2 ** 24)]
+    flat = flat[:: -(-flat.numel() // 2**24)]
     top = float(torch.quantile(flat, UPPER_QUANTILE))
     return top if top > 0 else max(float(flat.max()), 0.0) or 1.0
 
@@ -149,34 +151,64 @@ def explorer_maps(graph: CrossScaleGraph, layer_weights: LayerWeights | None = N
     nearest = pixel_map(distance[:, 0], graph)
     mean_displacement = pixel_map(displacement.mean(1), graph)
     maps = [
-        ExplorerMap("distance", "nearest-neighbour distance", nearest, 0.0, _upper(nearest),
-                    "squared embedding distance to the rank-0 match, averaged over the query patches "
-                    "covering the pixel: dark = the patch recurs almost exactly at the coarser scale"),
-        ExplorerMap("displacement", "mean neighbour displacement (LR px)", mean_displacement, 0.0,
-                    _upper(mean_displacement),
-                    "mean distance in LR pixels from a query to the regions its k neighbours stand "
-                    "for: dark = matches found next to the query (self-similar at the same place)"),
-        ExplorerMap("border", "share of border-limited windows",
-                    pixel_map(border_limited_queries(graph).double(), graph), 0.0, 1.0,
-                    "share of the covering query patches whose search block was clipped by the "
-                    "border of the downsampled patch grid (or searched globally): yellow = the "
-                    "window could not centre on the query"),
+        ExplorerMap(
+            "distance",
+            "nearest-neighbour distance",
+            nearest,
+            0.0,
+            _upper(nearest),
+            "squared embedding distance to the rank-0 match, averaged over the query patches "
+            "covering the pixel: dark = the patch recurs almost exactly at the coarser scale",
+        ),
+        ExplorerMap(
+            "displacement",
+            "mean neighbour displacement (LR px)",
+            mean_displacement,
+            0.0,
+            _upper(mean_displacement),
+            "mean distance in LR pixels from a query to the regions its k neighbours stand "
+            "for: dark = matches found next to the query (self-similar at the same place)",
+        ),
+        ExplorerMap(
+            "border",
+            "share of border-limited windows",
+            pixel_map(border_limited_queries(graph).double(), graph),
+            0.0,
+            1.0,
+            "share of the covering query patches whose search block was clipped by the "
+            "border of the downsampled patch grid (or searched globally): yellow = the "
+            "window could not centre on the query",
+        ),
     ]
     if layer_weights is None:
         return maps
     layer_weights.check(graph)
     top = float(np.log(k))
     for name, weights in layer_weights.pixel_weights.items():
-        maps.append(ExplorerMap(
-            f"entropy/{name}", f"{name} weight entropy (nats)", weight_entropy(weights), 0.0, top,
-            f"entropy of the {name} weight net's softmax over the k ranks at the pixel: 0 = one "
-            f"neighbour takes all, ln k = {top:.3f} = all neighbours weigh the same"))
+        maps.append(
+            ExplorerMap(
+                f"entropy/{name}",
+                f"{name} weight entropy (nats)",
+                weight_entropy(weights),
+                0.0,
+                top,
+                f"entropy of the {name} weight net's softmax over the k ranks at the pixel: 0 = one "
+                f"neighbour takes all, ln k = {top:.3f} = all neighbours weigh the same",
+            )
+        )
     if layer_weights.edge_weight is not None:
         per_query = weight_entropy(layer_weights.edge_weight.view(-1, k), dim=1)
-        maps.append(ExplorerMap(
-            "entropy/edge", "edge weight entropy (nats)", pixel_map(per_query, graph), 0.0, top,
-            f"entropy of each query's k edge weights, averaged over the query patches covering "
-            f"the pixel: 0 = one neighbour takes all, ln k = {top:.3f} = all weigh the same"))
+        maps.append(
+            ExplorerMap(
+                "entropy/edge",
+                "edge weight entropy (nats)",
+                pixel_map(per_query, graph),
+                0.0,
+                top,
+                f"entropy of each query's k edge weights, averaged over the query patches covering "
+                f"the pixel: 0 = one neighbour takes all, ln k = {top:.3f} = all weigh the same",
+            )
+        )
     return maps
 
 
@@ -205,11 +237,19 @@ class _Blob:
 
     def add(self, name: str, array: np.ndarray) -> None:
         array = np.ascontiguousarray(array)
-        dtype = {np.dtype(np.int32): "int32", np.dtype(np.float32): "float32",
-                 np.dtype(np.uint16): "uint16", np.dtype(np.uint8): "uint8"}[array.dtype]
+        dtype = {
+            np.dtype(np.int32): "int32",
+            np.dtype(np.float32): "float32",
+            np.dtype(np.uint16): "uint16",
+            np.dtype(np.uint8): "uint8",
+        }[array.dtype]
         data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-        self.manifest[name] = {"dtype": dtype, "offset": self.size, "length": int(array.size),
-                               "shape": list(array.shape)}
+        self.manifest[name] = {
+            "dtype": dtype,
+            "offset": self.size,
+            "length": int(array.size),
+            "shape": list(array.shape),
+        }
         padding = -len(data) % 8
         self.parts.append(data + bytes(padding))
         self.size += len(data) + padding
@@ -234,8 +274,13 @@ def _weight_levels(weights: Tensor) -> np.ndarray:
     return torch.round(weights.detach().double().cpu().clamp(0.0, 1.0) * 65535).numpy().astype(np.uint16)
 
 
-def explorer_data(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScaleGraph,
-                  layer_weights: LayerWeights | None = None, title: str = "") -> dict[str, Any]:
+def explorer_data(
+    lr_image: np.ndarray,
+    down_image: np.ndarray,
+    graph: CrossScaleGraph,
+    layer_weights: LayerWeights | None = None,
+    title: str = "",
+) -> dict[str, Any]:
     """Everything the page shows, JSON-ready (see :func:`explorer_page`).
 
     Arrays (in ``"blob"``, described by ``"arrays"``): ``source`` ``[M, k]`` int32 source
@@ -249,11 +294,12 @@ def explorer_data(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScal
     if graph.batch_size != 1:
         raise ValueError(f"the explorer shows one image's graph, got {graph.batch_size} images")
     tg, sg = graph.target_grid, graph.source_grid
-    for name, image, size in (("lr_image", lr_image, (tg.height, tg.width)),
-                              ("down_image", down_image, (sg.height, sg.width))):
+    for name, image, size in (
+        ("lr_image", lr_image, (tg.height, tg.width)),
+        ("down_image", down_image, (sg.height, sg.width)),
+    ):
         if image.dtype != np.uint8 or image.shape != (*size, 3):
-            raise ValueError(f"{name} must be [H, W, 3] uint8 of size {size}, "
-                             f"got {image.shape} {image.dtype}")
+            raise ValueError(f"{name} must be [H, W, 3] uint8 of size {size}, got {image.shape} {image.dtype}")
     k = graph.num_neighbors
     graph = graph.to("cpu")
     blob = _Blob()
@@ -263,8 +309,7 @@ def explorer_data(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScal
     blob.add("target_pos", graph.target_pos.to(torch.int32).numpy())
     blob.add("source_pos", graph.source_pos.to(torch.int32).numpy())
     blob.add("border_limited", border_limited_queries(graph).to(torch.uint8).numpy())
-    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), graph.window, graph.scale,
-                             graph.window_indexing)
+    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), graph.window, graph.scale, graph.window_indexing)
     if windows is not None:
         blob.add("window_rows", windows.row_origin.to(torch.int32).numpy())
         blob.add("window_cols", windows.col_origin.to(torch.int32).numpy())
@@ -290,17 +335,18 @@ def explorer_data(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScal
     return {
         "title": title,
         "summary_text": format_summary(summary),
-        "scale": graph.scale, "k": k, "patch_size": tg.patch_size, "stride": tg.stride,
+        "scale": graph.scale,
+        "k": k,
+        "patch_size": tg.patch_size,
+        "stride": tg.stride,
         "lr": {"height": tg.height, "width": tg.width, "png": _png_base64(lr_image)},
         "down": {"height": sg.height, "width": sg.width, "png": _png_base64(down_image)},
         "target_grid": {"rows": tg.rows, "cols": tg.cols},
         "source_grid": {"rows": sg.rows, "cols": sg.cols},
         "window": None if windows is None else {"rows": windows.rows, "cols": windows.cols},
-        "maps": [{"key": m.key, "label": m.label, "lo": m.lo, "hi": m.hi, "description": m.description}
-                 for m in maps],
+        "maps": [{"key": m.key, "label": m.label, "lo": m.lo, "hi": m.hi, "description": m.description} for m in maps],
         "histograms": [
-            {"key": "distance", "label": "distance (squared, embedding)",
-             **histogram(graph.distance)},
+            {"key": "distance", "label": "distance (squared, embedding)", **histogram(graph.distance)},
             {"key": "displacement", "label": "displacement (LR px)", **histogram(edge_displacement(graph))},
         ],
         "weights": weights,
@@ -311,8 +357,13 @@ def explorer_data(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScal
     }
 
 
-def explorer_page(lr_image: np.ndarray, down_image: np.ndarray, graph: CrossScaleGraph,
-                  layer_weights: LayerWeights | None = None, title: str = "") -> str:
+def explorer_page(
+    lr_image: np.ndarray,
+    down_image: np.ndarray,
+    graph: CrossScaleGraph,
+    layer_weights: LayerWeights | None = None,
+    title: str = "",
+) -> str:
     """The explorer as one self-contained HTML page (module docstring).
 
     Args:
@@ -339,10 +390,14 @@ def read_explorer_page(html: str) -> tuple[dict[str, Any], dict[str, np.ndarray]
     :func:`explorer_data` made it) and its arrays, unpacked as the page's script does
     (base64, gunzip, little-endian views at the manifest's offsets)."""
     start = html.index(_DATA_ELEMENT) + len(_DATA_ELEMENT)
-    data = json.loads(html[start:html.index("</script>", start)])
+    data = json.loads(html[start : html.index("</script>", start)])
     buffer = gzip.decompress(base64.b64decode(data["blob"]))
-    arrays = {name: np.frombuffer(buffer, np.dtype(a["dtype"]).newbyteorder("<"), a["length"], a["offset"])
-              .reshape(a["shape"]) for name, a in data["arrays"].items()}
+    arrays = {
+        name: np.frombuffer(buffer, np.dtype(a["dtype"]).newbyteorder("<"), a["length"], a["offset"]).reshape(
+            a["shape"]
+        )
+        for name, a in data["arrays"].items()
+    }
     return data, arrays
 
 

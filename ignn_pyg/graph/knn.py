@@ -50,9 +50,12 @@ def resolve_backend(backend: str) -> str:
     if backend == "auto":
         return "dense"
     if backend == "cluster" and not cluster_available():
-        raise ModuleNotFoundError("backend 'cluster' needs torch-cluster, which is not installed: "
-                                  "pip install --no-build-isolation torch-scatter torch-cluster "
-                                  "(or use backend 'dense')", name="torch_cluster")
+        raise ModuleNotFoundError(
+            "backend 'cluster' needs torch-cluster, which is not installed: "
+            "pip install --no-build-isolation torch-scatter torch-cluster "
+            "(or use backend 'dense')",
+            name="torch_cluster",
+        )
     return backend
 
 
@@ -93,8 +96,12 @@ class _TilePenalties:
         self.cache: dict[tuple, Tensor] = {}
 
     def __call__(self, rows: slice, r0: int, r1: int, cols: slice, c0: int, c1: int) -> Tensor:
-        key = (tuple(o - r0 for o in self.row_first[rows]), r1 - r0,
-               tuple(o - c0 for o in self.col_first[cols]), c1 - c0)
+        key = (
+            tuple(o - r0 for o in self.row_first[rows]),
+            r1 - r0,
+            tuple(o - c0 for o in self.col_first[cols]),
+            c1 - c0,
+        )
         penalty = self.cache.get(key)
         if penalty is None:
             row_origin = self.windows.row_origin[rows].to(self.device)
@@ -102,14 +109,22 @@ class _TilePenalties:
             row_pen = _outside_penalty(row_origin, r0, r1 - r0, self.windows.rows)  # [ti, R]
             col_pen = _outside_penalty(col_origin, c0, c1 - c0, self.windows.cols)  # [tj, C]
             penalty = (row_pen[:, None, :, None] + col_pen[None, :, None, :]).reshape(
-                len(row_origin) * len(col_origin), -1)
+                len(row_origin) * len(col_origin), -1
+            )
             self.cache[key] = penalty
         return penalty
 
 
-def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
-              source_grid: tuple[int, int], windows: SearchWindows | None, k: int,
-              tile: int = 16, global_chunk: int = 512) -> Tensor:
+def dense_knn(
+    query: Tensor,
+    source: Tensor,
+    query_grid: tuple[int, int],
+    source_grid: tuple[int, int],
+    windows: SearchWindows | None,
+    k: int,
+    tile: int = 16,
+    global_chunk: int = 512,
+) -> Tensor:
     """Blocked windowed k-NN.
 
     Args:
@@ -129,8 +144,8 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
     if windows is None:
         out = query.new_empty(b, m, k, dtype=torch.long)
         for q0 in range(0, m, global_chunk):
-            d = _ranking_distances(query[:, q0:q0 + global_chunk], source, source_sq[:, None, :])
-            out[:, q0:q0 + global_chunk] = d.topk(k, dim=-1, largest=False, sorted=True).indices
+            d = _ranking_distances(query[:, q0 : q0 + global_chunk], source, source_sq[:, None, :])
+            out[:, q0 : q0 + global_chunk] = d.topk(k, dim=-1, largest=False, sorted=True).indices
         return out
 
     (m1, m2), (n1, n2) = query_grid, source_grid
@@ -163,8 +178,9 @@ def dense_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
     return out.reshape(b, m, k)
 
 
-def _window_groups(windows: SearchWindows, source_grid: tuple[int, int],
-                   device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+def _window_groups(
+    windows: SearchWindows, source_grid: tuple[int, int], device: torch.device
+) -> tuple[Tensor, Tensor, Tensor]:
     """Group queries by identical search block.
 
     Returns ``(group_of_query [M], group_candidates [G, w_r*w_c], order [M])`` where
@@ -178,9 +194,15 @@ def _window_groups(windows: SearchWindows, source_grid: tuple[int, int],
     return group.to(device), cands.to(device), order.to(device)
 
 
-def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
-                source_grid: tuple[int, int], windows: SearchWindows | None, k: int,
-                max_bytes: int = 1 << 30) -> Tensor:
+def cluster_knn(
+    query: Tensor,
+    source: Tensor,
+    query_grid: tuple[int, int],
+    source_grid: tuple[int, int],
+    windows: SearchWindows | None,
+    k: int,
+    max_bytes: int = 1 << 30,
+) -> Tensor:
     """Windowed k-NN through :func:`torch_cluster.knn`; same contract as :func:`dense_knn`.
 
     ``max_bytes`` bounds the window copies handed to one ``torch_cluster`` call.
@@ -192,15 +214,20 @@ def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
     dev = query.device
     out = query.new_empty(b, m, k, dtype=torch.long)
     if windows is None:
-        groups = [(torch.arange(m, device=dev), torch.arange(n, device=dev)[None, :],
-                   torch.zeros(m, dtype=torch.long, device=dev))]
+        groups = [
+            (
+                torch.arange(m, device=dev),
+                torch.arange(n, device=dev)[None, :],
+                torch.zeros(m, dtype=torch.long, device=dev),
+            )
+        ]
     else:
         group, cands, order = _window_groups(windows, source_grid, dev)
         per_call = max(1, max_bytes // (cands.shape[1] * d * source.element_size()))
         groups = []
         for g0 in range(0, cands.shape[0], per_call):
             sel = order[(group[order] >= g0) & (group[order] < g0 + per_call)]
-            groups.append((sel, cands[g0:g0 + per_call], group[sel] - g0))
+            groups.append((sel, cands[g0 : g0 + per_call], group[sel] - g0))
     for img in range(b):
         for queries, cand, qgroup in groups:
             g, w = cand.shape
@@ -214,7 +241,8 @@ def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
                 raise RuntimeError(
                     f"torch_cluster.knn returned {assign.shape[1]} neighbours for "
                     f"{queries.numel()} queries x k={k}; its CUDA kernel drops neighbours farther "
-                    "than sqrt(1e10) -- rescale the embedding or use backend='dense'")
+                    "than sqrt(1e10) -- rescale the embedding or use backend='dense'"
+                )
             src = cand.reshape(-1)[x_idx]
             dist = _sq_norms(points[x_idx] - targets[y_idx])  # exact, for ordering
             # group by query, then by distance (stable sorts: secondary key first)
@@ -224,9 +252,15 @@ def cluster_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
     return out
 
 
-def windowed_knn(query: Tensor, source: Tensor, query_grid: tuple[int, int],
-                 source_grid: tuple[int, int], windows: SearchWindows | None, k: int,
-                 backend: str = "auto") -> Tensor:
+def windowed_knn(
+    query: Tensor,
+    source: Tensor,
+    query_grid: tuple[int, int],
+    source_grid: tuple[int, int],
+    windows: SearchWindows | None,
+    k: int,
+    backend: str = "auto",
+) -> Tensor:
     """Dispatch to a backend (see module docstring); returns ``[B, M, k]`` indices."""
     backend = resolve_backend(backend)
     search = dense_knn if backend == "dense" else cluster_knn

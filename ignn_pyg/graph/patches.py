@@ -63,16 +63,26 @@ class PatchGrid:
         if stride > patch_size:
             raise ValueError(
                 f"stride {stride} > patch_size {patch_size} leaves pixels in no patch; "
-                "fold_patches could not average them")
+                "fold_patches could not average them"
+            )
         if height < patch_size or width < patch_size:
-            raise ValueError(
-                f"map of size {height}x{width} is smaller than a {patch_size}x{patch_size} patch")
+            raise ValueError(f"map of size {height}x{width} is smaller than a {patch_size}x{patch_size} patch")
         pad_h = (-(height - patch_size)) % stride
         pad_w = (-(width - patch_size)) % stride
         rows = (height + pad_h - patch_size) // stride + 1
         cols = (width + pad_w - patch_size) // stride + 1
-        return cls(height, width, patch_size, stride, rows, cols,
-                   pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2)
+        return cls(
+            height,
+            width,
+            patch_size,
+            stride,
+            rows,
+            cols,
+            pad_h // 2,
+            pad_h - pad_h // 2,
+            pad_w // 2,
+            pad_w - pad_w // 2,
+        )
 
     @property
     def num_patches(self) -> int:
@@ -84,9 +94,18 @@ class PatchGrid:
         map ``H f x W f`` and padding times ``f``.  Patch ``(r, c)`` of the result covers
         exactly the pixels that patch ``(r, c)`` of ``self`` maps to."""
         f = factor
-        return PatchGrid(self.height * f, self.width * f, self.patch_size * f, self.stride * f,
-                         self.rows, self.cols, self.pad_top * f, self.pad_bottom * f,
-                         self.pad_left * f, self.pad_right * f)
+        return PatchGrid(
+            self.height * f,
+            self.width * f,
+            self.patch_size * f,
+            self.stride * f,
+            self.rows,
+            self.cols,
+            self.pad_top * f,
+            self.pad_bottom * f,
+            self.pad_left * f,
+            self.pad_right * f,
+        )
 
     def positions(self, device: torch.device | None = None) -> Tensor:
         """Top-left pixel ``(row, col)`` of every patch in the unpadded map, ``[rows*cols, 2]``
@@ -95,8 +114,7 @@ class PatchGrid:
         c = torch.arange(self.cols, device=device) * self.stride - self.pad_left
         return torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1).reshape(-1, 2)
 
-    def coverage(self, device: torch.device | None = None,
-                 dtype: torch.dtype = torch.float32) -> Tensor:
+    def coverage(self, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
         """How many patches cover each pixel of the padded map, ``[1, 1, H_pad, W_pad]``."""
         ones = torch.ones(1, 1, self.rows, self.cols, device=device, dtype=dtype)
         return _spread(ones, self)
@@ -115,11 +133,12 @@ def _spread(grid_values: Tensor, grid: PatchGrid) -> Tensor:
 
 def _crop_padding(x: Tensor, grid: PatchGrid) -> Tensor:
     """Remove ``grid``'s padding from a padded map ``[..., H_pad, W_pad]``."""
-    return x[..., grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width]
+    return x[..., grid.pad_top : grid.pad_top + grid.height, grid.pad_left : grid.pad_left + grid.width]
 
 
-def unpadded_coverage(grid: PatchGrid, device: torch.device | None = None,
-                      dtype: torch.dtype = torch.float32) -> Tensor:
+def unpadded_coverage(
+    grid: PatchGrid, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """:meth:`PatchGrid.coverage` on the unpadded map, ``[H, W]``."""
     return _crop_padding(grid.coverage(device, dtype)[0, 0], grid)
 
@@ -151,7 +170,7 @@ def pad_channels_last(x: Tensor, grid: PatchGrid) -> Tensor:
     if (h, w) != (grid.height, grid.width):
         raise ValueError(f"expected a {grid.height}x{grid.width} map, got shape {tuple(x.shape)}")
     padded = x.new_zeros(b, h + grid.pad_top + grid.pad_bottom, w + grid.pad_left + grid.pad_right, c)
-    padded[:, grid.pad_top:grid.pad_top + h, grid.pad_left:grid.pad_left + w] = x.permute(0, 2, 3, 1)
+    padded[:, grid.pad_top : grid.pad_top + h, grid.pad_left : grid.pad_left + w] = x.permute(0, 2, 3, 1)
     return padded
 
 
@@ -200,7 +219,7 @@ def cells_map(cells: Tensor, grid: PatchGrid) -> Tensor:
     """The unpadded map held by :func:`zero_cells`' cells, a view ``[*leading, H, W, depth]``."""
     r, t, c, _, d = cells.shape[-5:]
     image = cells.view(*cells.shape[:-5], r * t, c * t, d)
-    return image[..., grid.pad_top:grid.pad_top + grid.height, grid.pad_left:grid.pad_left + grid.width, :]
+    return image[..., grid.pad_top : grid.pad_top + grid.height, grid.pad_left : grid.pad_left + grid.width, :]
 
 
 def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int) -> Tensor:
@@ -225,7 +244,7 @@ def accumulate_patches_(cells: Tensor, patches: Tensor, stride: int) -> Tensor:
         a0, a1 = u * t, min(u * t + t, q)
         for v in range(pieces):
             b0, b1 = v * t, min(v * t + t, q)
-            target = cells[..., u:u + rows, :a1 - a0, v:v + cols, :b1 - b0, :]
+            target = cells[..., u : u + rows, : a1 - a0, v : v + cols, : b1 - b0, :]
             target.add_(patches[..., a0:a1, :, b0:b1, :])
     return cells
 

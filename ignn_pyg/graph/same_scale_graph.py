@@ -23,8 +23,15 @@ from ignn_pyg.graph.patches import extract_patch_rows
 from ignn_pyg.graph.windows import search_windows
 
 
-def build_same_scale_graph(lr_embed: Tensor, scale: int, num_neighbors: int = 5, patch_size: int = 3,
-                           stride: int = 2, window: int = 30, backend: str = "auto") -> CrossScaleGraph:
+def build_same_scale_graph(
+    lr_embed: Tensor,
+    scale: int,
+    num_neighbors: int = 5,
+    patch_size: int = 3,
+    stride: int = 2,
+    window: int = 30,
+    backend: str = "auto",
+) -> CrossScaleGraph:
     r"""For every ``patch_size`` patch ``q`` of ``lr_embed`` (stride ``stride``) find the
     ``k`` other patches ``n`` of ``lr_embed`` minimising :math:`\lVert q - n \rVert_2^2`
     inside the ``window x window`` block of patches centred on ``q`` (clipped at the
@@ -50,12 +57,13 @@ def build_same_scale_graph(lr_embed: Tensor, scale: int, num_neighbors: int = 5,
     windows = search_windows(shape, shape, window, 1, "centered")
     candidates = grid.num_patches if windows is None else windows.num_candidates
     if num_neighbors < 1 or num_neighbors + 1 > candidates:
-        raise ValueError(f"num_neighbors={num_neighbors} needs 1..{candidates - 1} other patches in a query's "
-                         f"window (window {window}, patch grid {grid.rows}x{grid.cols})")
+        raise ValueError(
+            f"num_neighbors={num_neighbors} needs 1..{candidates - 1} other patches in a query's "
+            f"window (window {window}, patch grid {grid.rows}x{grid.cols})"
+        )
     found = windowed_knn(rows, rows, shape, shape, windows, num_neighbors + 1, backend)  # [B, M, k+1]
     own = torch.arange(grid.num_patches, device=found.device)[None, :, None]
     keep = found != own
     keep[..., -1] &= ~keep.all(-1)  # the query was not in its list: drop the farthest instead
     neighbors = found[keep].view(*found.shape[:2], num_neighbors)
-    return graph_from_neighbors(neighbors, rows, rows, grid, grid, scale, window, "centered", backend,
-                                windows is None)
+    return graph_from_neighbors(neighbors, rows, rows, grid, grid, scale, window, "centered", backend, windows is None)

@@ -32,8 +32,16 @@ from ignn_pyg.graph.windows import search_windows
 # Colour of the query box, and of a match's line and box by its rank (cycled for k > 8):
 # rank 0 red, then orange, yellow, green, cyan, blue, purple, magenta.
 QUERY_COLOUR = (255, 255, 255)
-RANK_COLOURS = ((230, 25, 75), (245, 130, 48), (255, 225, 25), (60, 180, 75),
-                (70, 240, 240), (0, 130, 200), (145, 30, 180), (240, 50, 230))
+RANK_COLOURS = (
+    (230, 25, 75),
+    (245, 130, 48),
+    (255, 225, 25),
+    (60, 180, 75),
+    (70, 240, 240),
+    (0, 130, 200),
+    (145, 30, 180),
+    (240, 50, 230),
+)
 
 
 def seeded_embedding(kind: str, seed: int) -> torch.nn.Module:
@@ -54,8 +62,7 @@ def border_limited_queries(graph: CrossScaleGraph) -> Tensor:
     the border of the downsampled patch grid, in either direction (all ``True`` for
     global search)."""
     tg, sg = graph.target_grid, graph.source_grid
-    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), graph.window,
-                             graph.scale, graph.window_indexing)
+    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), graph.window, graph.scale, graph.window_indexing)
     if windows is None:
         return torch.ones(tg.num_patches, dtype=torch.bool)
 
@@ -162,14 +169,13 @@ def _draw_box(canvas: np.ndarray, top: int, left: int, size: int, colour: tuple[
         return
     for row in (top, bottom):
         if 0 <= row < h:
-            canvas[row, c0:c1 + 1] = colour
+            canvas[row, c0 : c1 + 1] = colour
     for col in (left, right):
         if 0 <= col < w:
-            canvas[r0:r1 + 1, col] = colour
+            canvas[r0 : r1 + 1, col] = colour
 
 
-def _draw_line(canvas: np.ndarray, start: tuple[int, int], end: tuple[int, int],
-               colour: tuple[int, int, int]) -> None:
+def _draw_line(canvas: np.ndarray, start: tuple[int, int], end: tuple[int, int], colour: tuple[int, int, int]) -> None:
     """Pixels ``round(start + t (end - start))`` for ``max(|dr|, |dc|) + 1`` evenly spaced
     ``t`` in [0, 1] (an 8-connected line), clipped to ``canvas [H, W, 3]``."""
     steps = max(abs(end[0] - start[0]), abs(end[1] - start[1])) + 1

@@ -69,8 +69,9 @@ def _origins(num_queries: int, num_sources: int, size: int, scale: int, indexing
     return origin.clamp(0, num_sources - size)
 
 
-def search_windows(query_grid: tuple[int, int], source_grid: tuple[int, int], window: int,
-                   scale: int, indexing: str = "reference") -> SearchWindows | None:
+def search_windows(
+    query_grid: tuple[int, int], source_grid: tuple[int, int], window: int, scale: int, indexing: str = "reference"
+) -> SearchWindows | None:
     """Search blocks for every query patch, or ``None`` for global search.
 
     Args:
@@ -91,8 +92,7 @@ def search_windows(query_grid: tuple[int, int], source_grid: tuple[int, int], wi
         rows = cols = min(window, n1, n2)
     else:
         rows, cols = min(window, n1), min(window, n2)
-    return SearchWindows(_origins(m1, n1, rows, scale, indexing),
-                         _origins(m2, n2, cols, scale, indexing), rows, cols)
+    return SearchWindows(_origins(m1, n1, rows, scale, indexing), _origins(m2, n2, cols, scale, indexing), rows, cols)
 
 
 def block_indices(row_origin: Tensor, col_origin: Tensor, rows: int, cols: int, source_cols: int) -> Tensor:

@@ -7,11 +7,39 @@
 """
 
 from ignn_pyg.inference.bundled import BUNDLED, WEIGHTS_DIR, bundled_weights
-from ignn_pyg.inference.checkpoints import (build_model, load_checkpoint, load_reference_checkpoint, load_weights,
-                                            save_checkpoint)
-from ignn_pyg.inference.forward import (ReferenceWindowState, SRModel, dihedral, dihedral_inverse, forward_tiled,
-                                        forward_whole, reference_chop, self_ensemble_x8)
+from ignn_pyg.inference.checkpoints import (
+    build_model,
+    load_checkpoint,
+    load_reference_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
+from ignn_pyg.inference.forward import (
+    ReferenceWindowState,
+    SRModel,
+    dihedral,
+    dihedral_inverse,
+    forward_tiled,
+    forward_whole,
+    reference_chop,
+    self_ensemble_x8,
+)
 
-__all__ = ["BUNDLED", "WEIGHTS_DIR", "bundled_weights", "build_model", "load_checkpoint",
-           "load_reference_checkpoint", "load_weights", "save_checkpoint", "ReferenceWindowState", "SRModel",
-           "dihedral", "dihedral_inverse", "forward_tiled", "forward_whole", "reference_chop", "self_ensemble_x8"]
+__all__ = [
+    "BUNDLED",
+    "WEIGHTS_DIR",
+    "bundled_weights",
+    "build_model",
+    "load_checkpoint",
+    "load_reference_checkpoint",
+    "load_weights",
+    "save_checkpoint",
+    "ReferenceWindowState",
+    "SRModel",
+    "dihedral",
+    "dihedral_inverse",
+    "forward_tiled",
+    "forward_whole",
+    "reference_chop",
+    "self_ensemble_x8",
+]

@@ -13,8 +13,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: transfer (``aggregation="ignn_detail"``) and EDSR.
 MODELS = ("ignn", "ignn_detail", "edsr")
 #: (model, scale) -> bundled checkpoint file in ``ignn_pyg/weights``
-BUNDLED = {**{(model, scale): f"{model}_x{scale}_compact.pt" for model in ("ignn", "edsr") for scale in (2, 3, 4)},
-           ("ignn_detail", 2): "ignn_detail_x2_compact.pt"}
+BUNDLED = {
+    **{(model, scale): f"{model}_x{scale}_compact.pt" for model in ("ignn", "edsr") for scale in (2, 3, 4)},
+    ("ignn_detail", 2): "ignn_detail_x2_compact.pt",
+}
 
 
 def is_bundled(scale: int, arch: str = "ignn") -> bool:
@@ -28,6 +30,7 @@ def bundled_weights(scale: int, arch: str = "ignn") -> Path:
     ``ValueError`` naming what is bundled if none ships."""
     if not is_bundled(scale, arch):
         available = sorted(f"{a} x{s}" for (a, s) in BUNDLED if is_bundled(s, a))
-        raise ValueError(f"no bundled {arch} model for x{scale} (bundled: {', '.join(available) or 'none'}); "
-                         "pass --weights")
+        raise ValueError(
+            f"no bundled {arch} model for x{scale} (bundled: {', '.join(available) or 'none'}); pass --weights"
+        )
     return WEIGHTS_DIR / BUNDLED[arch, scale]

@@ -81,7 +81,7 @@ def to_reference_state_dict(model: IGNN) -> dict[str, Tensor]:
     state = model.state_dict()
     out = {theirs: state[ours] for ours, theirs in reference_key_map(model).items()}
     for key in [k for k in out if k.startswith(_AUTHORS_EMBEDDING_COPY[0])]:
-        out[_AUTHORS_EMBEDDING_COPY[1] + key[len(_AUTHORS_EMBEDDING_COPY[0]):]] = out[key]
+        out[_AUTHORS_EMBEDDING_COPY[1] + key[len(_AUTHORS_EMBEDDING_COPY[0]) :]] = out[key]
     return out
 
 
@@ -103,18 +103,23 @@ def _read(path: str | os.PathLike) -> Any:
     if not head:
         raise ValueError(f"cannot read {where}: the file is empty; expected a file written by torch.save")
     if not head.startswith(_CHECKPOINT_SIGNATURES):
-        raise ValueError(f"cannot read {where}: not a PyTorch checkpoint (it starts with {head[:8]!r}); expected "
-                         "a file written by torch.save (a zip archive, or the legacy pickle format)")
+        raise ValueError(
+            f"cannot read {where}: not a PyTorch checkpoint (it starts with {head[:8]!r}); expected "
+            "a file written by torch.save (a zip archive, or the legacy pickle format)"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         # PyTorch's message advises weights_only=False, which would run the file's code
         refused = re.search(r"GLOBAL (\S+)", str(err))
         if refused:
-            raise ValueError(f"refused {where}: it holds {refused.group(1)}, which is not a tensor or a plain "
-                             "container and would run as code if loaded; expected weights only") from None
-        raise ValueError(f"cannot read {where}: the file is corrupt (its pickle data has instructions a "
-                         "weights-only load refuses)") from None
+            raise ValueError(
+                f"refused {where}: it holds {refused.group(1)}, which is not a tensor or a plain "
+                "container and would run as code if loaded; expected weights only"
+            ) from None
+        raise ValueError(
+            f"cannot read {where}: the file is corrupt (its pickle data has instructions a weights-only load refuses)"
+        ) from None
     except Exception as err:  # corrupt or truncated archives raise several exception types
         first_line = next(iter(str(err).strip().splitlines()), "")
         reason = f"{type(err).__name__}: {first_line.split('. ')[0]}" if first_line else type(err).__name__
@@ -127,9 +132,11 @@ def _mismatch_report(model: nn.Module, state: Mapping[str, Tensor], names: Mappi
     theirs_to_ours = {v: k for k, v in names.items()}
     missing = [names[k] for k in expected if names[k] not in state]
     unexpected = [k for k in state if k not in theirs_to_ours]
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[theirs_to_ours[k]].shape)}"
-              for k in state if k in theirs_to_ours
-              and tuple(state[k].shape) != tuple(expected[theirs_to_ours[k]].shape)]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[theirs_to_ours[k]].shape)}"
+        for k in state
+        if k in theirs_to_ours and tuple(state[k].shape) != tuple(expected[theirs_to_ours[k]].shape)
+    ]
     parts = []
     for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
         if items:
@@ -137,8 +144,9 @@ def _mismatch_report(model: nn.Module, state: Mapping[str, Tensor], names: Mappi
     return "; ".join(parts)
 
 
-def load_reference_checkpoint(path_or_state_dict: str | os.PathLike | Mapping[str, Any], scale: int,
-                              **arch: Any) -> IGNN:
+def load_reference_checkpoint(
+    path_or_state_dict: str | os.PathLike | Mapping[str, Any], scale: int, **arch: Any
+) -> IGNN:
     """Load the authors' ``IGNN_x{scale}.pth`` into an :class:`IGNN` in eval mode.
 
     Args:
@@ -156,10 +164,10 @@ def load_reference_checkpoint(path_or_state_dict: str | os.PathLike | Mapping[st
     if not isinstance(raw, Mapping):
         raise ValueError("reference checkpoint is not a dict")
     state = raw.get("net_state_dict", raw)
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
     copy_prefix, vgg_prefix = _AUTHORS_EMBEDDING_COPY[1], _AUTHORS_EMBEDDING_COPY[0]
     for key in [k for k in state if k.startswith(copy_prefix)]:
-        twin = vgg_prefix + key[len(copy_prefix):]
+        twin = vgg_prefix + key[len(copy_prefix) :]
         if twin in state and not torch.equal(state[twin], state.pop(key)):
             raise ValueError(f"checkpoint holds different weights under {key!r} and {twin!r}")
     model = IGNN(scale, **arch)
@@ -211,8 +219,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]
     """Rebuild a model written by :func:`save_checkpoint`; returns ``(model in eval mode, payload)``."""
     payload = _read(path)
     if not _is_ours(payload):
-        raise ValueError(f"{os.fspath(path)!r} is not an ignn-pyg checkpoint "
-                         "(for the authors' IGNN_x*.pth use load_reference_checkpoint)")
+        raise ValueError(
+            f"{os.fspath(path)!r} is not an ignn-pyg checkpoint "
+            "(for the authors' IGNN_x*.pth use load_reference_checkpoint)"
+        )
     return _model_from_payload(payload, path), dict(payload)
 
 

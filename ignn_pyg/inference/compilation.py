@@ -67,8 +67,10 @@ def compile_dense_parts(model: nn.Module, inference: bool, backend: str = "induc
     """
     parts = next((names for kind, names in DENSE_PARTS.items() if isinstance(model, kind)), None)
     if parts is None:
-        raise ValueError(f"no dense parts to compile for {type(model).__name__}; expected one of "
-                         f"{', '.join(kind.__name__ for kind in DENSE_PARTS)}")
+        raise ValueError(
+            f"no dense parts to compile for {type(model).__name__}; expected one of "
+            f"{', '.join(kind.__name__ for kind in DENSE_PARTS)}"
+        )
     if backend == "inductor":
         reason = missing_compiler()
         if reason is not None:

@@ -66,8 +66,10 @@ def _check_lr_down(lr: Tensor, lr_down: Tensor, graph_scale: int) -> None:
     h, w = lr.shape[-2:]
     expected = (h // graph_scale, w // graph_scale)
     if lr_down.dim() != 4 or lr_down.shape[:2] != lr.shape[:2] or tuple(lr_down.shape[-2:]) != expected:
-        raise ValueError(f"lr_down must be [B, 3, {expected[0]}, {expected[1]}] for lr {tuple(lr.shape)} "
-                         f"at graph scale {graph_scale}, got {tuple(lr_down.shape)}")
+        raise ValueError(
+            f"lr_down must be [B, 3, {expected[0]}, {expected[1]}] for lr {tuple(lr.shape)} "
+            f"at graph scale {graph_scale}, got {tuple(lr_down.shape)}"
+        )
 
 
 def _positive_int(name: str, value: int, minimum: int = 1) -> int:
@@ -140,14 +142,14 @@ def forward_tiled(model: SRModel, lr: Tensor, tile: int, overlap: int = 16, prog
     out = lr.new_empty(lr.shape[0], 3, s * h, s * w)
     tiles = list(product(_tile_spans(h, tile, overlap), _tile_spans(w, tile, overlap)))
     with torch.no_grad():
-        for (y0, y1, ky0, ky1), (x0, x1, kx0, kx1) in tqdm(tiles, desc="tiles", unit="tile",
-                                                             disable=not progress, file=sys.stderr):
+        for (y0, y1, ky0, ky1), (x0, x1, kx0, kx1) in tqdm(
+            tiles, desc="tiles", unit="tile", disable=not progress, file=sys.stderr
+        ):
             _paste(out, model(lr[..., y0:y1, x0:x1]), s, (ky0, ky1, y0), (kx0, kx1, x0))
     return out
 
 
-def _paste(out: Tensor, sr: Tensor, scale: int, rows: tuple[int, int, int], cols: tuple[int, int, int]
-           ) -> None:
+def _paste(out: Tensor, sr: Tensor, scale: int, rows: tuple[int, int, int], cols: tuple[int, int, int]) -> None:
     """Copy the kept part of a tile's output into ``out`` (``[B, 3, S H, S W]``).
 
     ``rows = (keep_start, keep_stop, tile_start)`` in LR pixels of the whole image, and
@@ -155,12 +157,14 @@ def _paste(out: Tensor, sr: Tensor, scale: int, rows: tuple[int, int, int], cols
     ``(S tile_start_y, S tile_start_x)``.
     """
     (ky0, ky1, y0), (kx0, kx1, x0) = rows, cols
-    out[..., scale * ky0:scale * ky1, scale * kx0:scale * kx1] = \
-        sr[..., scale * (ky0 - y0):scale * (ky1 - y0), scale * (kx0 - x0):scale * (kx1 - x0)]
+    out[..., scale * ky0 : scale * ky1, scale * kx0 : scale * kx1] = sr[
+        ..., scale * (ky0 - y0) : scale * (ky1 - y0), scale * (kx0 - x0) : scale * (kx1 - x0)
+    ]
 
 
-def _chop_spans(length: int, down_length: int, graph_scale: int, shave: int
-                ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], int, int]:
+def _chop_spans(
+    length: int, down_length: int, graph_scale: int, shave: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], int, int]:
     """The authors' two overlapping halves along one axis.
 
     With ``s`` the graph scale, ``n`` and ``n_s`` the LR and downsampled lengths,
@@ -180,17 +184,25 @@ def _chop_spans(length: int, down_length: int, graph_scale: int, shave: int
     half_down = down_length // 2
     tile_down = half_down + shave // graph_scale
     if tile_down > down_length:
-        raise ValueError(f"image too small for the reference chop: a side of {length} LR pixels "
-                         f"({down_length} at graph scale {graph_scale}) is shorter than half of it "
-                         f"plus the shave of {shave}; run it whole")
+        raise ValueError(
+            f"image too small for the reference chop: a side of {length} LR pixels "
+            f"({down_length} at graph scale {graph_scale}) is shorter than half of it "
+            f"plus the shave of {shave}; run it whole"
+        )
     tile_lr = tile_down * graph_scale + remainder
     down_spans = [(0, tile_down), (down_length - tile_down, down_length)]
     lr_spans = [(0, tile_lr), (length - tile_lr, length)]
     return down_spans, lr_spans, half_down * graph_scale, tile_down * graph_scale
 
 
-def reference_chop(model: SRModel, lr: Tensor, lr_down: Tensor | None = None, shave: int = 12,
-                   min_size: int = 40000, tiles_per_batch: int = 2) -> Tensor:
+def reference_chop(
+    model: SRModel,
+    lr: Tensor,
+    lr_down: Tensor | None = None,
+    shave: int = 12,
+    min_size: int = 40000,
+    tiles_per_batch: int = 2,
+) -> Tensor:
     """The authors' test-time tiling (``Chop`` in their ``utils/network_utils.py``).
 
     ``lr_down`` (by default :func:`~ignn_pyg.data.downsample_for_graph` of the whole
@@ -239,8 +251,9 @@ def reference_chop(model: SRModel, lr: Tensor, lr_down: Tensor | None = None, sh
         return _chop(model, lr, lr_down, graph_scale, shave, min_size, tiles_per_batch)
 
 
-def _chop(model: SRModel, lr: Tensor, lr_down: Tensor, graph_scale: int, shave: int, min_size: int,
-          tiles_per_batch: int) -> Tensor:
+def _chop(
+    model: SRModel, lr: Tensor, lr_down: Tensor, graph_scale: int, shave: int, min_size: int, tiles_per_batch: int
+) -> Tensor:
     """One level of :func:`reference_chop` (arguments already checked)."""
     s = model.scale
     (h, w), (h_down, w_down) = lr.shape[-2:], lr_down.shape[-2:]
@@ -252,12 +265,13 @@ def _chop(model: SRModel, lr: Tensor, lr_down: Tensor, graph_scale: int, shave: 
     if area_h * area_w < min_size:
         sr_tiles: list[Tensor] = []
         for i in range(0, 4, tiles_per_batch):
-            batch = model(torch.cat(lr_tiles[i:i + tiles_per_batch]),
-                          torch.cat(down_tiles[i:i + tiles_per_batch]))
-            sr_tiles.extend(batch.chunk(len(lr_tiles[i:i + tiles_per_batch])))
+            batch = model(torch.cat(lr_tiles[i : i + tiles_per_batch]), torch.cat(down_tiles[i : i + tiles_per_batch]))
+            sr_tiles.extend(batch.chunk(len(lr_tiles[i : i + tiles_per_batch])))
     else:
-        sr_tiles = [_chop(model, tile, down, graph_scale, shave, min_size, tiles_per_batch)
-                    for tile, down in zip(lr_tiles, down_tiles)]
+        sr_tiles = [
+            _chop(model, tile, down, graph_scale, shave, min_size, tiles_per_batch)
+            for tile, down in zip(lr_tiles, down_tiles)
+        ]
 
     out = lr.new_empty(lr.shape[0], 3, s * h, s * w)
     # (keep_start, keep_stop, tile_start) of the two halves along each axis
@@ -320,9 +334,10 @@ def self_ensemble_x8(forward_fn: ForwardFn, lr: Tensor, lr_down: Tensor | None =
     """
     _check_lr(lr)
     with torch.no_grad():
-        outputs = [dihedral_inverse(forward_fn(dihedral(lr, i),
-                                               None if lr_down is None else dihedral(lr_down, i)), i)
-                   for i in range(8)]
+        outputs = [
+            dihedral_inverse(forward_fn(dihedral(lr, i), None if lr_down is None else dihedral(lr_down, i)), i)
+            for i in range(8)
+        ]
         return torch.stack(outputs).mean(dim=0)
 
 

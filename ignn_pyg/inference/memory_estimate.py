@@ -25,8 +25,16 @@ from torch import nn
 
 from ignn_pyg.models import EDSR, IGNN
 
-__all__ = ["ForwardMemory", "FORWARD_MEMORY", "forward_bytes", "upscale_peak_bytes", "resident_bytes",
-           "available_bytes", "parse_bytes", "format_bytes"]
+__all__ = [
+    "ForwardMemory",
+    "FORWARD_MEMORY",
+    "forward_bytes",
+    "upscale_peak_bytes",
+    "resident_bytes",
+    "available_bytes",
+    "parse_bytes",
+    "format_bytes",
+]
 
 
 @dataclass(frozen=True)
@@ -52,14 +60,17 @@ def forward_bytes(model: nn.Module, pixels: int) -> int:
     """:math:`M_\\text{forward}` of one forward of ``model`` on ``pixels`` LR pixels."""
     maps = next((m for kind, m in FORWARD_MEMORY.items() if isinstance(model, kind)), None)
     if maps is None:
-        raise ValueError(f"no memory model for {type(model).__name__}; expected one of "
-                         f"{', '.join(kind.__name__ for kind in FORWARD_MEMORY)}")
+        raise ValueError(
+            f"no memory model for {type(model).__name__}; expected one of "
+            f"{', '.join(kind.__name__ for kind in FORWARD_MEMORY)}"
+        )
     scale = model.scale
     return int(4 * model.config.n_feats * pixels * (maps.lr_maps + maps.hr_maps * scale**2)) + FORWARD_FIXED_BYTES
 
 
-def upscale_peak_bytes(model: nn.Module, height: int, width: int, max_pixels: int, tile: int,
-                       alpha: bool = False) -> int:
+def upscale_peak_bytes(
+    model: nn.Module, height: int, width: int, max_pixels: int, tile: int, alpha: bool = False
+) -> int:
     """Estimated memory, in bytes above what the process holds before, of upscaling one
     ``height x width`` image the way ``ignn-pyg upscale`` does: whole when it has at most
     ``max_pixels`` LR pixels, else in ``tile x tile`` tiles.

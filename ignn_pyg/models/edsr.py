@@ -33,15 +33,23 @@ class EDSR(nn.Module):
     Shapes: ``[B, 3, H, W]`` in ``[0, 255]`` ``-> [B, 3, S H, S W]``.
     """
 
-    def __init__(self, scale: int, n_feats: int = 256, n_resblocks: int = 32, res_scale: float = 0.1,
-                 rgb_range: float = 255.0, residual: str = "none") -> None:
+    def __init__(
+        self,
+        scale: int,
+        n_feats: int = 256,
+        n_resblocks: int = 32,
+        res_scale: float = 0.1,
+        rgb_range: float = 255.0,
+        residual: str = "none",
+    ) -> None:
         super().__init__()
         self.config = EDSRConfig(scale, n_feats, n_resblocks, res_scale, rgb_range, check_residual(residual))
         self.input_shift = MeanShift(rgb_range, sign=-1)
         self.output_shift = MeanShift(rgb_range, sign=+1)
         self.head = conv3x3(3, n_feats)
-        self.body = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale) for _ in range(n_resblocks)],
-                                  conv3x3(n_feats, n_feats))
+        self.body = nn.Sequential(
+            *[ResBlock(n_feats, res_scale=res_scale) for _ in range(n_resblocks)], conv3x3(n_feats, n_feats)
+        )
         self.upsample = Upsampler(scale, n_feats)
         self.tail = conv3x3(n_feats, 3)
 

@@ -9,13 +9,24 @@ from torch import Tensor, nn
 
 from ignn_pyg.data.resize import downsample_for_graph
 from ignn_pyg.graph.controls import GRAPH_CONTROLS, permuted_neighbors, random_neighbors
-from ignn_pyg.graph.cross_scale_graph import (CrossScaleGraph, build_cross_scale_graph, candidates_per_query,
-                                              min_map_side)
+from ignn_pyg.graph.cross_scale_graph import (
+    CrossScaleGraph,
+    build_cross_scale_graph,
+    candidates_per_query,
+    min_map_side,
+)
 from ignn_pyg.graph.embedding import make_embedding
 from ignn_pyg.graph.same_scale_graph import build_same_scale_graph
+from ignn_pyg.nn.blocks import (
+    MeanShift,
+    ResBlock,
+    Upsampler,
+    at_least_float32,
+    check_residual,
+    conv3x3,
+    output_residual,
+)
 from ignn_pyg.nn.cross_scale_aggregation import repeat_pixels
-from ignn_pyg.nn.blocks import (MeanShift, ResBlock, Upsampler, at_least_float32, check_residual, conv3x3,
-                                output_residual)
 from ignn_pyg.nn.registry import build_aggregation
 from ignn_pyg.runtime.precision import exact_float32
 
@@ -109,19 +120,50 @@ class IGNN(nn.Module):
     ``-> [B, 3, S H, S W]``.
     """
 
-    def __init__(self, scale: int, n_feats: int = 256, n_resblocks: int = 32, num_neighbors: int = 5,
-                 window: int = 30, patch_size: int = 3, stride: int = 2, res_scale: float = 0.1,
-                 fusion: str = "reference", window_indexing: str = "reference", backend: str = "auto",
-                 rgb_range: float = 255.0, aggregation: str = "ignn", reduced_channels: int = 8,
-                 embedding: str = "vgg", residual: str = "none", graph: str = "cross_scale") -> None:
+    def __init__(
+        self,
+        scale: int,
+        n_feats: int = 256,
+        n_resblocks: int = 32,
+        num_neighbors: int = 5,
+        window: int = 30,
+        patch_size: int = 3,
+        stride: int = 2,
+        res_scale: float = 0.1,
+        fusion: str = "reference",
+        window_indexing: str = "reference",
+        backend: str = "auto",
+        rgb_range: float = 255.0,
+        aggregation: str = "ignn",
+        reduced_channels: int = 8,
+        embedding: str = "vgg",
+        residual: str = "none",
+        graph: str = "cross_scale",
+    ) -> None:
         super().__init__()
         if graph not in GRAPH_MODES:
             raise ValueError(f"graph must be one of {GRAPH_MODES}, got {graph!r}")
         if graph == "same_scale" and aggregation != "ignn":
             raise ValueError(f"graph 'same_scale' needs aggregation 'ignn', got {aggregation!r}")
-        self.config = IGNNConfig(scale, n_feats, n_resblocks, num_neighbors, window, patch_size, stride,
-                                 res_scale, fusion, window_indexing, backend, rgb_range, aggregation,
-                                 reduced_channels, embedding, check_residual(residual), graph)
+        self.config = IGNNConfig(
+            scale,
+            n_feats,
+            n_resblocks,
+            num_neighbors,
+            window,
+            patch_size,
+            stride,
+            res_scale,
+            fusion,
+            window_indexing,
+            backend,
+            rgb_range,
+            aggregation,
+            reduced_channels,
+            embedding,
+            check_residual(residual),
+            graph,
+        )
         self.graph_scale = graph_scale_for(scale)
         n_pre = n_resblocks // 2
         self.input_shift = MeanShift(rgb_range, sign=-1)
@@ -130,20 +172,30 @@ class IGNN(nn.Module):
         self.head = conv3x3(3, n_feats)
         self.body_pre = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale) for _ in range(n_pre)])
         self.aggregation = build_aggregation(
-            aggregation, channels=n_feats, scale=self.graph_scale, num_neighbors=num_neighbors,
-            patch_size=patch_size, edge_dim=self.embedding.channels, res_scale=res_scale, fusion=fusion,
-            reduced_channels=reduced_channels, rgb_range=rgb_range)
+            aggregation,
+            channels=n_feats,
+            scale=self.graph_scale,
+            num_neighbors=num_neighbors,
+            patch_size=patch_size,
+            edge_dim=self.embedding.channels,
+            res_scale=res_scale,
+            fusion=fusion,
+            reduced_channels=reduced_channels,
+            rgb_range=rgb_range,
+        )
         if self.adds_detail and self.graph_scale != scale:
-            raise ValueError(f"aggregation {aggregation!r} adds HR detail at the graph scale "
-                             f"({self.graph_scale}), which must be the output scale; got scale {scale}")
-        self.fuse_lr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True),
-                                     conv3x3(n_feats, n_feats))
-        self.body_post = nn.Sequential(*[ResBlock(n_feats, res_scale=res_scale)
-                                         for _ in range(n_resblocks - n_pre)],
-                                       conv3x3(n_feats, n_feats))
+            raise ValueError(
+                f"aggregation {aggregation!r} adds HR detail at the graph scale "
+                f"({self.graph_scale}), which must be the output scale; got scale {scale}"
+            )
+        self.fuse_lr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True), conv3x3(n_feats, n_feats))
+        self.body_post = nn.Sequential(
+            *[ResBlock(n_feats, res_scale=res_scale) for _ in range(n_resblocks - n_pre)], conv3x3(n_feats, n_feats)
+        )
         self.upsample = Upsampler(self.graph_scale, n_feats)
-        self.fuse_hr = nn.Sequential(conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True),
-                                     conv3x3(n_feats, n_feats), nn.ReLU(inplace=True))
+        self.fuse_hr = nn.Sequential(
+            conv3x3(2 * n_feats, n_feats), nn.ReLU(inplace=True), conv3x3(n_feats, n_feats), nn.ReLU(inplace=True)
+        )
         tail: list[nn.Module] = [Upsampler(2, n_feats)] if scale == 4 else []
         self.tail = nn.Sequential(*tail, conv3x3(n_feats, 3))
 
@@ -181,16 +233,34 @@ class IGNN(nn.Module):
         ``window`` as in :meth:`build_graph`."""
         h, w = lr.shape[-2:]
         cfg = self.config
-        if candidates_per_query(h, w, self.graph_scale, cfg.patch_size, cfg.stride,
-                                cfg.window if window is None else window, cfg.window_indexing) < cfg.num_neighbors:
+        if (
+            candidates_per_query(
+                h,
+                w,
+                self.graph_scale,
+                cfg.patch_size,
+                cfg.stride,
+                cfg.window if window is None else window,
+                cfg.window_indexing,
+            )
+            < cfg.num_neighbors
+        ):
             side = self.min_input_side
-            raise ValueError(f"an image of {h}x{w} pixels (height x width) is too small for this IGNN at "
-                             f"x{self.scale}: it takes images of at least {side}x{side}, set by its graph "
-                             f"(patch_size {cfg.patch_size}, stride {cfg.stride}, window {cfg.window}, "
-                             f"num_neighbors {cfg.num_neighbors} at graph scale {self.graph_scale})")
+            raise ValueError(
+                f"an image of {h}x{w} pixels (height x width) is too small for this IGNN at "
+                f"x{self.scale}: it takes images of at least {side}x{side}, set by its graph "
+                f"(patch_size {cfg.patch_size}, stride {cfg.stride}, window {cfg.window}, "
+                f"num_neighbors {cfg.num_neighbors} at graph scale {self.graph_scale})"
+            )
 
-    def build_graph(self, lr: Tensor, lr_down: Tensor | None = None, window: int | None = None,
-                    neighbors: str | None = None, generator: torch.Generator | None = None) -> CrossScaleGraph:
+    def build_graph(
+        self,
+        lr: Tensor,
+        lr_down: Tensor | None = None,
+        window: int | None = None,
+        neighbors: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> CrossScaleGraph:
         """The cross-scale graph of ``lr`` on the frozen embedding (no gradient, IEEE float32
         even under :func:`torch.autocast` or with TF32 allowed:
         :func:`~ignn_pyg.runtime.precision.exact_float32`); ``window`` overrides the configured search
@@ -219,21 +289,29 @@ class IGNN(nn.Module):
             lr_embed = self.embedding(lr)
             window = cfg.window if window is None else window
             if neighbors == "same_scale":  # no downsampled image needed
-                return build_same_scale_graph(lr_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size,
-                                              cfg.stride, window, cfg.backend)
+                return build_same_scale_graph(
+                    lr_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size, cfg.stride, window, cfg.backend
+                )
             lr_down = downsample_for_graph(lr, self.graph_scale) if lr_down is None else at_least_float32(lr_down)
             down_embed = self.embedding(lr_down)
             graph = build_cross_scale_graph(
-                lr_embed, down_embed, self.graph_scale, cfg.num_neighbors, cfg.patch_size, cfg.stride,
-                window, cfg.backend, cfg.window_indexing)
+                lr_embed,
+                down_embed,
+                self.graph_scale,
+                cfg.num_neighbors,
+                cfg.patch_size,
+                cfg.stride,
+                window,
+                cfg.backend,
+                cfg.window_indexing,
+            )
             if neighbors == "random":
                 return random_neighbors(graph, generator, lr_embed, down_embed)
             if neighbors == "permuted":
                 return permuted_neighbors(graph, generator)
             return graph
 
-    def forward(self, lr: Tensor, lr_down: Tensor | None = None,
-                graph: CrossScaleGraph | None = None) -> Tensor:
+    def forward(self, lr: Tensor, lr_down: Tensor | None = None, graph: CrossScaleGraph | None = None) -> Tensor:
         """Super-resolve ``lr`` (``[B, 3, H, W]``, 0-255); ``graph`` skips construction."""
         if lr.dim() != 4 or lr.shape[1] != 3:
             raise ValueError(f"expected lr of shape [B, 3, H, W], got {tuple(lr.shape)}")
@@ -254,8 +332,11 @@ class IGNN(nn.Module):
         x2 = self.body_post(x1) + x0
         # The HR fusion runs in the memory format of the aggregation's HR map (channels-last
         # from CrossScaleAggregation, where oneDNN's convolutions are faster on CPU).
-        layout = torch.channels_last if hr_branch.is_contiguous(memory_format=torch.channels_last) \
+        layout = (
+            torch.channels_last
+            if hr_branch.is_contiguous(memory_format=torch.channels_last)
             else torch.contiguous_format
+        )
         x = self.fuse_hr(torch.cat([self.upsample(x2).contiguous(memory_format=layout), hr_branch], dim=1))
         base = output_residual(self.config.residual, lr, self.scale, self.config.rgb_range)
         out = self.output_shift(self.tail(x)) if base is None else base + self.tail(x)

@@ -78,9 +78,17 @@ from ignn_pyg.nn.cross_scale_aggregation import centered_patch_stats, node_major
 from ignn_pyg.nn.gated_detail_transfer import image_detail
 from ignn_pyg.nn.gathered_patch_fold import fold_gathered_patches
 
-__all__ = ["InternalSRConfig", "TRANSFERS", "NEIGHBORS", "build_graph", "match_weights", "patch_estimate",
-           "back_project",
-           "internal_sr", "bicubic_back_projected"]
+__all__ = [
+    "InternalSRConfig",
+    "TRANSFERS",
+    "NEIGHBORS",
+    "build_graph",
+    "match_weights",
+    "patch_estimate",
+    "back_project",
+    "internal_sr",
+    "bicubic_back_projected",
+]
 
 #: what a neighbour passes to its query (module docstring)
 TRANSFERS = ("detail", "patch")
@@ -165,8 +173,7 @@ class InternalSRConfig:
         return asdict(self)
 
 
-def build_graph(lr: Tensor, config: InternalSRConfig,
-                generator: torch.Generator | None = None) -> CrossScaleGraph:
+def build_graph(lr: Tensor, config: InternalSRConfig, generator: torch.Generator | None = None) -> CrossScaleGraph:
     """The cross-scale graph of ``lr`` exactly as :meth:`ignn_pyg.models.IGNN.build_graph`
     builds it with the same settings (embedding of ``lr`` and of
     :func:`~ignn_pyg.data.downsample_for_graph`), or, with a ``generator``, its
@@ -178,9 +185,17 @@ def build_graph(lr: Tensor, config: InternalSRConfig,
     embed = seeded_embedding(config.embedding, seed=0).to(lr.device)
     with torch.no_grad():
         lr_embed, down_embed = embed(lr), embed(downsample_for_graph(lr, config.scale))
-        graph = build_cross_scale_graph(lr_embed, down_embed, config.scale, config.num_neighbors,
-                                        config.patch_size, config.stride, config.window, config.backend,
-                                        config.window_indexing)
+        graph = build_cross_scale_graph(
+            lr_embed,
+            down_embed,
+            config.scale,
+            config.num_neighbors,
+            config.patch_size,
+            config.stride,
+            config.window,
+            config.backend,
+            config.window_indexing,
+        )
         if generator is not None:
             graph = random_neighbors(graph, generator, lr_embed, down_embed)
     return graph
@@ -199,7 +214,7 @@ def match_weights(distance: Tensor, h: float, prior_distance: float | None) -> T
     logits = -distance / h
     if prior_distance is not None:
         logits = torch.cat([logits, logits.new_full((logits.shape[0], 1), -prior_distance / h)], dim=1)
-    return torch.softmax(logits, dim=1)[:, :distance.shape[1]]
+    return torch.softmax(logits, dim=1)[:, : distance.shape[1]]
 
 
 def patch_estimate(lr: Tensor, graph: CrossScaleGraph, config: InternalSRConfig) -> Tensor:
@@ -217,10 +232,11 @@ def patch_estimate(lr: Tensor, graph: CrossScaleGraph, config: InternalSRConfig)
     b = lr.shape[0]
     tgrid, sgrid = graph.target_grid, graph.source_grid
     if (tgrid.height, tgrid.width) != tuple(lr.shape[-2:]) or graph.batch_size != b:
-        raise ValueError(f"graph was built for {graph.batch_size} images of {tgrid.height}x{tgrid.width}, "
-                         f"got {tuple(lr.shape)}")
+        raise ValueError(
+            f"graph was built for {graph.batch_size} images of {tgrid.height}x{tgrid.width}, got {tuple(lr.shape)}"
+        )
     hr_sources = sgrid.scaled(s)
-    cropped = lr[..., :hr_sources.height, :hr_sources.width]
+    cropped = lr[..., : hr_sources.height, : hr_sources.width]
     index = graph.edge_index[0].view(-1, k)  # [B M, k]
     weight = match_weights(graph.distance.view(-1, k).to(lr.dtype), config.h, config.prior_distance)
     gain = weight[:, :, None].expand(-1, -1, c)  # [B M, k, C]
@@ -234,8 +250,13 @@ def patch_estimate(lr: Tensor, graph: CrossScaleGraph, config: InternalSRConfig)
             gain = gain * node_major(query_std)[:, None, :] / node_major(source_std)[index]
         base = repeat_pixels(fold_patch_constants(node_major(query_mean).view(b, -1, c), tgrid), s)
     q = examples.shape[3]
-    out = fold_gathered_patches(examples.view(-1, q, q, c), index.t(), gain.transpose(0, 1).contiguous(),
-                                base.permute(0, 2, 3, 1).contiguous(), tgrid.scaled(s))
+    out = fold_gathered_patches(
+        examples.view(-1, q, q, c),
+        index.t(),
+        gain.transpose(0, 1).contiguous(),
+        base.permute(0, 2, 3, 1).contiguous(),
+        tgrid.scaled(s),
+    )
     return out.permute(0, 3, 1, 2).contiguous()
 
 
@@ -247,8 +268,9 @@ def _inverse_round_trip(length: int, scale: int, like: Tensor) -> Tensor:
     return torch.linalg.inv(down @ up).to(like.device, like.dtype)
 
 
-def back_project(estimate: Tensor, lr: Tensor, scale: int, iterations: int, tolerance: float,
-                 step: Callable[[], None] | None = None) -> tuple[Tensor, dict]:
+def back_project(
+    estimate: Tensor, lr: Tensor, scale: int, iterations: int, tolerance: float, step: Callable[[], None] | None = None
+) -> tuple[Tensor, dict]:
     """Step 3 of the module docstring: back-projection of ``estimate`` onto the HR images
     whose MATLAB-bicubic downsampling is ``lr``.
 
@@ -282,8 +304,13 @@ def back_project(estimate: Tensor, lr: Tensor, scale: int, iterations: int, tole
     return x, {"iterations": steps, "residual": residual, "initial_residual": initial}
 
 
-def internal_sr(lr: Tensor, config: InternalSRConfig = InternalSRConfig(), neighbors: str = "graph",
-                generator: torch.Generator | None = None, progress: bool = False) -> tuple[Tensor, dict]:
+def internal_sr(
+    lr: Tensor,
+    config: InternalSRConfig = InternalSRConfig(),
+    neighbors: str = "graph",
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> tuple[Tensor, dict]:
     """Super-resolve ``lr`` from its own cross-scale graph (module docstring).
 
     Args:
@@ -300,15 +327,17 @@ def internal_sr(lr: Tensor, config: InternalSRConfig = InternalSRConfig(), neigh
         raise ValueError(f"neighbors must be one of {NEIGHBORS}, got {neighbors!r}")
     if neighbors == "random" and generator is None:
         generator = torch.Generator().manual_seed(0)
-    bar = tqdm(total=2 + config.back_projection_iterations, desc="graph SR", unit="step",
-               disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        total=2 + config.back_projection_iterations, desc="graph SR", unit="step", disable=not progress, file=sys.stderr
+    )
     with bar, torch.no_grad():
         graph = build_graph(lr, config, generator if neighbors == "random" else None)
         bar.update()
         estimate = patch_estimate(lr, graph, config)
         bar.update()
-        sr, info = back_project(estimate, lr, config.scale, config.back_projection_iterations,
-                                config.tolerance, bar.update)
+        sr, info = back_project(
+            estimate, lr, config.scale, config.back_projection_iterations, config.tolerance, bar.update
+        )
         bar.total = bar.n  # back-projection may stop early
         bar.refresh()
     return sr, info
@@ -321,5 +350,6 @@ def bicubic_back_projected(lr: Tensor, config: InternalSRConfig = InternalSRConf
     Shapes: ``[B, 3, H, W] -> [B, 3, s H, s W]``.
     """
     with torch.no_grad():
-        return back_project(bicubic_upsample(lr, config.scale), lr, config.scale,
-                            config.back_projection_iterations, config.tolerance)
+        return back_project(
+            bicubic_upsample(lr, config.scale), lr, config.scale, config.back_projection_iterations, config.tolerance
+        )

@@ -17,7 +17,17 @@ from ignn_pyg.nn.gated_detail_transfer import GatedDetailTransfer
 from ignn_pyg.nn.patch_graph_adapter import MeanPatchAggregation, PatchGraphAggregation
 from ignn_pyg.nn.registry import AGGREGATIONS, build_aggregation, register_aggregation, register_pyg_layer
 
-__all__ = ["AGGREGATIONS", "CrossScaleAggregation", "DetailAugmentedAggregation", "GatedDetailTransfer",
-           "MeanPatchAggregation", "MeanShift",
-           "PatchGraphAggregation", "ResBlock", "Upsampler", "build_aggregation",
-           "register_aggregation", "register_pyg_layer"]
+__all__ = [
+    "AGGREGATIONS",
+    "CrossScaleAggregation",
+    "DetailAugmentedAggregation",
+    "GatedDetailTransfer",
+    "MeanPatchAggregation",
+    "MeanShift",
+    "PatchGraphAggregation",
+    "ResBlock",
+    "Upsampler",
+    "build_aggregation",
+    "register_aggregation",
+    "register_pyg_layer",
+]

@@ -56,8 +56,9 @@ class MeanShift(nn.Conv2d):
     checkpoints.  Runs in float32 even under :func:`torch.autocast`.  Shapes: ``[B, 3, H, W] -> [B, 3, H, W]``.
     """
 
-    def __init__(self, rgb_range: float = 255.0, sign: int = -1,
-                 rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN) -> None:
+    def __init__(
+        self, rgb_range: float = 255.0, sign: int = -1, rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN
+    ) -> None:
         super().__init__(3, 3, kernel_size=1)
         with torch.no_grad():
             self.weight.copy_(torch.eye(3).view(3, 3, 1, 1))

@@ -10,8 +10,14 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
-from ignn_pyg.graph.patches import (PatchGrid, channel_major_patches, fold_patch_constants, fold_patches,
-                                    pad_channels_last, patch_windows)
+from ignn_pyg.graph.patches import (
+    PatchGrid,
+    channel_major_patches,
+    fold_patch_constants,
+    fold_patches,
+    pad_channels_last,
+    patch_windows,
+)
 from ignn_pyg.nn.blocks import ResBlock, at_least_float32
 from ignn_pyg.nn.gathered_patch_fold import fold_gathered_patches
 
@@ -35,7 +41,7 @@ def hr_source_windows(x: Tensor, source_grid: PatchGrid, scale: int) -> Tensor:
         ``[B, rows, cols, p s, p s, C]``, a view of a padded channels-last copy of ``x``.
     """
     grid = source_grid.scaled(scale)
-    padded = pad_channels_last(x[..., :grid.height, :grid.width], grid)
+    padded = pad_channels_last(x[..., : grid.height, : grid.width], grid)
     return patch_windows(padded, grid.patch_size, grid.stride)
 
 
@@ -77,7 +83,9 @@ def repeat_pixels(x: Tensor, scale: int) -> Tensor:
     patches' borders fall on multiples of ``s``.  The fold then costs ``1/s^2``.
     """
     b, c, h, w = x.shape
-    if c > 1 and x.is_contiguous(memory_format=torch.channels_last):  # repeat with channels innermost, then view back as [B, C, sH, sW]
+    if c > 1 and x.is_contiguous(
+        memory_format=torch.channels_last
+    ):  # repeat with channels innermost, then view back as [B, C, sH, sW]
         x = x.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(b, h, scale, w, scale, c)
         return x.reshape(b, h * scale, w * scale, c).permute(0, 3, 1, 2)
     return x[:, :, :, None, :, None].expand(b, c, h, scale, w, scale).reshape(b, c, h * scale, w * scale)
@@ -87,9 +95,12 @@ def lr_branch(channels: int, scale: int) -> nn.Sequential:
     r"""The strided conv stack :math:`\psi` taking an HR map back to LR: 5x5 conv with
     stride ``s``, ReLU, 3x3 conv, ReLU, 3x3 conv.  Shapes: ``[B, C, sH, sW] -> [B, C, H, W]``."""
     return nn.Sequential(
-        nn.Conv2d(channels, channels, 5, stride=scale, padding=2), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1))
+        nn.Conv2d(channels, channels, 5, stride=scale, padding=2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(channels, channels, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(channels, channels, 3, padding=1),
+    )
 
 
 class EdgeWeightNet(nn.Sequential):
@@ -113,9 +124,11 @@ class EdgeWeightNet(nn.Sequential):
     """
 
     def __init__(self, in_channels: int, hidden: int = 64, res_scale: float = 0.1) -> None:
-        super().__init__(nn.Conv2d(in_channels, hidden, 1),
-                         ResBlock(hidden, kernel_size=1, res_scale=res_scale),
-                         nn.Conv2d(hidden, 1, 1))
+        super().__init__(
+            nn.Conv2d(in_channels, hidden, 1),
+            ResBlock(hidden, kernel_size=1, res_scale=res_scale),
+            nn.Conv2d(hidden, 1, 1),
+        )
 
     def one_hidden_layer(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """The net as one hidden layer (class docstring): ``(A [hidden, in], c [hidden],
@@ -125,8 +138,13 @@ class EdgeWeightNet(nn.Sequential):
         w0, w1, w2, w3 = (conv.weight.flatten(1) for conv in (first, block.conv1, block.conv2, last))
         rho = block.res_scale
         with torch.autocast(w0.device.type, enabled=False):
-            return (w1 @ w0, torch.addmv(block.conv1.bias, w1, first.bias), (w3 @ w0)[0], rho * (w3 @ w2)[0],
-                    (w3 @ (first.bias + rho * block.conv2.bias))[0] + last.bias[0])
+            return (
+                w1 @ w0,
+                torch.addmv(block.conv1.bias, w1, first.bias),
+                (w3 @ w0)[0],
+                rho * (w3 @ w2)[0],
+                (w3 @ (first.bias + rho * block.conv2.bias))[0] + last.bias[0],
+            )
 
     def score_rows(self, rows: Tensor, chunk: int = 16384) -> Tensor:
         """The net on feature vectors ``[P, in] -> [P]``: :func:`score_rows_jointly` of
@@ -157,9 +175,14 @@ def score_rows_jointly(nets: Sequence[EdgeWeightNet], rows: Tensor, chunk: int =
     skip_weight = torch.stack([form[2] for form in forms], 1)  # [in, n]
     out_weight = torch.block_diag(*(form[3][:, None] for form in forms))  # [n hidden, n]
     out_bias = torch.stack([form[4] for form in forms])
-    scores = [torch.addmm(torch.addmm(out_bias, part, skip_weight),
-                          torch.relu_(torch.addmm(inner_bias, part, inner_weight)), out_weight)
-              for part in rows.split(chunk)]
+    scores = [
+        torch.addmm(
+            torch.addmm(out_bias, part, skip_weight),
+            torch.relu_(torch.addmm(inner_bias, part, inner_weight)),
+            out_weight,
+        )
+        for part in rows.split(chunk)
+    ]
     return torch.cat(scores) if scores else rows.new_empty(0, len(nets))
 
 
@@ -219,9 +242,18 @@ class CrossScaleAggregation(MessagePassing):
         - output: ``(lr [B, C, H, W], hr [B, C, s H, s W])``.
     """
 
-    def __init__(self, channels: int, scale: int, num_neighbors: int = 5, edge_dim: int = 64,
-                 hidden: int = 64, res_scale: float = 0.1, fusion: str = "reference",
-                 eps: float = 1e-5, fused: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        scale: int,
+        num_neighbors: int = 5,
+        edge_dim: int = 64,
+        hidden: int = 64,
+        res_scale: float = 0.1,
+        fusion: str = "reference",
+        eps: float = 1e-5,
+        fused: bool = True,
+    ) -> None:
         super().__init__(aggr="sum", flow="source_to_target", node_dim=0)
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
@@ -250,16 +282,18 @@ class CrossScaleAggregation(MessagePassing):
         ``s x s`` per pixel (``[B, C, sH, sW]``, :func:`repeat_pixels`)."""
         self._check(x, graph)
         if graph.same_scale != (source_map is not None):
-            raise ValueError("a same-scale graph needs source_map (the map repeated s x s), "
-                             "and only a same-scale graph takes one")
+            raise ValueError(
+                "a same-scale graph needs source_map (the map repeated s x s), and only a same-scale graph takes one"
+            )
         grid = graph.target_grid
         # Statistics, normalisation and weights in float32 even when x is a lower-precision
         # autocast output; the fold then runs in x's dtype (a no-op cast in float32).
         x32 = at_least_float32(x)
         queries = patch_windows(pad_channels_last(x32, grid), grid.patch_size, grid.stride)
         _, target_mean, target_std = centered_patch_stats(queries, self.eps)
-        sources = hr_source_windows(x32 if source_map is None else at_least_float32(source_map), graph.source_grid,
-                                    self.scale)  # [B, rows, cols, q, q, C]
+        sources = hr_source_windows(
+            x32 if source_map is None else at_least_float32(source_map), graph.source_grid, self.scale
+        )  # [B, rows, cols, q, q, C]
         edge_weight = self.edge_weights(graph)[:, None] if self.fusion == "edge" else None
         if self.fused:
             rank_maps = self._fused_rank_maps(sources, target_mean, target_std, graph, edge_weight, x.dtype)
@@ -283,8 +317,14 @@ class CrossScaleAggregation(MessagePassing):
             del rank_map  # freed before the next map is folded: one HR map less at the peak
         return lr, hr
 
-    def _propagated_rank_maps(self, source_windows: Tensor, target_mean: Tensor, target_std: Tensor,
-                              graph: CrossScaleGraph, edge_weight: Tensor | None) -> Iterator[Tensor]:
+    def _propagated_rank_maps(
+        self,
+        source_windows: Tensor,
+        target_mean: Tensor,
+        target_std: Tensor,
+        graph: CrossScaleGraph,
+        edge_weight: Tensor | None,
+    ) -> Iterator[Tensor]:
         """PyG's ``propagate`` (message, then aggregate) one rank at a time, each result
         folded: the rank maps ``[B, C, sH, sW]``, or with edge weights their sum (one map).
 
@@ -298,13 +338,24 @@ class CrossScaleAggregation(MessagePassing):
         _, source_mean, source_std = centered_patch_stats(source_windows, self.eps)
         # node features [B N, C (p s)^2] in (c, row, col) order, as fold_patches takes them
         sources = channel_major_patches(source_windows).flatten(0, 1)
-        stats = {name: node_major(stat)[:, :, None] for name, stat in (
-            ("source_mean", source_mean), ("source_std", source_std),
-            ("target_mean", target_mean), ("target_std", target_std))}
+        stats = {
+            name: node_major(stat)[:, :, None]
+            for name, stat in (
+                ("source_mean", source_mean),
+                ("source_std", source_std),
+                ("target_mean", target_mean),
+                ("target_std", target_std),
+            )
+        }
         total = 0
         for r in range(k):
-            out = self.propagate(graph.edge_index[:, r::k], x=(sources, None), size=graph.size, **stats,
-                                 edge_weight=None if edge_weight is None else edge_weight[r::k])
+            out = self.propagate(
+                graph.edge_index[:, r::k],
+                x=(sources, None),
+                size=graph.size,
+                **stats,
+                edge_weight=None if edge_weight is None else edge_weight[r::k],
+            )
             rank_map = fold_patches(out.view(b, -1, out.shape[-1]), hr_grid)
             if edge_weight is None:
                 yield rank_map
@@ -313,9 +364,15 @@ class CrossScaleAggregation(MessagePassing):
         if edge_weight is not None:
             yield total
 
-    def _fused_rank_maps(self, source_windows: Tensor, target_mean: Tensor, target_std: Tensor,
-                         graph: CrossScaleGraph, edge_weight: Tensor | None,
-                         dtype: torch.dtype) -> Iterator[Tensor]:
+    def _fused_rank_maps(
+        self,
+        source_windows: Tensor,
+        target_mean: Tensor,
+        target_std: Tensor,
+        graph: CrossScaleGraph,
+        edge_weight: Tensor | None,
+        dtype: torch.dtype,
+    ) -> Iterator[Tensor]:
         r"""The same maps as :meth:`_propagated_rank_maps` without materialising the
         messages.  AdaIN splits into a source part and a query part,
         :math:`m_{j \to i} = \hat h_j \, \sigma(x_i) + \mu(x_i)` with
@@ -341,7 +398,7 @@ class CrossScaleAggregation(MessagePassing):
             yield fold_gathered_patches(normalized, index, gain, base, hr_grid).permute(0, 3, 1, 2)
             return
         for r in range(k):
-            yield fold_gathered_patches(normalized, index[r:r + 1], gain, base, hr_grid).permute(0, 3, 1, 2)
+            yield fold_gathered_patches(normalized, index[r : r + 1], gain, base, hr_grid).permute(0, 3, 1, 2)
 
     def _check(self, x: Tensor, graph: CrossScaleGraph) -> None:
         """The graph fits this layer and this feature map, with ``k`` edges per target
@@ -349,18 +406,28 @@ class CrossScaleAggregation(MessagePassing):
         if x.shape[1] != self.channels:
             raise ValueError(f"expected {self.channels} feature channels, got {x.shape[1]}")
         if graph.num_neighbors != self.num_neighbors or graph.scale != self.scale:
-            raise ValueError(f"graph has k={graph.num_neighbors}, scale={graph.scale}; this layer "
-                             f"expects k={self.num_neighbors}, scale={self.scale}")
+            raise ValueError(
+                f"graph has k={graph.num_neighbors}, scale={graph.scale}; this layer "
+                f"expects k={self.num_neighbors}, scale={self.scale}"
+            )
         grid = graph.target_grid
         if (grid.height, grid.width) != tuple(x.shape[-2:]) or graph.batch_size != x.shape[0]:
-            raise ValueError(f"graph was built for {graph.batch_size} maps of {grid.height}x{grid.width}, "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"graph was built for {graph.batch_size} maps of {grid.height}x{grid.width}, got {tuple(x.shape)}"
+            )
         targets = torch.arange(graph.num_target_nodes, device=x.device).repeat_interleave(self.num_neighbors)
         if not torch.equal(graph.edge_index[1], targets):
             raise ValueError("graph edges must be grouped by target, k per target, nearest first")
 
-    def message(self, x_j: Tensor, source_mean_j: Tensor, source_std_j: Tensor, target_mean_i: Tensor,
-                target_std_i: Tensor, edge_weight: Tensor | None) -> Tensor:
+    def message(
+        self,
+        x_j: Tensor,
+        source_mean_j: Tensor,
+        source_std_j: Tensor,
+        target_mean_i: Tensor,
+        target_std_i: Tensor,
+        edge_weight: Tensor | None,
+    ) -> Tensor:
         # AdaIN as one affine map per edge and channel: m = h * (s_i / s_j) + (mu_i - mu_j s_i / s_j)
         gain = target_std_i / source_std_j
         offset = target_mean_i - source_mean_j * gain
@@ -368,8 +435,9 @@ class CrossScaleAggregation(MessagePassing):
             gain, offset = gain * edge_weight[:, :, None], offset * edge_weight[:, :, None]
         return torch.addcmul(offset, x_j.view(*gain.shape[:2], -1), gain).flatten(1)
 
-    def aggregate(self, inputs: Tensor, index: Tensor, ptr: Tensor | None = None,
-                  dim_size: int | None = None) -> Tensor:
+    def aggregate(
+        self, inputs: Tensor, index: Tensor, ptr: Tensor | None = None, dim_size: int | None = None
+    ) -> Tensor:
         # one rank at a time: each target has exactly one incoming edge, in target order
         return inputs
 
@@ -391,7 +459,7 @@ class CrossScaleAggregation(MessagePassing):
         if self.fusion != "reference":
             raise ValueError(f"rank_weights belong to fusion='reference', this layer has fusion={self.fusion!r}")
         hr_weight, lr_weight = self._rank_weights(graph)
-        return hr_weight[:, :, 0, ::self.scale, ::self.scale], lr_weight[:, :, 0]
+        return hr_weight[:, :, 0, :: self.scale, :: self.scale], lr_weight[:, :, 0]
 
     def _rank_weights(self, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
         """The authors' per-pixel weights: edge features folded per rank, scored by the
@@ -421,5 +489,7 @@ class CrossScaleAggregation(MessagePassing):
         return hr_weight, scores[..., 1].softmax(1).unsqueeze(2)
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(channels={self.channels}, scale={self.scale}, "
-                f"num_neighbors={self.num_neighbors}, edge_dim={self.edge_dim}, fusion={self.fusion!r})")
+        return (
+            f"{self.__class__.__name__}(channels={self.channels}, scale={self.scale}, "
+            f"num_neighbors={self.num_neighbors}, edge_dim={self.edge_dim}, fusion={self.fusion!r})"
+        )

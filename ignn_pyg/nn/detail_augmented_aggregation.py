@@ -41,12 +41,21 @@ class DetailAugmentedAggregation(nn.Module):
     #: the model adds the third output, an RGB detail map, to its output
     outputs_detail = True
 
-    def __init__(self, channels: int, scale: int, num_neighbors: int = 5, edge_dim: int = 64,
-                 patch_size: int = 3, res_scale: float = 0.1, fusion: str = "reference",
-                 rgb_range: float = 255.0) -> None:
+    def __init__(
+        self,
+        channels: int,
+        scale: int,
+        num_neighbors: int = 5,
+        edge_dim: int = 64,
+        patch_size: int = 3,
+        res_scale: float = 0.1,
+        fusion: str = "reference",
+        rgb_range: float = 255.0,
+    ) -> None:
         super().__init__()
-        self.features = CrossScaleAggregation(channels, scale, num_neighbors, edge_dim=edge_dim,
-                                              res_scale=res_scale, fusion=fusion)
+        self.features = CrossScaleAggregation(
+            channels, scale, num_neighbors, edge_dim=edge_dim, res_scale=res_scale, fusion=fusion
+        )
         self.detail = GatedDetailTransfer(scale, edge_dim, patch_size, rgb_range=rgb_range)
         self.lift = conv3x3(IMAGE_CHANNELS, channels)
 

@@ -54,8 +54,7 @@ def support_patches(x: Tensor, grid: PatchGrid, margin: int) -> Tensor:
     if tuple(x.shape[-2:]) != (grid.height, grid.width):
         raise ValueError(f"expected a {grid.height}x{grid.width} map, got shape {tuple(x.shape)}")
     m = margin
-    padded = F.pad(x, (grid.pad_left + m, grid.pad_right + m, grid.pad_top + m, grid.pad_bottom + m),
-                   mode="replicate")
+    padded = F.pad(x, (grid.pad_left + m, grid.pad_right + m, grid.pad_top + m, grid.pad_bottom + m), mode="replicate")
     return F.unfold(padded, grid.patch_size + 2 * m, stride=grid.stride).transpose(1, 2)
 
 
@@ -133,9 +132,18 @@ class GatedDetailTransfer(MessagePassing):
         - output: ``[B, 3, s H, s W]``, to be added to the bicubic upsampling.
     """
 
-    def __init__(self, scale: int, edge_dim: int = 64, patch_size: int = 3, hidden: int = 32,
-                 rgb_range: float = 255.0, eps: float = 1e-3, threshold: float = 1e-2,
-                 gate_slope: float = 5.0, choice_slope: float = 4.0) -> None:
+    def __init__(
+        self,
+        scale: int,
+        edge_dim: int = 64,
+        patch_size: int = 3,
+        hidden: int = 32,
+        rgb_range: float = 255.0,
+        eps: float = 1e-3,
+        threshold: float = 1e-2,
+        gate_slope: float = 5.0,
+        choice_slope: float = 4.0,
+    ) -> None:
         super().__init__(aggr="sum", flow="source_to_target", node_dim=0)
         if not (eps > 0 and threshold > 0):
             raise ValueError(f"eps and threshold must be positive, got {eps} and {threshold}")
@@ -144,10 +152,10 @@ class GatedDetailTransfer(MessagePassing):
         self.patch_size = patch_size
         self.rgb_range = rgb_range
         self.eps = eps
-        self.initial = {"log_threshold": math.log(threshold), "gate_slope": gate_slope,
-                        "choice_slope": choice_slope}
-        self.weight_net = nn.Sequential(nn.Linear(IMAGE_CHANNELS + edge_dim, hidden), nn.ReLU(inplace=True),
-                                        nn.Linear(hidden, 2))
+        self.initial = {"log_threshold": math.log(threshold), "gate_slope": gate_slope, "choice_slope": choice_slope}
+        self.weight_net = nn.Sequential(
+            nn.Linear(IMAGE_CHANNELS + edge_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2)
+        )
         self.log_threshold = nn.Parameter(torch.empty(()))
         self.gate_slope = nn.Parameter(torch.empty(()))
         self.choice_slope = nn.Parameter(torch.empty(()))
@@ -172,10 +180,12 @@ class GatedDetailTransfer(MessagePassing):
     def forward(self, image: Tensor, graph: CrossScaleGraph) -> Tensor:
         with torch.autocast(image.device.type, enabled=False):
             x_src, x_dst = self.node_features(at_least_float32(image), graph)
-            out = self.propagate(graph.edge_index, x=(x_src, x_dst), edge_attr=at_least_float32(graph.edge_attr),
-                                 size=graph.size)
-            return fold_patches(out.view(graph.batch_size, graph.target_grid.num_patches, -1),
-                                graph.target_grid.scaled(self.scale))
+            out = self.propagate(
+                graph.edge_index, x=(x_src, x_dst), edge_attr=at_least_float32(graph.edge_attr), size=graph.size
+            )
+            return fold_patches(
+                out.view(graph.batch_size, graph.target_grid.num_patches, -1), graph.target_grid.scaled(self.scale)
+            )
 
     def node_features(self, image: Tensor, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
         """``(x_src [B N, 3 q^2 + 3 w^2], x_dst [B M, 3 w^2])`` of :meth:`forward`,
@@ -185,12 +195,18 @@ class GatedDetailTransfer(MessagePassing):
             raise ValueError(f"expected an RGB image [B, 3, H, W], got shape {tuple(image.shape)}")
         tgrid, sgrid = graph.target_grid, graph.source_grid
         h, w = image.shape[-2:]
-        if (graph.scale != self.scale or tgrid.patch_size != self.patch_size or (tgrid.height, tgrid.width) != (h, w)
-                or (sgrid.height, sgrid.width) != (h // self.scale, w // self.scale)
-                or graph.batch_size != image.shape[0]):
-            raise ValueError(f"graph was built for {graph.batch_size} images of {tgrid.height}x{tgrid.width} at "
-                             f"scale {graph.scale} (patch {tgrid.patch_size}); this layer has scale {self.scale}, "
-                             f"patch_size {self.patch_size} and got an image of shape {tuple(image.shape)}")
+        if (
+            graph.scale != self.scale
+            or tgrid.patch_size != self.patch_size
+            or (tgrid.height, tgrid.width) != (h, w)
+            or (sgrid.height, sgrid.width) != (h // self.scale, w // self.scale)
+            or graph.batch_size != image.shape[0]
+        ):
+            raise ValueError(
+                f"graph was built for {graph.batch_size} images of {tgrid.height}x{tgrid.width} at "
+                f"scale {graph.scale} (patch {tgrid.patch_size}); this layer has scale {self.scale}, "
+                f"patch_size {self.patch_size} and got an image of shape {tuple(image.shape)}"
+            )
         down, detail = image_detail(image, self.scale, self.rgb_range)
         margin = BICUBIC_SUPPORT
         sources = torch.cat([hr_source_patches(detail, sgrid, self.scale), support_patches(down, sgrid, margin)], -1)
@@ -200,17 +216,19 @@ class GatedDetailTransfer(MessagePassing):
         r""":math:`\delta_{ji}` ``[E, 3]`` from the edges' source and query features (layouts
         of :meth:`node_features`)."""
         windows = x_i.shape[-1]
-        return (x_j[:, -windows:] - x_i).abs().view(-1, IMAGE_CHANNELS, windows // IMAGE_CHANNELS).mean(-1) \
-            / self.rgb_range
+        return (x_j[:, -windows:] - x_i).abs().view(-1, IMAGE_CHANNELS, windows // IMAGE_CHANNELS).mean(
+            -1
+        ) / self.rgb_range
 
-    def edge_weights(self, delta: Tensor, edge_attr: Tensor, index: Tensor, ptr: Tensor | None = None,
-                     size_i: int | None = None) -> tuple[Tensor, Tensor]:
+    def edge_weights(
+        self, delta: Tensor, edge_attr: Tensor, index: Tensor, ptr: Tensor | None = None, size_i: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         r"""``(choice, gate)``, each ``[E]``: :math:`\operatorname{softmax}_j(-\beta_s u_{ji}
         + r^s_{ji})` over each query's neighbours and :math:`\sigma(\beta_g(\log\tau - u_{ji})
         + r^g_{ji})`, from :math:`\delta` ``[E, 3]`` (:meth:`match_distance`), ``edge_attr
         [E, C_e]`` and the edges' targets ``index``."""
         u = torch.log(delta.mean(-1) + self.eps)
-        features = torch.cat([torch.log(delta + self.eps), torch.log1p(edge_attr / self.patch_size ** 2)], -1)
+        features = torch.cat([torch.log(delta + self.eps), torch.log1p(edge_attr / self.patch_size**2)], -1)
         score, gate = self.weight_net(features).unbind(-1)
         score = score - self.choice_slope * u
         gate = gate + self.gate_slope * (self.log_threshold - u)
@@ -225,12 +243,15 @@ class GatedDetailTransfer(MessagePassing):
             delta = self.match_distance(x_src[src], x_dst[dst])
             return self.edge_weights(delta, at_least_float32(graph.edge_attr), dst, None, graph.num_target_nodes)
 
-    def message(self, x_j: Tensor, x_i: Tensor, edge_attr: Tensor, index: Tensor, ptr: Tensor | None,
-                size_i: int | None) -> Tensor:
+    def message(
+        self, x_j: Tensor, x_i: Tensor, edge_attr: Tensor, index: Tensor, ptr: Tensor | None, size_i: int | None
+    ) -> Tensor:
         choice, gate = self.edge_weights(self.match_distance(x_j, x_i), edge_attr, index, ptr, size_i)
-        detail_j = x_j[:, :-x_i.shape[-1]]
+        detail_j = x_j[:, : -x_i.shape[-1]]
         return detail_j * (choice * gate)[:, None]
 
     def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}(scale={self.scale}, edge_dim={self.edge_dim}, "
-                f"patch_size={self.patch_size}, window={self.window})")
+        return (
+            f"{self.__class__.__name__}(scale={self.scale}, edge_dim={self.edge_dim}, "
+            f"patch_size={self.patch_size}, window={self.window})"
+        )

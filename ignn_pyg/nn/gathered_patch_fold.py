@@ -22,14 +22,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ignn_pyg.graph.patches import (PatchGrid, accumulate_patches_, cells_map, pad_channels_last, patch_windows,
-                                    unpadded_coverage, zero_cells)
+from ignn_pyg.graph.patches import (
+    PatchGrid,
+    accumulate_patches_,
+    cells_map,
+    pad_channels_last,
+    patch_windows,
+    unpadded_coverage,
+    zero_cells,
+)
 
 CHUNK_BYTES = 8 << 20  # gathered patches held at once (smaller chunks measured no faster)
 
 
-def fold_gathered_patches(sources: Tensor, index: Tensor, gain: Tensor, base: Tensor,
-                          grid: PatchGrid) -> Tensor:
+def fold_gathered_patches(sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid) -> Tensor:
     r"""Sum of gathered, per-channel-scaled patches folded into a map, overlaps averaged.
 
     Args:
@@ -95,9 +101,9 @@ class _GatheredPatchFold(torch.autograd.Function):
         extra_rows = cells.shape[1] - rows  # a patch reaches this many cell rows below its own
         buffer, chunks = _row_chunks(grid, b, sources)
         for m, r0, n, queries in chunks:
-            target = cells[m, r0:r0 + n + extra_rows]
+            target = cells[m, r0 : r0 + n + extra_rows]
             for r in range(index.shape[0]):
-                gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
+                gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[: n * cols])
                 # scaled while in cache, so the strided additions below are plain ones
                 gathered.mul_(gains[r, queries][:, None, None, :])
                 patches = gathered.view(n, cols, q, q, c).transpose(1, 2)  # [n, q, cols, q, C]
@@ -117,19 +123,23 @@ class _GatheredPatchFold(torch.autograd.Function):
         scaled = (grad * _inverse_coverage(grid, grad)).permute(0, 3, 1, 2)  # [B, C, H, W]
         windows = patch_windows(pad_channels_last(scaled, grid), q, grid.stride)  # [B, rows, cols, q, q, C]
         # summed in at least float32 (a source can take hundreds of terms), returned in its dtype
-        grad_sources = torch.zeros_like(sources, dtype=torch.promote_types(sources.dtype, torch.float32)) \
-            if ctx.needs_input_grad[0] else None
+        grad_sources = (
+            torch.zeros_like(sources, dtype=torch.promote_types(sources.dtype, torch.float32))
+            if ctx.needs_input_grad[0]
+            else None
+        )
         grad_gain = gain.new_zeros(index.shape[0], *gain.shape[1:]) if ctx.needs_input_grad[2] else None
         buffer, chunks = _row_chunks(grid, b, sources)
         for m, r0, n, queries in chunks:
-            window = windows[m, r0:r0 + n].reshape(n * cols, q, q, c)
+            window = windows[m, r0 : r0 + n].reshape(n * cols, q, q, c)
             for r in range(index.shape[0]):
                 if grad_gain is not None:
-                    gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[:n * cols])
+                    gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[: n * cols])
                     grad_gain[r, queries] = (window * gathered).sum((1, 2))
                 if grad_sources is not None:
-                    grad_sources.index_add_(0, index[r, queries],
-                                            (window * gains[r, queries, None, None, :]).to(grad_sources.dtype))
+                    grad_sources.index_add_(
+                        0, index[r, queries], (window * gains[r, queries, None, None, :]).to(grad_sources.dtype)
+                    )
         if grad_gain is not None and gain.shape[0] == 1:
             grad_gain = grad_gain.sum(0, keepdim=True)
         if grad_sources is not None:

@@ -48,14 +48,21 @@ class PatchGraphAggregation(nn.Module):
     ``[B M, C_r (p s)^2]``.
     """
 
-    def __init__(self, layer_factory: LayerFactory, channels: int, scale: int, patch_size: int = 3,
-                 edge_dim: int = 64, reduced_channels: int = 8) -> None:
+    def __init__(
+        self,
+        layer_factory: LayerFactory,
+        channels: int,
+        scale: int,
+        patch_size: int = 3,
+        edge_dim: int = 64,
+        reduced_channels: int = 8,
+    ) -> None:
         super().__init__()
         self.scale = scale
         self.reduce = nn.Conv2d(channels, reduced_channels, 1)
         self.restore = nn.Conv2d(reduced_channels, channels, 1)
         source_dim = reduced_channels * (patch_size * scale) ** 2
-        self.layer = layer_factory(source_dim, reduced_channels * patch_size ** 2, source_dim, edge_dim)
+        self.layer = layer_factory(source_dim, reduced_channels * patch_size**2, source_dim, edge_dim)
         self.downsample = lr_branch(channels, scale)
 
     def forward(self, x: Tensor, graph: CrossScaleGraph) -> tuple[Tensor, Tensor]:
@@ -63,7 +70,7 @@ class PatchGraphAggregation(nn.Module):
         grid = graph.target_grid
         queries, _ = extract_patches(reduced, grid.patch_size, grid.stride)
         sources = hr_source_patches(reduced, graph.source_grid, self.scale)
-        edge_attr = graph.edge_attr / grid.patch_size ** 2
+        edge_attr = graph.edge_attr / grid.patch_size**2
         out = self.layer((sources.flatten(0, 1), queries.flatten(0, 1)), graph.edge_index, edge_attr)
         hr = self.restore(fold_patches(out.view(graph.batch_size, grid.num_patches, -1), grid.scaled(self.scale)))
         return self.downsample(hr), hr

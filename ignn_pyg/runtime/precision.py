@@ -172,18 +172,29 @@ def resolve_precision(requested: str, device: torch.device | str = "cpu") -> Pre
     forced = native_bf16_override() if device.type == "cpu" else ""
     if requested == "auto":
         if native:
-            return Precision("bf16", True, f"auto: {where} computes bf16 natively"
-                                           f"{f' ({NATIVE_BF16_ENV}={forced})' if forced else ''}")
-        evidence = (f"{NATIVE_BF16_ENV}={forced}" if forced else
-                    torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else str(device))
+            return Precision(
+                "bf16",
+                True,
+                f"auto: {where} computes bf16 natively{f' ({NATIVE_BF16_ENV}={forced})' if forced else ''}",
+            )
+        evidence = (
+            f"{NATIVE_BF16_ENV}={forced}"
+            if forced
+            else torch.backends.cpu.get_cpu_capability()
+            if device.type == "cpu"
+            else str(device)
+        )
         return Precision("fp32", True, f"auto: {where} has no native bf16 ({evidence})")
     if requested == "fp32":
         return Precision("fp32", False, "exact path")
     if requested == "fp16" and device.type != "cuda":
         raise ValueError("precision fp16 needs a CUDA device; on a CPU use bf16 or fp32")
     if requested == "bf16" and not native:
-        warnings.warn(f"bf16 requested but {where} has no native bf16 (no AVX512-BF16/AMX): it runs, "
-                      "several times slower than fp32", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"bf16 requested but {where} has no native bf16 (no AVX512-BF16/AMX): it runs, "
+            "several times slower than fp32",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return Precision("bf16", True, f"requested; {where} emulates bf16, slow")
     return Precision(requested, True, "requested")
-

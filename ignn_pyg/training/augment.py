@@ -53,8 +53,14 @@ def shuffle_channels(img: np.ndarray, rng: np.random.Generator, prob: float) -> 
     return img
 
 
-def augment(hr: np.ndarray, rng: np.random.Generator, crop_size: int, flips: bool = True,
-            rotations: bool = True, channel_shuffle_prob: float = 0.8) -> np.ndarray:
+def augment(
+    hr: np.ndarray,
+    rng: np.random.Generator,
+    crop_size: int,
+    flips: bool = True,
+    rotations: bool = True,
+    channel_shuffle_prob: float = 0.8,
+) -> np.ndarray:
     """The training transform of one HR image: :func:`random_crop`, :func:`flip_rotate`,
     :func:`shuffle_channels`.  (The LR input is made from the result afterwards, so the
     crop need not sit on any LR grid.)

@@ -195,9 +195,14 @@ class TrainConfig:
         """The model's constructor arguments, ``{"arch", "scale", ...}``, as
         :func:`~ignn_pyg.inference.checkpoints.build_model` takes them."""
         m = self.model
-        kwargs: dict[str, Any] = {"arch": m.arch, "scale": self.data.scale, "n_feats": m.n_feats,
-                                  "n_resblocks": m.n_resblocks, "res_scale": m.res_scale,
-                                  "residual": m.residual}
+        kwargs: dict[str, Any] = {
+            "arch": m.arch,
+            "scale": self.data.scale,
+            "n_feats": m.n_feats,
+            "n_resblocks": m.n_resblocks,
+            "res_scale": m.res_scale,
+            "residual": m.residual,
+        }
         kwargs.update({name: getattr(m, name) for name in _GRAPH_FIELDS if getattr(m, name) is not None})
         return kwargs
 
@@ -218,8 +223,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         return _coerce(value, inner, key)
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise TypeError(f"config key {key!r} must be a list of {_type_name(args[0])}, "
-                            f"got {type(value).__name__} {value!r}")
+            raise TypeError(
+                f"config key {key!r} must be a list of {_type_name(args[0])}, got {type(value).__name__} {value!r}"
+            )
         return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
     if annotation is float:
         if isinstance(value, str):
@@ -240,16 +246,19 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
 def _build(cls: type, values: Any, prefix: str) -> Any:
     """Instantiate dataclass ``cls`` from a mapping, recursing into nested dataclasses."""
     if not isinstance(values, dict):
-        raise TypeError(f"config section {prefix or '(top level)'!r} must be a mapping, "
-                        f"got {type(values).__name__} {values!r}")
+        raise TypeError(
+            f"config section {prefix or '(top level)'!r} must be a mapping, got {type(values).__name__} {values!r}"
+        )
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in fields(cls)]
     kwargs = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
         if key not in valid:
-            raise ValueError(f"unknown config key {name!r}; valid keys{' in ' + repr(prefix[:-1]) if prefix else ''}: "
-                             f"{', '.join(valid)}")
+            raise ValueError(
+                f"unknown config key {name!r}; valid keys{' in ' + repr(prefix[:-1]) if prefix else ''}: "
+                f"{', '.join(valid)}"
+            )
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = _build(hints[key], value, f"{name}.")
         else:
@@ -265,14 +274,15 @@ def _check(config: TrainConfig) -> None:
         if not ok:
             raise ValueError(message)
 
-    require(m.arch in ARCHITECTURES,
-            f"model.arch must be {' or '.join(map(repr, ARCHITECTURES))}, got {m.arch!r}")
+    require(m.arch in ARCHITECTURES, f"model.arch must be {' or '.join(map(repr, ARCHITECTURES))}, got {m.arch!r}")
     if m.arch == "edsr":
         set_graph = [name for name in _GRAPH_FIELDS if getattr(m, name) is not None]
         require(not set_graph, f"model.{', model.'.join(set_graph)} apply to arch 'ignn' only, not 'edsr'")
     require(m.graph is None or m.graph in GRAPH_MODES, f"model.graph must be one of {GRAPH_MODES}, got {m.graph!r}")
-    require(m.n_feats >= 1 and m.n_resblocks >= 1,
-            f"model.n_feats and model.n_resblocks must be positive, got {m.n_feats}, {m.n_resblocks}")
+    require(
+        m.n_feats >= 1 and m.n_resblocks >= 1,
+        f"model.n_feats and model.n_resblocks must be positive, got {m.n_feats}, {m.n_resblocks}",
+    )
     require(m.init_scale > 0, f"model.init_scale must be positive, got {m.init_scale}")
     require(not m.init_from or Path(m.init_from).is_file(), f"model.init_from: no such file {m.init_from}")
     require(d.scale in (2, 3, 4), f"data.scale must be 2, 3 or 4, got {d.scale}")
@@ -280,35 +290,53 @@ def _check(config: TrainConfig) -> None:
     require(d.val in VAL_SOURCES, f"data.val must be one of {VAL_SOURCES}, got {d.val!r}")
     require(d.train == "photos" or bool(d.train_root), f"data.train {d.train!r} needs data.train_root")
     require(d.val == "photos" or bool(d.val_root), f"data.val {d.val!r} needs data.val_root")
-    require(d.crop_size >= d.scale and d.crop_size % d.scale == 0,
-            f"data.crop_size must be a positive multiple of data.scale={d.scale}, got {d.crop_size}")
+    require(
+        d.crop_size >= d.scale and d.crop_size % d.scale == 0,
+        f"data.crop_size must be a positive multiple of data.scale={d.scale}, got {d.crop_size}",
+    )
     require(d.batch_size >= 1, f"data.batch_size must be positive, got {d.batch_size}")
     require(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
     require(d.long_side >= 1, f"data.long_side must be positive, got {d.long_side}")
-    require(0.0 <= d.channel_shuffle_prob <= 1.0,
-            f"data.channel_shuffle_prob must be in [0, 1], got {d.channel_shuffle_prob}")
+    require(
+        0.0 <= d.channel_shuffle_prob <= 1.0,
+        f"data.channel_shuffle_prob must be in [0, 1], got {d.channel_shuffle_prob}",
+    )
     require(0.0 <= d.plant_recurrence <= 1.0, f"data.plant_recurrence must be in [0, 1], got {d.plant_recurrence}")
     require(d.plant_decay in PLANT_DECAYS, f"data.plant_decay must be one of {PLANT_DECAYS}, got {d.plant_decay!r}")
     require(0.0 < d.plant_until <= 1.0, f"data.plant_until must be in (0, 1], got {d.plant_until}")
-    require(0.0 <= d.plant_final <= d.plant_recurrence or d.plant_decay == "constant",
-            f"data.plant_final must be in [0, data.plant_recurrence={d.plant_recurrence}], got {d.plant_final}")
+    require(
+        0.0 <= d.plant_final <= d.plant_recurrence or d.plant_decay == "constant",
+        f"data.plant_final must be in [0, data.plant_recurrence={d.plant_recurrence}], got {d.plant_final}",
+    )
     if d.plant_recurrence > 0:
         minimum = min_plant_crop(d.scale)
-        require(d.crop_size >= minimum, f"data.plant_recurrence needs data.crop_size >= {minimum} at "
-                                        f"x{d.scale}, got {d.crop_size}")
-    require(d.val_images >= 0 and d.val_max_side >= 0,
-            f"data.val_images and data.val_max_side must be >= 0, got {d.val_images}, {d.val_max_side}")
-    require(d.val_max_side == 0 or d.val_max_side >= 16 * d.scale,
-            f"data.val_max_side must be 0 or at least {16 * d.scale} at scale {d.scale}, got {d.val_max_side}")
+        require(
+            d.crop_size >= minimum,
+            f"data.plant_recurrence needs data.crop_size >= {minimum} at x{d.scale}, got {d.crop_size}",
+        )
+    require(
+        d.val_images >= 0 and d.val_max_side >= 0,
+        f"data.val_images and data.val_max_side must be >= 0, got {d.val_images}, {d.val_max_side}",
+    )
+    require(
+        d.val_max_side == 0 or d.val_max_side >= 16 * d.scale,
+        f"data.val_max_side must be 0 or at least {16 * d.scale} at scale {d.scale}, got {d.val_max_side}",
+    )
     require(o.lr > 0, f"optim.lr must be positive, got {o.lr}")
-    require(len(o.betas) == 2 and all(0.0 <= b < 1.0 for b in o.betas),
-            f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+    require(
+        len(o.betas) == 2 and all(0.0 <= b < 1.0 for b in o.betas),
+        f"optim.betas must be two numbers in [0, 1), got {o.betas}",
+    )
     require(o.iterations >= 1, f"optim.iterations must be positive, got {o.iterations}")
-    require(all(a < b for a, b in zip(o.milestones, o.milestones[1:])) and all(x >= 1 for x in o.milestones),
-            f"optim.milestones must be increasing positive iterations, got {o.milestones}")
+    require(
+        all(a < b for a, b in zip(o.milestones, o.milestones[1:])) and all(x >= 1 for x in o.milestones),
+        f"optim.milestones must be increasing positive iterations, got {o.milestones}",
+    )
     require(0.0 < o.gamma <= 1.0, f"optim.gamma must be in (0, 1], got {o.gamma}")
-    require(r.val_every >= 1 and r.log_every >= 1,
-            f"run.val_every and run.log_every must be positive, got {r.val_every}, {r.log_every}")
+    require(
+        r.val_every >= 1 and r.log_every >= 1,
+        f"run.val_every and run.log_every must be positive, got {r.val_every}, {r.log_every}",
+    )
     require(r.threads >= 0, f"run.threads must be >= 0, got {r.threads}")
     require(r.precision in PRECISIONS, f"run.precision must be one of {', '.join(PRECISIONS)}, got {r.precision!r}")
     require(r.device in DEVICES, f"run.device must be one of {', '.join(DEVICES)}, got {r.device!r}")

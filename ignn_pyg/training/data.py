@@ -36,8 +36,8 @@ from ignn_pyg.data import (
 )
 
 from .augment import augment
-from .planted_recurrence import PlantSchedule, plant_recurrence
 from .config import DataConfig
+from .planted_recurrence import PlantSchedule, plant_recurrence
 
 __all__ = [
     "epoch_permutation",
@@ -81,10 +81,19 @@ class TrainCropDataset(Dataset):
         ``lr`` is :func:`~ignn_pyg.data.bicubic_downsample` of ``hr`` (uint8 values).
     """
 
-    def __init__(self, names: list[str], images: list[np.ndarray | Path], seed: int, crop_size: int,
-                 scale: int, flips: bool = True, rotations: bool = True,
-                 channel_shuffle_prob: float = 0.8, plant_prob: float = 0.0,
-                 plant_schedule: PlantSchedule | None = None) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        images: list[np.ndarray | Path],
+        seed: int,
+        crop_size: int,
+        scale: int,
+        flips: bool = True,
+        rotations: bool = True,
+        channel_shuffle_prob: float = 0.8,
+        plant_prob: float = 0.0,
+        plant_schedule: PlantSchedule | None = None,
+    ) -> None:
         if not names or len(names) != len(images):
             raise ValueError(f"need one image per name, got {len(names)} names and {len(images)} images")
         self.names, self.images = names, images
@@ -98,8 +107,10 @@ class TrainCropDataset(Dataset):
 
     def _check_size(self, index: int, img: np.ndarray) -> None:
         if min(img.shape[:2]) < self.crop_size:
-            raise ValueError(f"training image {self.names[index]!r} is {img.shape[0]}x{img.shape[1]}, "
-                             f"smaller than data.crop_size={self.crop_size}")
+            raise ValueError(
+                f"training image {self.names[index]!r} is {img.shape[0]}x{img.shape[1]}, "
+                f"smaller than data.crop_size={self.crop_size}"
+            )
 
     def __len__(self) -> int:
         """One epoch; the stream itself is endless (any ``i >= 0`` is a valid index)."""
@@ -126,8 +137,10 @@ class TrainCropDataset(Dataset):
 
     def __repr__(self) -> str:
         in_memory = sum(isinstance(img, np.ndarray) for img in self.images)
-        return (f"{type(self).__name__}(images={len(self.names)}, in_memory={in_memory}, "
-                f"crop_size={self.crop_size}, scale={self.scale}, seed={self.seed})")
+        return (
+            f"{type(self).__name__}(images={len(self.names)}, in_memory={in_memory}, "
+            f"crop_size={self.crop_size}, scale={self.scale}, seed={self.seed})"
+        )
 
 
 class StreamSampler(Sampler[int]):
@@ -141,8 +154,9 @@ class StreamSampler(Sampler[int]):
 
     def __init__(self, batch_size: int, start: int, stop: int, rank: int = 0, world_size: int = 1) -> None:
         if batch_size % world_size:
-            raise ValueError(f"data.batch_size={batch_size} must be a multiple of the number of "
-                             f"processes ({world_size})")
+            raise ValueError(
+                f"data.batch_size={batch_size} must be a multiple of the number of processes ({world_size})"
+            )
         self.batch_size, self.start, self.stop = batch_size, start, stop
         self.rank, self.world_size = rank, world_size
         self.local_batch = batch_size // world_size
@@ -195,10 +209,21 @@ def build_train_dataset(data: DataConfig, seed: int, iterations: int | None = No
     if data.plant_decay != "constant":
         if iterations is None:
             raise ValueError(f"data.plant_decay={data.plant_decay!r} needs the run's iterations")
-        schedule = PlantSchedule(data.plant_recurrence, iterations, data.batch_size, data.plant_decay,
-                                 data.plant_until, data.plant_final)
-    return TrainCropDataset(names, images, seed, data.crop_size, data.scale, data.flips, data.rotations,
-                            data.channel_shuffle_prob, data.plant_recurrence, schedule)
+        schedule = PlantSchedule(
+            data.plant_recurrence, iterations, data.batch_size, data.plant_decay, data.plant_until, data.plant_final
+        )
+    return TrainCropDataset(
+        names,
+        images,
+        seed,
+        data.crop_size,
+        data.scale,
+        data.flips,
+        data.rotations,
+        data.channel_shuffle_prob,
+        data.plant_recurrence,
+        schedule,
+    )
 
 
 def _centre_crop(sample: dict, max_side: int, scale: int) -> dict:

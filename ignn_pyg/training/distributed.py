@@ -45,8 +45,10 @@ def process_device(requested: str, local_rank: int) -> torch.device:
     if count == 0:
         raise ValueError("run.device is cuda but no CUDA device is visible; use run.device cpu or auto")
     if local_rank >= count:
-        raise ValueError(f"process LOCAL_RANK {local_rank} has no GPU of its own: {count} visible, one "
-                         f"process per GPU (torchrun --nproc_per_node <= {count}), or run.device cpu")
+        raise ValueError(
+            f"process LOCAL_RANK {local_rank} has no GPU of its own: {count} visible, one "
+            f"process per GPU (torchrun --nproc_per_node <= {count}), or run.device cpu"
+        )
     return torch.device("cuda", local_rank)
 
 

@@ -45,9 +45,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ignn_pyg.evaluation.engine import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.inference.checkpoints import build_model, load_checkpoint, save_checkpoint
 from ignn_pyg.inference.compilation import compile_dense_parts
-from ignn_pyg.evaluation.engine import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import Precision, resolve_precision
 
@@ -68,8 +68,13 @@ def rng_state() -> dict[str, Any]:
     numpy_state = np.random.get_state(legacy=False)
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": {**numpy_state, "state": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-                                           "pos": numpy_state["state"]["pos"]}},
+        "numpy": {
+            **numpy_state,
+            "state": {
+                "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                "pos": numpy_state["state"]["pos"],
+            },
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -81,8 +86,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned."""
     random.setstate(state["python"])
     numpy_state = dict(state["numpy"])
-    numpy_state["state"] = {"key": state["numpy"]["state"]["key"].numpy().astype(np.uint32),
-                            "pos": state["numpy"]["state"]["pos"]}
+    numpy_state["state"] = {
+        "key": state["numpy"]["state"]["key"].numpy().astype(np.uint32),
+        "pos": state["numpy"]["state"]["pos"],
+    }
     np.random.set_state(numpy_state)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
@@ -96,23 +103,42 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _validate(model: nn.Module, samples: list[dict], scale: int, image_dir: Path, device: torch.device,
-              baseline: list[dict] | None, precision: Precision) -> tuple[dict[str, float], list[dict]]:
+def _validate(
+    model: nn.Module,
+    samples: list[dict],
+    scale: int,
+    image_dir: Path,
+    device: torch.device,
+    baseline: list[dict] | None,
+    precision: Precision,
+) -> tuple[dict[str, float], list[dict]]:
     """Mean ``val_psnr``, ``val_ssim``, ``bicubic_psnr``, ``bicubic_ssim`` of ``model`` on whole
     ``samples`` (:func:`ignn_pyg.evaluation.evaluate`, which also writes the SR images
     to ``image_dir``; ``baseline``: an earlier validation's rows, whose bicubic scores are
     reused), for an IGNN with a graph also ``val_reliance`` (against random neighbours,
     :func:`~ignn_pyg.evaluation.probe_graph`), and the per-image rows; the model is left
     in training mode."""
-    rows = evaluate(samples, make_forward(model, precision=precision), scale, image_dir, device=device,
-                    progress=False, baseline=baseline)
+    rows = evaluate(
+        samples,
+        make_forward(model, precision=precision),
+        scale,
+        image_dir,
+        device=device,
+        progress=False,
+        baseline=baseline,
+    )
     if isinstance(model, IGNN) and model.uses_cross_scale_graph:
-        rows = probe_graph(model, samples, rows, controls=("random",), device=device, precision=precision,
-                           progress=False)
+        rows = probe_graph(
+            model, samples, rows, controls=("random",), device=device, precision=precision, progress=False
+        )
     model.train()
     mean = summarize(rows)
-    scores = {"val_psnr": mean["psnr"], "val_ssim": mean["ssim"], "bicubic_psnr": mean["bicubic_psnr"],
-              "bicubic_ssim": mean["bicubic_ssim"]}
+    scores = {
+        "val_psnr": mean["psnr"],
+        "val_ssim": mean["ssim"],
+        "bicubic_psnr": mean["bicubic_psnr"],
+        "bicubic_ssim": mean["bicubic_ssim"],
+    }
     if "reliance_random" in mean:
         scores["val_reliance"] = mean["reliance_random"]
     return scores, rows
@@ -151,11 +177,15 @@ def _read_resume_checkpoint(path: Path, model: nn.Module, config: TrainConfig) -
     # does not count as a difference.
     differences = _config_differences(stored_model.config_dict(), model.config_dict())
     if differences:
-        raise ValueError(f"cannot resume from {str(path)!r}: it holds a different model "
-                         f"(checkpoint -> config): {'; '.join(differences)}")
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: it holds a different model "
+            f"(checkpoint -> config): {'; '.join(differences)}"
+        )
     if payload["iteration"] >= config.optim.iterations:
-        raise ValueError(f"the run is already at iteration {payload['iteration']} of optim.iterations="
-                         f"{config.optim.iterations}; raise it with --override optim.iterations=N to train further")
+        raise ValueError(
+            f"the run is already at iteration {payload['iteration']} of optim.iterations="
+            f"{config.optim.iterations}; raise it with --override optim.iterations=N to train further"
+        )
     changed = _config_differences(payload.get("train_config", {}), asdict(config))
     if changed:
         print(f"resuming with a changed config (checkpoint -> now): {'; '.join(changed)}", flush=True)
@@ -166,40 +196,71 @@ class _Recorder:
     """Rank 0's side of a run: ``log.csv``, TensorBoard, validation, checkpoints and
     ``progress.png`` in ``out_dir``, and the best validation PSNR so far."""
 
-    def __init__(self, config: TrainConfig, val_samples: list[dict], payload: dict[str, Any] | None,
-                 precision: Precision, scaler: torch.amp.GradScaler) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        val_samples: list[dict],
+        payload: dict[str, Any] | None,
+        precision: Precision,
+        scaler: torch.amp.GradScaler,
+    ) -> None:
         self.config, self.val_samples, self.precision, self.scaler = config, val_samples, precision, scaler
         self.out_dir = Path(config.run.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.yaml").write_text(config_to_yaml(config))
         start = None if payload is None else payload["iteration"]
         self.csv_log = CSVLog(self.out_dir / "log.csv", resume_from=start)
-        self.tensorboard = open_tensorboard(self.out_dir / "tensorboard",
-                                            purge_step=None if start is None else start + 1)
+        self.tensorboard = open_tensorboard(
+            self.out_dir / "tensorboard", purge_step=None if start is None else start + 1
+        )
         self.best_psnr = -math.inf if payload is None else payload["best_psnr"]
         self.best_iteration = 0 if payload is None else payload["best_iteration"]
         self.baseline: list[dict] | None = None  # the first validation's rows: bicubic scores
 
-    def record(self, iteration: int, mean_loss: float, seconds: float, validate: bool, model: nn.Module,
-               optimizer: torch.optim.Optimizer, scheduler: Any) -> dict[str, float]:
+    def record(
+        self,
+        iteration: int,
+        mean_loss: float,
+        seconds: float,
+        validate: bool,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+    ) -> dict[str, float]:
         """Log one row; with ``validate`` also validate, checkpoint and plot.  Returns
         the validation scores (empty without ``validate``)."""
         lr = optimizer.param_groups[0]["lr"]
-        row: dict[str, Any] = {"iteration": iteration, "loss": f"{mean_loss:.6g}", "lr": f"{lr:.6g}",
-                               "seconds": f"{seconds:.1f}"}
+        row: dict[str, Any] = {
+            "iteration": iteration,
+            "loss": f"{mean_loss:.6g}",
+            "lr": f"{lr:.6g}",
+            "seconds": f"{seconds:.1f}",
+        }
         scores = {}
         if validate:
-            scores, self.baseline = _validate(model, self.val_samples, self.config.data.scale,
-                                              self.out_dir / "val_images", next(model.parameters()).device,
-                                              self.baseline, self.precision)
-            row.update(val_psnr=f"{scores['val_psnr']:.4f}", val_ssim=f"{scores['val_ssim']:.5f}",
-                       val_reliance=f"{scores['val_reliance']:.4f}" if "val_reliance" in scores else "")
+            scores, self.baseline = _validate(
+                model,
+                self.val_samples,
+                self.config.data.scale,
+                self.out_dir / "val_images",
+                next(model.parameters()).device,
+                self.baseline,
+                self.precision,
+            )
+            row.update(
+                val_psnr=f"{scores['val_psnr']:.4f}",
+                val_ssim=f"{scores['val_ssim']:.5f}",
+                val_reliance=f"{scores['val_reliance']:.4f}" if "val_reliance" in scores else "",
+            )
         # The row goes first: a crash before the checkpoint leaves a row that the resume
         # from the previous checkpoint drops, never a checkpoint without its row.
         self.csv_log.append(row)
         if self.tensorboard is not None:
-            for tag, value in (("train/loss", mean_loss), ("train/lr", lr), *(
-                    (f"val/{k[4:]}", v) for k, v in scores.items() if k.startswith("val_"))):
+            for tag, value in (
+                ("train/loss", mean_loss),
+                ("train/lr", lr),
+                *((f"val/{k[4:]}", v) for k, v in scores.items() if k.startswith("val_")),
+            ):
                 self.tensorboard.add_scalar(tag, value, iteration)
         if validate:
             if scores["val_psnr"] > self.best_psnr:
@@ -212,17 +273,33 @@ class _Recorder:
             plot_progress(self.csv_log.read(), self.out_dir / "progress.png", scores["bicubic_psnr"])
         return scores
 
-    def save_last(self, iteration: int, seconds: float, model: nn.Module, optimizer: torch.optim.Optimizer,
-                  scheduler: Any, **extra: Any) -> Path:
+    def save_last(
+        self,
+        iteration: int,
+        seconds: float,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        **extra: Any,
+    ) -> Path:
         """Write ``last.pt``, everything a resume needs at ``iteration`` (``extra``: more
         entries); returns its path."""
         path = self.out_dir / "last.pt"
         if self.scaler.is_enabled():
             extra["grad_scaler"] = self.scaler.state_dict()
-        save_checkpoint(path, model, iteration=iteration, optimizer=optimizer.state_dict(),
-                        scheduler=scheduler.state_dict(), rng=rng_state(), best_psnr=self.best_psnr,
-                        best_iteration=self.best_iteration, seconds=seconds, train_config=asdict(self.config),
-                        **extra)
+        save_checkpoint(
+            path,
+            model,
+            iteration=iteration,
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            rng=rng_state(),
+            best_psnr=self.best_psnr,
+            best_iteration=self.best_iteration,
+            seconds=seconds,
+            train_config=asdict(self.config),
+            **extra,
+        )
         return path
 
     def close(self) -> None:
@@ -240,9 +317,16 @@ def _mean_over_ranks(values: Tensor, ctx: Distributed) -> Tensor:
     return values
 
 
-def _save_stop_checkpoint(recorder: _Recorder | None, interval: Tensor, ctx: Distributed, iteration: int,
-                          seconds: float, model: nn.Module, optimizer: torch.optim.Optimizer,
-                          scheduler: Any) -> None:
+def _save_stop_checkpoint(
+    recorder: _Recorder | None,
+    interval: Tensor,
+    ctx: Distributed,
+    iteration: int,
+    seconds: float,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+) -> None:
     """Rank 0 writes ``last.pt`` at ``iteration``, plus ``loss_interval``: the unfinished
     log interval's loss sum (mean over the ranks) and count, so the resumed run writes
     the log rows this one would have; the other ranks wait."""
@@ -286,15 +370,16 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, float]:
             if resume and not last_path.is_file():
                 raise nothing_to_resume
             if not resume and last_path.is_file():
-                raise ValueError(f"{config.run.out_dir!r} already holds a run (last.pt); pass --resume to "
-                                 "continue it or choose another run.out_dir")
+                raise ValueError(
+                    f"{config.run.out_dir!r} already holds a run (last.pt); pass --resume to "
+                    "continue it or choose another run.out_dir"
+                )
             return _train(config, ctx, last_path if resume else None, signals)
     finally:
         teardown_distributed(ctx)
 
 
-def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
-           signals: StopSignals) -> dict[str, float]:
+def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, signals: StopSignals) -> dict[str, float]:
     data, optim, run = config.data, config.optim, config.run
     seed_everything(run.seed)
     model = build_model(config.model_kwargs())
@@ -302,8 +387,10 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
     if config.model.init_from and resume_path is None:
         warm = warm_start_(model, config.model.init_from)
         if ctx.is_main:
-            print(f"weights from {config.model.init_from} (iteration {warm}); optimiser and schedule start afresh",
-                  flush=True)
+            print(
+                f"weights from {config.model.init_from} (iteration {warm}); optimiser and schedule start afresh",
+                flush=True,
+            )
     payload = None if resume_path is None else _read_resume_checkpoint(resume_path, model, config)
 
     train_set = build_train_dataset(data, run.seed, optim.iterations)
@@ -325,8 +412,11 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
             scaler.load_state_dict(payload["grad_scaler"])
         start, seconds_before = payload["iteration"], payload["seconds"]
     if recorder is not None:
-        print(f"{model.config_dict()} | {sum(p.numel() for p in params):,} trainable parameters | "
-              f"{train_set} | {len(recorder.val_samples)} validation images | precision {precision}", flush=True)
+        print(
+            f"{model.config_dict()} | {sum(p.numel() for p in params):,} trainable parameters | "
+            f"{train_set} | {len(recorder.val_samples)} validation images | precision {precision}",
+            flush=True,
+        )
 
     if run.compile and compile_dense_parts(model, inference=False) and recorder is not None:
         print("compiled: the network's dense parts (torch.compile; the first steps take minutes)", flush=True)
@@ -334,9 +424,15 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
     if ctx.world_size > 1:
         net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
     sampler = StreamSampler(data.batch_size, start, optim.iterations, ctx.rank, ctx.world_size)
-    loader = DataLoader(train_set, batch_size=sampler.local_batch, sampler=sampler, num_workers=data.workers,
-                        worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(run.seed + ctx.rank),
-                        pin_memory=ctx.device.type == "cuda")
+    loader = DataLoader(
+        train_set,
+        batch_size=sampler.local_batch,
+        sampler=sampler,
+        num_workers=data.workers,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(run.seed + ctx.rank),
+        pin_memory=ctx.device.type == "cuda",
+    )
     if payload is not None:
         set_rng_state(payload["rng"])
 
@@ -345,15 +441,29 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
     if payload is not None and "loss_interval" in payload:  # written by a stop between log rows
         interval = payload["loss_interval"].clone()
     started = time.perf_counter()
-    bar = tqdm(total=optim.iterations, initial=start, desc="train", disable=not ctx.is_main,
-               dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(
+        total=optim.iterations,
+        initial=start,
+        desc="train",
+        disable=not ctx.is_main,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
     net.train()
     iteration = start
     for batch in loader:
         stop = signals.agreed(ctx)  # checked here, when the last iteration's row and checkpoint are written
         if stop:
-            _save_stop_checkpoint(recorder, interval, ctx, iteration, seconds_before + time.perf_counter() - started,
-                                  model, optimizer, scheduler)
+            _save_stop_checkpoint(
+                recorder,
+                interval,
+                ctx,
+                iteration,
+                seconds_before + time.perf_counter() - started,
+                model,
+                optimizer,
+                scheduler,
+            )
             bar.close()
             raise TrainingInterrupted(stop, iteration, Path(run.out_dir) / "last.pt")
         with precision.autocast(ctx.device):
@@ -367,8 +477,9 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
         iteration += 1
         interval += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
         bar.update(1)
-        bar.set_postfix(loss=f"{interval[0] / interval[1]:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}",
-                        refresh=False)
+        bar.set_postfix(
+            loss=f"{interval[0] / interval[1]:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False
+        )
 
         validate = iteration % run.val_every == 0 or iteration == optim.iterations
         if not (validate or iteration % run.log_every == 0):
@@ -379,11 +490,13 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None,
             seconds = seconds_before + time.perf_counter() - started
             scores = recorder.record(iteration, mean_loss, seconds, validate, model, optimizer, scheduler)
             if validate:
-                bar.write(f"iteration {iteration}: loss {mean_loss:.4f}, val PSNR {scores['val_psnr']:.3f} dB "
-                          f"SSIM {scores['val_ssim']:.4f} (bicubic {scores['bicubic_psnr']:.3f} dB / "
-                          f"{scores['bicubic_ssim']:.4f}), best {recorder.best_psnr:.3f} dB at "
-                          f"{recorder.best_iteration}" + (f", graph reliance {scores['val_reliance']:+.3f} dB"
-                                                          if "val_reliance" in scores else ""))
+                bar.write(
+                    f"iteration {iteration}: loss {mean_loss:.4f}, val PSNR {scores['val_psnr']:.3f} dB "
+                    f"SSIM {scores['val_ssim']:.4f} (bicubic {scores['bicubic_psnr']:.3f} dB / "
+                    f"{scores['bicubic_ssim']:.4f}), best {recorder.best_psnr:.3f} dB at "
+                    f"{recorder.best_iteration}"
+                    + (f", graph reliance {scores['val_reliance']:+.3f} dB" if "val_reliance" in scores else "")
+                )
             summary.update(scores, loss=mean_loss)
         if validate and ctx.world_size > 1:
             dist.barrier()  # the others wait while rank 0 validates and writes

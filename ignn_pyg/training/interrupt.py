@@ -33,8 +33,10 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, signum: int, iteration: int, checkpoint: Path) -> None:
         self.signum, self.iteration, self.checkpoint = signum, iteration, checkpoint
-        super().__init__(f"stopped by {signal.Signals(signum).name} at iteration {iteration}; checkpoint "
-                         f"written to {checkpoint}; continue with --resume")
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} at iteration {iteration}; checkpoint "
+            f"written to {checkpoint}; continue with --resume"
+        )
 
     @property
     def exit_status(self) -> int:
@@ -69,8 +71,12 @@ class StopSignals:
             raise KeyboardInterrupt
         if not self.received:
             self.received = signum
-            print(f"\n{signal.Signals(signum).name} received: stopping after this iteration with a "
-                  "checkpoint (Ctrl-C again to quit without one)", file=sys.stderr, flush=True)
+            print(
+                f"\n{signal.Signals(signum).name} received: stopping after this iteration with a "
+                "checkpoint (Ctrl-C again to quit without one)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def agreed(self, ctx: Distributed) -> int:
         """The largest signal number any process has received (0: none), the same on

@@ -54,11 +54,13 @@ def planted_blocks(size: int, scale: int, corner: int) -> tuple[tuple[int, int, 
     unit = scale * scale
     side = (5 * size // 8) // unit * unit
     if side < unit:
-        raise ValueError(f"a crop of {size} px is too small to plant a recurrence at x{scale} "
-                         f"(needs at least {min_plant_crop(scale)} px)")
+        raise ValueError(
+            f"a crop of {size} px is too small to plant a recurrence at x{scale} "
+            f"(needs at least {min_plant_crop(scale)} px)"
+        )
     small = side // scale
     far_p = (size - side) // unit * unit  # P's offset on a far side, a multiple of s^2
-    far_d = size - small                  # D flush with the far side, a multiple of s
+    far_d = size - small  # D flush with the far side, a multiple of s
     bottom, right = divmod(corner, 2)
     p = (far_p if bottom else 0, far_p if right else 0, side)
     d = (0 if bottom else far_d, 0 if right else far_d, small)
@@ -76,8 +78,8 @@ def plant_at(img: np.ndarray, scale: int, corner: int) -> np.ndarray:
         raise ValueError(f"a recurrence is planted in a square crop, got {img.shape[0]}x{img.shape[1]}")
     (pt, pl, side), (dt, dl, small) = planted_blocks(img.shape[0], scale, corner)
     out = np.array(img)
-    block = image_to_tensor(np.ascontiguousarray(img[pt:pt + side, pl:pl + side]))
-    out[dt:dt + small, dl:dl + small] = tensor_to_image(bicubic_downsample(block, scale))
+    block = image_to_tensor(np.ascontiguousarray(img[pt : pt + side, pl : pl + side]))
+    out[dt : dt + small, dl : dl + small] = tensor_to_image(bicubic_downsample(block, scale))
     return out
 
 
@@ -122,8 +124,7 @@ class PlantSchedule:
         if not 0.0 < self.until <= 1.0:
             raise ValueError(f"until must be in (0, 1], got {self.until}")
         if self.iterations < 1 or self.batch_size < 1:
-            raise ValueError(f"iterations and batch_size must be positive, got {self.iterations} and "
-                             f"{self.batch_size}")
+            raise ValueError(f"iterations and batch_size must be positive, got {self.iterations} and {self.batch_size}")
 
     def at(self, iteration: int) -> float:
         """The planted share at ``iteration`` (0-based)."""

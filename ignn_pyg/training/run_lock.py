@@ -47,9 +47,11 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RunFolderBusy(f"run folder {str(self.out_dir)!r} is in use by another training process "
-                                f"(PID {holder}); wait for it to finish or stop it, or choose another "
-                                "run.out_dir") from None
+            raise RunFolderBusy(
+                f"run folder {str(self.out_dir)!r} is in use by another training process "
+                f"(PID {holder}); wait for it to finish or stop it, or choose another "
+                "run.out_dir"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

@@ -9,15 +9,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.graph.embedding import VGGEmbedding
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.nn.blocks import MeanShift
 
 __all__ = ["scaled_kaiming_init_", "warm_start_"]
 
 
-def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding: bool = True,
-                         unscaled: Sequence[str] = ()) -> list[str]:
+def scaled_kaiming_init_(
+    model: nn.Module, scale: float = 0.1, include_embedding: bool = True, unscaled: Sequence[str] = ()
+) -> list[str]:
     r"""Re-initialise every ``Conv2d`` and ``Linear`` of ``model`` in place:
 
     .. math:: W \sim \mathcal{N}\!\left(0,\ \left(\rho \sqrt{2 / \mathrm{fan\_in}}\right)^2\right), \qquad b = 0
@@ -63,10 +64,11 @@ def scaled_kaiming_init_(model: nn.Module, scale: float = 0.1, include_embedding
             touched.append(name)
     unknown = [prefix for prefix in unscaled if not any(inside(name, prefix) for name in touched)]
     if unknown:
-        raise ValueError(f"init_unscaled names {unknown}, which hold no layer of this model to initialise; "
-                         f"top-level modules: {', '.join(n for n, _ in model.named_children())}")
+        raise ValueError(
+            f"init_unscaled names {unknown}, which hold no layer of this model to initialise; "
+            f"top-level modules: {', '.join(n for n, _ in model.named_children())}"
+        )
     return touched
-
 
 
 def warm_start_(model: nn.Module, path: str | Path) -> int:
@@ -84,7 +86,9 @@ def warm_start_(model: nn.Module, path: str | Path) -> int:
     theirs, ours = source.config_dict(), model.config_dict()
     differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
     if differ:
-        raise ValueError(f"model.init_from {path} is another model: "
-                         + ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ))
+        raise ValueError(
+            f"model.init_from {path} is another model: "
+            + ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
+        )
     model.load_state_dict(source.state_dict())
     return int(payload.get("iteration") or 0)

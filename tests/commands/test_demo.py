@@ -1,15 +1,14 @@
 """The main job end to end on tiny checkpoints and the first installed eval photo."""
 
-
 import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.inference.checkpoints import save_checkpoint
+from ignn_pyg.commands.demo import centre_crops, crop_titles
 from ignn_pyg.commands.main import main
 from ignn_pyg.data import read_image
-from ignn_pyg.commands.demo import centre_crops, crop_titles
 from ignn_pyg.evaluation.metrics import psnr
+from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.models import EDSR, IGNN
 
 
@@ -20,8 +19,24 @@ def test_demo_writes_table_images_and_pictures(tmp_path, capsys):
     save_checkpoint(tmp_path / "edsr.pt", EDSR(2, n_feats=8, n_resblocks=2))
     save_checkpoint(tmp_path / "detail.pt", IGNN(2, n_feats=8, n_resblocks=2, aggregation="ignn_detail"))
     out = tmp_path / "out"
-    assert main(["demo", "--out", str(out), "--ignn", str(tmp_path / "ignn.pt"), "--edsr", str(tmp_path / "edsr.pt"),
-                 "--ignn-detail", str(tmp_path / "detail.pt"), "--limit", "1"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--ignn",
+                str(tmp_path / "ignn.pt"),
+                "--edsr",
+                str(tmp_path / "edsr.pt"),
+                "--ignn-detail",
+                str(tmp_path / "detail.pt"),
+                "--limit",
+                "1",
+            ]
+        )
+        == 0
+    )
     table = (out / "table.md").read_text()
     assert "| photo | bicubic | EDSR | IGNN | IGNN-detail |" in table
     assert "| astronaut |" in table and "| mean |" in table
@@ -38,7 +53,7 @@ def test_centre_crops_and_their_psnr_titles():
     crops = centre_crops([hr, hr[::-1].copy()], (50, 60), 2)
     side = 48 * 2
     assert [c.shape for c in crops] == [(side, side, 3)] * 2
-    np.testing.assert_array_equal(crops[0], hr[2:2 + side, 12:12 + side])
+    np.testing.assert_array_equal(crops[0], hr[2 : 2 + side, 12 : 12 + side])
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
     noisy = np.clip(truth + rng.normal(0, 5, truth.shape), 0, 255).astype(np.uint8)

@@ -9,16 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.inference.checkpoints import load_weights
-from ignn_pyg.commands.main import main
-from ignn_pyg.data import (PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image,
-                           write_image)
 from ignn_pyg.commands.eval import load_eval_dataset
+from ignn_pyg.commands.main import main
+from ignn_pyg.data import PhotoDataset, bicubic_downsample, image_to_tensor, imresize, modcrop, read_image, write_image
 from ignn_pyg.evaluation.engine import evaluate, make_forward
-from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg.models import EDSR
 from ignn_pyg.evaluation.metrics import psnr, ssim
 from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.checkpoints import load_weights
+from ignn_pyg.models import EDSR
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
 from tests.cli_process import one_line_error, run_cli
 
 SCALE = 2
@@ -40,8 +39,9 @@ def benchmark_set(tmp_path):  # not `benchmark`: pytest-benchmark's fixture has 
         hr = textured(h, w, seed)
         write_image(root / "HR" / f"{name}.png", hr)
         lr = bicubic_downsample(image_to_tensor(modcrop(hr, SCALE)), SCALE)
-        write_image(root / "LR_bicubic" / f"X{SCALE}" / f"{name}x{SCALE}.png",
-                    lr[0].permute(1, 2, 0).numpy().astype(np.uint8))
+        write_image(
+            root / "LR_bicubic" / f"X{SCALE}" / f"{name}x{SCALE}.png", lr[0].permute(1, 2, 0).numpy().astype(np.uint8)
+        )
     return root
 
 
@@ -90,7 +90,8 @@ def test_eval_checkpoint_end_to_end(benchmark_set, checkpoint, tmp_path, capsys)
     mean_psnr = np.mean([row["psnr"] for row in results["images"]])
     assert results["mean"]["psnr"] == pytest.approx(mean_psnr, abs=1e-9)
     assert float(table[-1]["bicubic_psnr"]) == pytest.approx(
-        np.mean([row["bicubic_psnr"] for row in results["images"]]), abs=1e-9)
+        np.mean([row["bicubic_psnr"] for row in results["images"]]), abs=1e-9
+    )
     assert "mean (IGNN)" in printed and "mean (bicubic)" in printed
 
 
@@ -108,15 +109,22 @@ def test_eval_bicubic_weights_and_hr_only_folder(benchmark_set, tmp_path):
         assert a["psnr"] == pytest.approx(psnr(saved, hr_and_lr(benchmark_set, a["name"])[0], SCALE), abs=1e-9)
 
 
-@pytest.mark.parametrize("options", [
-    ["--chop", "reference", "--reference-window-state"],
-    ["--tile", "20", "--overlap", "4"],
-    ["--self-ensemble"],
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--chop", "reference", "--reference-window-state"],
+        ["--tile", "20", "--overlap", "4"],
+        ["--self-ensemble"],
+    ],
+)
 def test_eval_inference_modes(benchmark_set, checkpoint, tmp_path, options):
     out = tmp_path / "out"
-    assert run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
-                    "--limit", 1, *options) == 0
+    assert (
+        run_eval(
+            "--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out, "--limit", 1, *options
+        )
+        == 0
+    )
     results, _ = load_results(out)
     assert len(results["images"]) == 1
     assert all(np.isfinite(row["psnr"]) for row in results["images"])
@@ -154,8 +162,20 @@ def test_eval_size_mismatch_names_the_files(benchmark_set, tmp_path, capsys):
     assert bicubic_eval(benchmark_set, tmp_path / "o") == 2
     line = skipped_line(capsys)
     assert "size mismatch" in line and "pear.png" in line
-    assert run_eval("--weights", "bicubic", "--dataset", benchmark_set, "--scale", SCALE, "--out",
-                    tmp_path / "strict", "--strict") == 2
+    assert (
+        run_eval(
+            "--weights",
+            "bicubic",
+            "--dataset",
+            benchmark_set,
+            "--scale",
+            SCALE,
+            "--out",
+            tmp_path / "strict",
+            "--strict",
+        )
+        == 2
+    )
     line = error_line(capsys)
     assert "size mismatch" in line and "pear.png" in line
 
@@ -172,13 +192,16 @@ def test_eval_missing_lr_partner(benchmark_set, tmp_path, capsys):
     assert "apple.png has no LR partner" in error_line(capsys)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--weights", "{ckpt}", "--scale", "3"], "holds a x2 model, not x3"),
-    (["--weights", "{missing}", "--scale", "2"], "does not exist"),
-    (["--weights", "bicubic", "--scale", "2", "--self-ensemble"], "need a model"),
-    (["--weights", "bicubic", "--scale", "2", "--limit", "0"], "--limit"),
-    (["--weights", "{ckpt}", "--scale", "2", "--tile", "8"], "must exceed twice --overlap"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--weights", "{ckpt}", "--scale", "3"], "holds a x2 model, not x3"),
+        (["--weights", "{missing}", "--scale", "2"], "does not exist"),
+        (["--weights", "bicubic", "--scale", "2", "--self-ensemble"], "need a model"),
+        (["--weights", "bicubic", "--scale", "2", "--limit", "0"], "--limit"),
+        (["--weights", "{ckpt}", "--scale", "2", "--tile", "8"], "must exceed twice --overlap"),
+    ],
+)
 def test_eval_bad_options(benchmark_set, checkpoint, tmp_path, capsys, args, message):
     args = [a.format(ckpt=checkpoint, missing=tmp_path / "missing.pt") for a in args]
     assert run_eval(*args, "--dataset", benchmark_set, "--out", tmp_path / "o") == 2
@@ -193,8 +216,10 @@ def test_eval_dataset_layouts(benchmark_set, tmp_path, layout):
         lr = read_image(benchmark_set / "LR_bicubic" / "X2" / f"{name}x2.png")
         hr_path, lr_path = {
             "authors": (root / "HR" / "x2" / f"{name}.png", root / "LR" / "x2" / f"{name}.png"),
-            "div2k": (root / "DIV2K_valid_HR" / f"{name}.png",
-                      root / "DIV2K_valid_LR_bicubic" / "X2" / f"{name}x2.png"),
+            "div2k": (
+                root / "DIV2K_valid_HR" / f"{name}.png",
+                root / "DIV2K_valid_LR_bicubic" / "X2" / f"{name}x2.png",
+            ),
             "flat_pair": (root / "HR" / f"{name}.png", root / "LR" / f"{name}.png"),
         }[layout]
         write_image(hr_path, hr)
@@ -223,8 +248,22 @@ def test_eval_dataset_held_out_is_the_held_out_split():
 
 def test_eval_image_too_small_for_chop_names_it(tmp_path, checkpoint, capsys):
     write_image(tmp_path / "tiny" / "speck.png", textured(40, 40, seed=9))  # LR 20x20
-    assert run_eval("--weights", checkpoint, "--dataset", tmp_path / "tiny", "--scale", SCALE,
-                    "--chop", "reference", "--out", tmp_path / "o", "--strict") == 2
+    assert (
+        run_eval(
+            "--weights",
+            checkpoint,
+            "--dataset",
+            tmp_path / "tiny",
+            "--scale",
+            SCALE,
+            "--chop",
+            "reference",
+            "--out",
+            tmp_path / "o",
+            "--strict",
+        )
+        == 2
+    )
     line = error_line(capsys)
     assert "'speck'" in line and "too small for the reference chop" in line
 
@@ -232,8 +271,9 @@ def test_eval_image_too_small_for_chop_names_it(tmp_path, checkpoint, capsys):
 def test_baseline_rows_supply_the_bicubic_scores(tmp_path):
     """A second evaluation given the first's rows reports the same bicubic scores
     without recomputing them, and refuses rows of other images."""
-    samples = [{"name": f"im{i}", "lr": torch.rand(3, 16, 14) * 255, "hr": torch.rand(3, 32, 28) * 255}
-               for i in range(2)]
+    samples = [
+        {"name": f"im{i}", "lr": torch.rand(3, 16, 14) * 255, "hr": torch.rand(3, 32, 28) * 255} for i in range(2)
+    ]
     forward = make_forward(EDSR(SCALE, n_feats=4, n_resblocks=1))
     first = evaluate(samples, forward, SCALE, tmp_path / "a", progress=False)
     fake = [dict(row, bicubic_psnr=float(i), bicubic_ssim=-1.0) for i, row in enumerate(first)]
@@ -288,8 +328,10 @@ def test_probe_graph_reliance_is_own_minus_control(benchmark_set, tmp_path):
 
 def test_eval_cli_probe_graph_writes_reliance_and_refuses_other_modes(benchmark_set, tmp_path, checkpoint, capsys):
     out = tmp_path / "probe"
-    assert run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
-                    "--probe-graph") == 0
+    assert (
+        run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out, "--probe-graph")
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "graph reliance vs random neighbours: mean" in printed and "graph reliance vs permuted" in printed
     payload = json.loads((out / "results.json").read_text())
@@ -298,11 +340,27 @@ def test_eval_cli_probe_graph_writes_reliance_and_refuses_other_modes(benchmark_
     with open(out / "results.csv") as handle:
         header = next(csv.reader(handle))
     assert "reliance_random" in header and "psnr_permuted" in header
-    assert run_eval("--weights", checkpoint, "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
-                    "--probe-graph", "--tile", "40") == 2
+    assert (
+        run_eval(
+            "--weights",
+            checkpoint,
+            "--dataset",
+            benchmark_set,
+            "--scale",
+            SCALE,
+            "--out",
+            out,
+            "--probe-graph",
+            "--tile",
+            "40",
+        )
+        == 2
+    )
     assert "--probe-graph compares whole-image forwards; drop --tile" in capsys.readouterr().err
-    assert run_eval("--weights", "bicubic", "--dataset", benchmark_set, "--scale", SCALE, "--out", out,
-                    "--probe-graph") == 2
+    assert (
+        run_eval("--weights", "bicubic", "--dataset", benchmark_set, "--scale", SCALE, "--out", out, "--probe-graph")
+        == 2
+    )
     assert "--probe-graph need a model" in capsys.readouterr().err
 
 
@@ -316,8 +374,10 @@ def test_eval_graph_weights(benchmark_set, tmp_path, capsys):
         hr, lr = hr_and_lr(benchmark_set, row["name"])
         sr, _ = internal_sr(image_to_tensor(lr), InternalSRConfig(scale=SCALE))
         assert row["psnr"] == pytest.approx(psnr(sr, hr, SCALE), abs=1e-9)
-    assert run_eval("--weights", "graph", "--dataset", benchmark_set, "--scale", SCALE, "--self-ensemble",
-                    "--out", out) == 2
+    assert (
+        run_eval("--weights", "graph", "--dataset", benchmark_set, "--scale", SCALE, "--self-ensemble", "--out", out)
+        == 2
+    )
     assert "--weights graph has none" in capsys.readouterr().err
 
 
@@ -325,15 +385,17 @@ def test_eval_image_too_small_for_the_model_is_one_line(tmp_path):
     """An HR-only folder whose 14 x 14 image gives a 7 x 7 LR input: through the CLI."""
     write_image(tmp_path / "Set" / "tiny.png", textured(14, 14, 0))
     weights = bundled_weights(2)
-    result = run_cli("eval", "--weights", weights, "--dataset", tmp_path / "Set", "--scale", 2,
-                     "--out", tmp_path / "o", "--strict")
+    result = run_cli(
+        "eval", "--weights", weights, "--dataset", tmp_path / "Set", "--scale", 2, "--out", tmp_path / "o", "--strict"
+    )
     assert result.returncode == 2
     side = load_weights(weights).min_input_side
     assert one_line_error(result) == (
         f"ignn-pyg eval: error: image 'tiny' ({tmp_path / 'Set' / 'tiny.png'}): an image of 7x7 pixels "
         "(height x width) is too small for this "
         f"IGNN at x2: it takes images of at least {side}x{side}, set by its graph (patch_size 3, stride 2, "
-        "window 30, num_neighbors 5 at graph scale 2)")
+        "window 30, num_neighbors 5 at graph scale 2)"
+    )
 
 
 def test_an_earlier_run_needs_overwrite(benchmark_set, tmp_path, capsys):
@@ -360,8 +422,10 @@ def test_a_bad_image_is_skipped_listed_and_fails_the_run(tmp_path, capsys):
     out = tmp_path / "o"
     assert run_eval("--weights", "bicubic", "--dataset", folder, "--scale", SCALE, "--out", out) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert err[-1] == (f"ignn-pyg eval: error: 2 of 4 image(s) skipped (each named above and listed under "
-                       f"'skipped' in {out / 'results.json'}); the table holds the others")
+    assert err[-1] == (
+        f"ignn-pyg eval: error: 2 of 4 image(s) skipped (each named above and listed under "
+        f"'skipped' in {out / 'results.json'}); the table holds the others"
+    )
     payload = json.loads((out / "results.json").read_text())
     assert [row["name"] for row in payload["images"]] == ["a", "d"]
     assert [(entry["index"], entry["name"]) for entry in payload["skipped"]] == [(1, "b"), (2, "c")]

@@ -10,17 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.commands.main import main
 from ignn_pyg.data import image_to_tensor, photo_path, read_image, tensor_to_image
 from ignn_pyg.data.resize import downsample_for_graph, modcrop
 from ignn_pyg.graph import CrossScaleGraph
 from ignn_pyg.graph.explorer_page import read_explorer_page
+from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.models import IGNN
 from tests.browser import browser_unavailable, headless_chromium
 
 BUNDLED_X2 = Path(__file__).resolve().parents[2] / "ignn_pyg" / "weights" / "ignn_x2_compact.pt"
 EDSR_X2 = BUNDLED_X2.with_name("edsr_x2_compact.pt")
+
+
 @pytest.fixture
 def photo(tmp_path):
     """A 41x37 smooth colour image with some texture."""
@@ -35,13 +37,29 @@ def photo(tmp_path):
 @pytest.mark.parametrize("embedding", ["vgg", "pixel"])
 def test_cli_end_to_end(tmp_path, photo, capsys, embedding):
     out = tmp_path / "study"
-    status = main(["graph", str(photo), "--scale", "2", "--window", "4", "--num-neighbors", "3",
-                   "--embedding", embedding, "--sample", "7", "--out", str(out)])
+    status = main(
+        [
+            "graph",
+            str(photo),
+            "--scale",
+            "2",
+            "--window",
+            "4",
+            "--num-neighbors",
+            "3",
+            "--embedding",
+            embedding,
+            "--sample",
+            "7",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     g = CrossScaleGraph.load(out / "graph.pt")
-    assert summary["lr_size"] == [40, 36] and summary["down_size"] == [20, 18]   # cropped to even
-    assert g.num_edges == summary["edges"] == 20 * 18 * 3   # 40x36 -> 20x18 (pad) patches
+    assert summary["lr_size"] == [40, 36] and summary["down_size"] == [20, 18]  # cropped to even
+    assert g.num_edges == summary["edges"] == 20 * 18 * 3  # 40x36 -> 20x18 (pad) patches
     assert g.num_source_nodes == summary["down_patches"] == 10 * 9
     assert g.edge_attr.shape[1] == (64 if embedding == "vgg" else 3)
     overlay = iio.imread(out / "overlay.png")
@@ -93,9 +111,9 @@ def test_cli_cluster_backend_without_torch_cluster(tmp_path, photo, capsys, monk
     """Without the optional `cluster` extra, --backend cluster is one line that says what
     to install, and nothing is written."""
     from ignn_pyg.graph import knn
+
     monkeypatch.setattr(knn, "cluster_available", lambda: False)
-    err, num_lines = one_line_error(capsys, ["graph", str(photo), "--backend", "cluster",
-                                             "--out", str(tmp_path / "o")])
+    err, num_lines = one_line_error(capsys, ["graph", str(photo), "--backend", "cluster", "--out", str(tmp_path / "o")])
     assert "torch-cluster" in err and "pip install" in err and num_lines == 1
     assert not (tmp_path / "o").exists()
 
@@ -143,8 +161,7 @@ def test_weights_errors(tmp_path, photo, checkpoint, capsys):
     err, _ = one_line_error(capsys, ["graph", str(photo), "--weights", str(checkpoint), "--window", "30", *out])
     assert "--window 30 differs from the checkpoint's 4" in err
     # the tiny checkpoint's own values may be repeated
-    assert main(["graph", str(photo), "--weights", str(checkpoint), "--window", "4", "--num-neighbors", "5",
-                 *out]) == 0
+    assert main(["graph", str(photo), "--weights", str(checkpoint), "--window", "4", "--num-neighbors", "5", *out]) == 0
     capsys.readouterr()
     err, num_lines = one_line_error(capsys, ["graph", str(photo), "--weights", str(EDSR_X2), *out])
     assert "EDSR" in err and num_lines == 1
@@ -155,6 +172,7 @@ def test_weights_errors(tmp_path, photo, checkpoint, capsys):
 
 
 # ---- the page in a real browser -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -174,11 +192,13 @@ def wait_for(driver, condition, what, timeout=30):
 
 
 def shown_neighbours(driver, query):
-    wait_for(driver, f"return document.getElementById('neighbors').dataset.query === '{query}'",
-             f"query {query} selected")
+    wait_for(
+        driver, f"return document.getElementById('neighbors').dataset.query === '{query}'", f"query {query} selected"
+    )
     return driver.execute_script(
         "return Array.from(document.getElementById('neighbors').children, el => "
-        "[el.dataset.source, el.dataset.rank, el.dataset.distance])")
+        "[el.dataset.source, el.dataset.rank, el.dataset.distance])"
+    )
 
 
 def check_neighbours(driver, graph, query):
@@ -187,13 +207,14 @@ def check_neighbours(driver, graph, query):
     assert [int(source) for source, _, _ in shown] == graph.neighbors()[query].tolist()
     assert [int(rank) for _, rank, _ in shown] == list(range(k))
     # the float32 distance, printed so that it reads back exactly
-    assert [float(d) for _, _, d in shown] == graph.distance[query * k:(query + 1) * k].tolist()
+    assert [float(d) for _, _, d in shown] == graph.distance[query * k : (query + 1) * k].tolist()
 
 
 def shown_patches(driver, sizes):
     """The pixels of each neighbour's two enlarged patches, ``[k, 2, size, size, 3]``, read
     at the centre of each enlarged pixel (sizes: downsampled patch, LR region)."""
-    return driver.execute_script("""
+    return driver.execute_script(
+        """
         const sizes = arguments[0];
         return Array.from(document.getElementById('neighbors').children, row =>
           Array.from(row.querySelectorAll('canvas'), (canvas, i) => {
@@ -208,7 +229,9 @@ def shown_patches(driver, sizes):
               out.push(line);
             }
             return out;
-          }));""", sizes)
+          }));""",
+        sizes,
+    )
 
 
 def image_patch(image, top, left, size):
@@ -216,7 +239,7 @@ def image_patch(image, top, left, size):
     out = np.zeros((size, size, 3), np.uint8)
     h, w = image.shape[:2]
     y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + size, h), min(left + size, w)
-    out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+    out[y0 - top : y1 - top, x0 - left : x1 - left] = image[y0:y1, x0:x1]
     return out
 
 
@@ -239,7 +262,7 @@ def test_page_in_browser(browser, tmp_path):
     weights = {"HR": hr[0], "LR": lr[0]}
     page = (out / "explorer.html").as_uri()
     m, p = graph.num_target_nodes, graph.target_grid.patch_size
-    queries = [0, m // 2 + 7, m - 1]   # a corner (its patch reaches into the padding), the middle, the last
+    queries = [0, m // 2 + 7, m - 1]  # a corner (its patch reaches into the padding), the middle, the last
 
     browser.get(f"{page}#query={queries[0]}")
     wait_for(browser, "return document.body.dataset.ready === 'true'", "page ready")
@@ -257,10 +280,15 @@ def test_page_in_browser(browser, tmp_path):
             np.testing.assert_array_equal(np.array(region), image_patch(lr_image, s * top, s * left, s * p))
         cells = browser.execute_script(
             "return Array.from(document.querySelectorAll('#weights td'), td => "
-            "[td.dataset.net, td.dataset.rank, td.dataset.row, td.dataset.col, td.dataset.weight])")
+            "[td.dataset.net, td.dataset.rank, td.dataset.row, td.dataset.col, td.dataset.weight])"
+        )
         top, left = graph.target_pos[query].tolist()
-        pixels = {(y, x) for y in range(top, top + p) for x in range(left, left + p)
-                  if 0 <= y < graph.target_grid.height and 0 <= x < graph.target_grid.width}
+        pixels = {
+            (y, x)
+            for y in range(top, top + p)
+            for x in range(left, left + p)
+            if 0 <= y < graph.target_grid.height and 0 <= x < graph.target_grid.width
+        }
         assert {(int(y), int(x)) for _, _, y, x, _ in cells} == pixels
         assert len(cells) == 2 * graph.num_neighbors * len(pixels)
         for net, rank, y, x, w in cells:
@@ -273,13 +301,14 @@ def test_page_in_browser(browser, tmp_path):
     target = 3 * graph.target_grid.cols + 5
     cy, cx = (graph.target_pos[target].double() + p / 2).tolist()
     ActionChains(browser).move_to_element_with_offset(
-        overlay, round(cx * zoom - overlay.size["width"] / 2), round(cy * zoom - overlay.size["height"] / 2)).perform()
+        overlay, round(cx * zoom - overlay.size["width"] / 2), round(cy * zoom - overlay.size["height"] / 2)
+    ).perform()
     check_neighbours(browser, graph, target)
 
     # every map draws; the legend names it
     select = Select(browser.find_element(By.ID, "map-select"))
     labels = [option.text for option in select.options[1:]]
-    assert len(labels) == 5   # distance, displacement, border, HR and LR entropy
+    assert len(labels) == 5  # distance, displacement, border, HR and LR entropy
     for label in labels:
         select.select_by_visible_text(label)
         assert label in browser.find_element(By.ID, "legend").text

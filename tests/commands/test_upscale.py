@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.commands.main import main
 from ignn_pyg.data import image_to_tensor, imresize, quantize, read_image, tensor_to_image, write_image
-from ignn_pyg.inference import forward_whole
-from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
-from ignn_pyg.inference import bundled
-from ignn_pyg.models import EDSR, IGNN
-from ignn_pyg.runtime.precision import resolve_precision
+from ignn_pyg.inference import bundled, forward_whole
 from ignn_pyg.inference.bundled import bundled_weights
+from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
+from ignn_pyg.models import EDSR, IGNN
+from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
+from ignn_pyg.runtime.precision import resolve_precision
 from tests.cli_process import one_line_error, run_cli
 
 
@@ -46,8 +45,22 @@ def test_single_image_matches_library_forward(tmp_path, checkpoint, requested):
     chosen = [] if requested is None else ["--precision", requested]
     with warnings.catch_warnings():  # bf16 on a CPU without native bf16 warns that it is slow
         warnings.simplefilter("ignore", RuntimeWarning)
-        assert main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--weights", str(checkpoint),
-                     "--device", "cpu", *chosen]) == 0
+        assert (
+            main(
+                [
+                    "upscale",
+                    str(src),
+                    "-o",
+                    str(tmp_path / "out.png"),
+                    "--weights",
+                    str(checkpoint),
+                    "--device",
+                    "cpu",
+                    *chosen,
+                ]
+            )
+            == 0
+        )
         precision = resolve_precision(requested or "auto", "cpu")
     out = read_image(tmp_path / "out.png")
     lr = image_to_tensor(read_image(src))
@@ -68,8 +81,25 @@ def test_folder_and_tiling(tmp_path, edsr_checkpoint):
     whole = tmp_path / "whole"
     tiled = tmp_path / "tiled"
     assert main(["upscale", str(folder), "-o", str(whole), "--weights", str(edsr_checkpoint)]) == 0
-    assert main(["upscale", str(folder), "-o", str(tiled), "--weights", str(edsr_checkpoint),
-                 "--max-pixels", "100", "--tile", "24", "--overlap", "8"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(folder),
+                "-o",
+                str(tiled),
+                "--weights",
+                str(edsr_checkpoint),
+                "--max-pixels",
+                "100",
+                "--tile",
+                "24",
+                "--overlap",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in whole.iterdir()) == ["a_x2.png", "b_x2.png"]
     # EDSR's receptive field (radius < 7 LR px here) is inside the overlap: tiling is exact
     for name in ("a_x2.png", "b_x2.png"):
@@ -110,8 +140,10 @@ def test_model_picks_a_bundled_model(tmp_path, capsys):
     and it excludes ``--weights`` and ``--method graph``."""
     src = photo(tmp_path / "in.png", 24, 22)
     for name, architecture, aggregation in (("edsr", EDSR, None), ("ignn_detail", IGNN, "ignn_detail")):
-        assert main(["upscale", str(src), "-o", str(tmp_path / f"{name}.png"), "--model", name,
-                     "--precision", "fp32"]) == 0
+        assert (
+            main(["upscale", str(src), "-o", str(tmp_path / f"{name}.png"), "--model", name, "--precision", "fp32"])
+            == 0
+        )
         model = load_weights(bundled_weights(2, name))
         assert isinstance(model, architecture) and model.config_dict().get("aggregation") == aggregation
         expected = forward_whole(model, image_to_tensor(read_image(src)))
@@ -147,13 +179,17 @@ def test_image_too_small_for_the_bundled_model_is_one_line(tmp_path, h, w):
     assert one_line_error(result) == (
         f"ignn-pyg upscale: error: {src}: an image of {h}x{w} pixels (height x width) is too small for this "
         f"IGNN at x2: it takes images of at least {side}x{side}, set by its graph (patch_size 3, stride 2, "
-        "window 30, num_neighbors 5 at graph scale 2)")
+        "window 30, num_neighbors 5 at graph scale 2)"
+    )
 
 
-@pytest.mark.parametrize("content,reason", [
-    (b"", "the file is empty"),
-    (b"a text file renamed to .png\n", "not an image file Pillow can decode"),
-])
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b"", "the file is empty"),
+        (b"a text file renamed to .png\n", "not an image file Pillow can decode"),
+    ],
+)
 def test_unreadable_file_is_one_line(tmp_path, checkpoint, content, reason):
     src = tmp_path / "not_an_image.png"
     src.write_bytes(content)
@@ -179,16 +215,19 @@ def test_rgba_keeps_its_alpha_where_the_format_holds_it(tmp_path, checkpoint):
     out = iio.imread(tmp_path / "out.png")
     assert out.shape == (42, 36, 4)
     # colour: what the RGB image alone gives; alpha: MATLAB bicubic, 8-bit rounded
-    assert main(["upscale", str(tmp_path / "rgb.png"), "-o", str(tmp_path / "rgb_x2.png"),
-                 "--weights", str(checkpoint)]) == 0
+    assert (
+        main(["upscale", str(tmp_path / "rgb.png"), "-o", str(tmp_path / "rgb_x2.png"), "--weights", str(checkpoint)])
+        == 0
+    )
     np.testing.assert_array_equal(out[..., :3], read_image(tmp_path / "rgb_x2.png"))
     expected = quantize(imresize(torch.from_numpy(alpha).double()[None] / 255, 2) * 255)[0]
     np.testing.assert_array_equal(out[..., 3], expected.numpy().astype(np.uint8))
 
     result = run_cli("upscale", src, "-o", tmp_path / "out.jpg", "--weights", checkpoint)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert any(line.startswith(f"{src}: alpha channel dropped, .jpg holds none")
-               for line in result.stdout.splitlines()), result.stdout
+    assert any(
+        line.startswith(f"{src}: alpha channel dropped, .jpg holds none") for line in result.stdout.splitlines()
+    ), result.stdout
     assert iio.imread(tmp_path / "out.jpg").shape == (42, 36, 3)
 
 
@@ -201,11 +240,17 @@ def test_precision_choice_and_its_one_line_warning(tmp_path, checkpoint, capsys,
     captured = capsys.readouterr()
     assert "precision fp32, channels-last (auto: this CPU has no native bf16" in captured.out
     assert captured.err == ""
-    assert main(["upscale", str(src), "-o", str(tmp_path / "bf16.png"), "--weights", str(checkpoint),
-                 "--precision", "bf16"]) == 0
+    assert (
+        main(
+            ["upscale", str(src), "-o", str(tmp_path / "bf16.png"), "--weights", str(checkpoint), "--precision", "bf16"]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
-    assert err.splitlines() == ["ignn-pyg upscale: warning: bf16 requested but this CPU has no native bf16 "
-                                "(no AVX512-BF16/AMX): it runs, several times slower than fp32"]
+    assert err.splitlines() == [
+        "ignn-pyg upscale: warning: bf16 requested but this CPU has no native bf16 "
+        "(no AVX512-BF16/AMX): it runs, several times slower than fp32"
+    ]
     # the fast path changes rounding only: at most a grey level here and there
     a, b = read_image(tmp_path / "auto.png").astype(int), read_image(tmp_path / "bf16.png").astype(int)
     exact = forward_whole(load_weights(checkpoint, 2), image_to_tensor(read_image(src)))
@@ -230,7 +275,8 @@ def test_an_existing_output_needs_overwrite(tmp_path, checkpoint, capsys):
     target.write_bytes(b"an earlier result")
     assert main(["upscale", str(src), "--weights", str(checkpoint)]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"ignn-pyg upscale: error: 1 output file(s) exist already: {target}; give --overwrite to replace them")
+        f"ignn-pyg upscale: error: 1 output file(s) exist already: {target}; give --overwrite to replace them"
+    )
     assert target.read_bytes() == b"an earlier result"
     assert main(["upscale", str(src), "--weights", str(checkpoint), "--overwrite"]) == 0
     assert read_image(target).shape == (40, 40, 3)
@@ -245,9 +291,20 @@ def test_inputs_sharing_a_stem_keep_their_extension(tmp_path, edsr_checkpoint):
     assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(edsr_checkpoint)]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg_x2.png", "a_png_x2.png", "b_x2.png"]
     for name, output in (("a.png", "a_png_x2.png"), ("a.jpg", "a_jpg_x2.png")):
-        assert main(["upscale", str(folder / name), "-o", str(tmp_path / "alone.png"),
-                     "--weights", str(edsr_checkpoint),
-                     "--overwrite"]) == 0
+        assert (
+            main(
+                [
+                    "upscale",
+                    str(folder / name),
+                    "-o",
+                    str(tmp_path / "alone.png"),
+                    "--weights",
+                    str(edsr_checkpoint),
+                    "--overwrite",
+                ]
+            )
+            == 0
+        )
         np.testing.assert_array_equal(read_image(tmp_path / "out" / output), read_image(tmp_path / "alone.png"))
 
 
@@ -260,6 +317,7 @@ def test_output_forms_are_checked_before_any_work(tmp_path, checkpoint, capsys, 
     assert (tmp_path / "new" / "dir" / "s_x2.png").is_file()
 
     from ignn_pyg.commands import upscale
+
     monkeypatch.setattr(upscale, "load_weights", lambda *a, **k: pytest.fail("the model was loaded"))
     (tmp_path / "folder").mkdir()
     photo(tmp_path / "folder" / "a.png", 10, 10)
@@ -298,14 +356,14 @@ def test_a_bad_file_in_a_folder_is_reported_and_the_rest_are_done(tmp_path, edsr
     assert len(lines) == 3 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith(f"ignn-pyg upscale: skipped: cannot read image {folder / 'b.png'}")
     assert lines[1].startswith("ignn-pyg upscale: skipped: ") and str(folder / "d.png") in lines[1]
-    assert lines[2] == (f"ignn-pyg upscale: error: 2 of 4 image(s) failed (each named above): "
-                        f"{folder / 'b.png'}, {folder / 'd.png'}")
+    assert lines[2] == (
+        f"ignn-pyg upscale: error: 2 of 4 image(s) failed (each named above): {folder / 'b.png'}, {folder / 'd.png'}"
+    )
 
 
 def test_strict_stops_at_the_first_bad_file_before_any_work(tmp_path, checkpoint, capsys):
     folder, _ = bad_folder(tmp_path)
-    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(checkpoint),
-                 "--strict"]) == 2
+    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(checkpoint), "--strict"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"ignn-pyg upscale: error: cannot read image {folder / 'b.png'}")
     assert not (tmp_path / "out").exists()
@@ -330,9 +388,11 @@ def test_skip_existing_resumes_a_folder_run(tmp_path, edsr_checkpoint):
 def test_options_are_checked_before_any_image(tmp_path, checkpoint, capsys):
     """An invalid --tile used to fail only at the first image large enough for tiles."""
     src = photo(tmp_path / "s.png", 10, 10)
-    for args, message in ((["--tile", "20", "--overlap", "10"], "--tile (20) must exceed twice --overlap (10)"),
-                          (["--overlap", "-1"], "--overlap must be >= 0"),
-                          (["--max-pixels", "0"], "--max-pixels must be a positive integer")):
+    for args, message in (
+        (["--tile", "20", "--overlap", "10"], "--tile (20) must exceed twice --overlap (10)"),
+        (["--overlap", "-1"], "--overlap must be >= 0"),
+        (["--max-pixels", "0"], "--max-pixels must be a positive integer"),
+    ):
         assert main(["upscale", str(src), "--weights", str(checkpoint), *args]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "s_x2.png").exists()
@@ -353,16 +413,35 @@ def test_an_image_over_the_memory_budget_is_refused_before_any_work(tmp_path, ch
     assert big > small
     monkeypatch.setattr(upscale, "resident_bytes", lambda: 0)
     budget = str(small + 1)
-    assert main(["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(checkpoint),
-                 "--max-memory", budget]) == 2
+    assert (
+        main(
+            ["upscale", str(folder), "-o", str(tmp_path / "out"), "--weights", str(checkpoint), "--max-memory", budget]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0] == (f"ignn-pyg upscale: skipped: {folder / 'big.png'}: a 50x60 image at x2 needs about "
-                      f"{format_bytes(big)} on top of the 0 B held, over --max-memory {budget} "
-                      f"({format_bytes(small + 1)} in all); give a smaller image, or more memory")
+    assert err[0] == (
+        f"ignn-pyg upscale: skipped: {folder / 'big.png'}: a 50x60 image at x2 needs about "
+        f"{format_bytes(big)} on top of the 0 B held, over --max-memory {budget} "
+        f"({format_bytes(small + 1)} in all); give a smaller image, or more memory"
+    )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small_x2.png"]
     # a single image is refused outright, and so is a budget that is no size
-    assert main(["upscale", str(folder / "big.png"), "-o", str(tmp_path / "b.png"), "--weights", str(checkpoint),
-                 "--max-memory", budget]) == 2
+    assert (
+        main(
+            [
+                "upscale",
+                str(folder / "big.png"),
+                "-o",
+                str(tmp_path / "b.png"),
+                "--weights",
+                str(checkpoint),
+                "--max-memory",
+                budget,
+            ]
+        )
+        == 2
+    )
     assert "needs about" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
     assert main(["upscale", str(folder / "big.png"), "--weights", str(checkpoint), "--max-memory", "lots"]) == 2
     assert "--max-memory 'lots': expected a positive size" in capsys.readouterr().err

@@ -48,9 +48,7 @@ def test_paired_folder_dataset_matches_stems_and_modcrops(tmp_path, lr_suffix):
         assert sample["lr"].shape == (3, *lr.shape[:2])
         assert sample["hr"].shape == (3, lr.shape[0] * 3, lr.shape[1] * 3)
         np.testing.assert_array_equal(sample["lr"].permute(1, 2, 0).numpy(), lr)
-        np.testing.assert_array_equal(
-            sample["hr"].permute(1, 2, 0).numpy(), hr[: lr.shape[0] * 3, : lr.shape[1] * 3]
-        )
+        np.testing.assert_array_equal(sample["hr"].permute(1, 2, 0).numpy(), hr[: lr.shape[0] * 3, : lr.shape[1] * 3])
 
 
 def test_hr_folder_dataset_makes_bicubic_lr(tmp_path):
@@ -63,9 +61,7 @@ def test_hr_folder_dataset_makes_bicubic_lr(tmp_path):
     torch.testing.assert_close(sample["hr"], hr_tensor)
     torch.testing.assert_close(sample["lr"], bicubic_downsample(hr_tensor, 2), rtol=0, atol=0)
     # The LR values are those of a saved 8-bit image.
-    torch.testing.assert_close(
-        sample["lr"], torch.round(sample["lr"]).clamp(0, 255), rtol=0, atol=0
-    )
+    torch.testing.assert_close(sample["lr"], torch.round(sample["lr"]).clamp(0, 255), rtol=0, atol=0)
 
 
 def test_saved_on_the_fly_lr_reads_back_as_the_same_pair(tmp_path):

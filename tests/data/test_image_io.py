@@ -31,8 +31,7 @@ def _png(width: int, height: int, bit_depth: int, color_type: int, raw: bytes) -
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
 
     header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def _write_png16(path, img: np.ndarray) -> None:
@@ -117,8 +116,9 @@ def _pillow_rgb(path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-@pytest.mark.parametrize("mode,suffix", [("CMYK", ".jpg"), ("CMYK", ".tif"), ("LAB", ".tif"), ("YCbCr", ".tif"),
-                                         ("P", ".bmp")])
+@pytest.mark.parametrize(
+    "mode,suffix", [("CMYK", ".jpg"), ("CMYK", ".tif"), ("LAB", ".tif"), ("YCbCr", ".tif"), ("P", ".bmp")]
+)
 def test_colour_modes_are_converted_by_pillow_without_alpha(tmp_path, rgb, mode, suffix):
     path = tmp_path / f"{mode}{suffix}"
     Image.fromarray(rgb).convert(mode).save(path)
@@ -278,15 +278,17 @@ def _float64_formula(img: torch.Tensor) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs CUDA"))])
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))],
+)
 def test_tensor_to_image_by_blocks_equals_the_float64_formula(monkeypatch, dtype, channels_last, device):
     monkeypatch.setattr(image_io, "_CONVERSION_BLOCK_VALUES", 3 * 9 * 4)  # 4 rows a block, the last one 1
     generator = torch.Generator().manual_seed(4)
     values = torch.empty(1, 3, 13, 9, dtype=torch.float64).uniform_(-40, 300, generator=generator)
     below_half = float(np.nextafter(np.float32(0.5), np.float32(0)))  # its + 0.5 is 1.0 in float32
     edges = [-0.5, 0.0, 0.5, 1.5, 2.5, 127.5, 254.5, 255.0, 255.5, 1e6, below_half, 253.49998]
-    values.view(-1)[:len(edges)] = torch.tensor(edges, dtype=torch.float64)
+    values.view(-1)[: len(edges)] = torch.tensor(edges, dtype=torch.float64)
     img = values.to(dtype)
     if channels_last:
         img = img.contiguous(memory_format=torch.channels_last)
@@ -326,8 +328,11 @@ def test_image_size_reads_the_header_only(tmp_path):
     assert image_size(tmp_path / "cut.png") == (37, 23)
     with pytest.raises(ValueError, match="cannot read image"):
         read_image(tmp_path / "cut.png")
-    for path, message in ((tmp_path, "is a folder, not an image file"), (tmp_path / "none.png", "not found"),
-                          (tmp_path / "a.txt", "not an image file Pillow can decode")):
+    for path, message in (
+        (tmp_path, "is a folder, not an image file"),
+        (tmp_path / "none.png", "not found"),
+        (tmp_path / "a.txt", "not an image file Pillow can decode"),
+    ):
         if path.suffix == ".txt":
             path.write_text("text")
         with pytest.raises(ValueError, match=message) as err:

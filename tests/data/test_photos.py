@@ -51,9 +51,7 @@ def _fake(tmp_path: Path, size: tuple[int, int] = (30, 45), **fields) -> Photo:
 @pytest.mark.skipif(not TSV.is_file(), reason="project checkout's shared/data/photos.tsv absent")
 def test_table_matches_the_project_tsv():
     with open(TSV, newline="") as file:
-        rows = [
-            row for row in csv.DictReader(file, delimiter="\t") if row["split"] in ("train", "eval")
-        ]
+        rows = [row for row in csv.DictReader(file, delimiter="\t") if row["split"] in ("train", "eval")]
     from_tsv = [photo for photo in PHOTOS if photo.split != "held_out"]
     assert len(rows) == len(from_tsv)
     for row, photo in zip(rows, from_tsv, strict=True):
@@ -96,7 +94,9 @@ def test_held_out_photos_are_in_no_row_of_the_project_tsv():
 @pytest.mark.parametrize("name", list_photos("eval") + list_photos("held_out"))
 def test_pip_installed_photos_load_and_verify(name):
     photo = next(p for p in PHOTOS if p.name == name)
-    pytest.importorskip({"scikit-image": "skimage", "scikit-learn": "sklearn", "matplotlib": "matplotlib"}[photo.package])
+    pytest.importorskip(
+        {"scikit-image": "skimage", "scikit-learn": "sklearn", "matplotlib": "matplotlib"}[photo.package]
+    )
     path = photo_path(name)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == photo.sha256
     img = load_photo(name)
@@ -114,9 +114,7 @@ def test_installed_train_photos_verify():
         except PhotoNotInstalledError:
             missing_packages.add(photo.package)
     if not verified:
-        pytest.skip(
-            f"no train photos installed: apt-get install {' '.join(sorted(missing_packages))}"
-        )
+        pytest.skip(f"no train photos installed: apt-get install {' '.join(sorted(missing_packages))}")
 
 
 def test_training_photo_downscale_when_installed():
@@ -162,9 +160,7 @@ def test_training_photo_uses_the_nearest_integer_factor(monkeypatch, tmp_path):
     full = load_photo("fake")
     # 70 / 30 = 2.33 -> factor 2 (35 x 20);
     # 70 / 20 = 3.5 -> factor 4 (17 x 10, after modcrop to 68 x 40)
-    np.testing.assert_array_equal(
-        load_training_photo("fake", long_side=30), downscale_photo(full, 2)
-    )
+    np.testing.assert_array_equal(load_training_photo("fake", long_side=30), downscale_photo(full, 2))
     assert load_training_photo("fake", long_side=30).shape == (20, 35, 3)
     assert load_training_photo("fake", long_side=20).shape == (10, 17, 3)
     assert load_training_photo("fake", long_side=100).shape == (40, 70, 3)

@@ -80,11 +80,7 @@ def test_imresize_matches_matlab_reference(scale, size, antialias):
     img = torch.rand(2, 3, *size, generator=generator)
     out = imresize(img, scale, antialiasing=antialias)
     expected = matlab_imresize(img.double().numpy(), scale, antialias)
-    assert (
-        out.shape
-        == expected.shape
-        == (2, 3, math.ceil(size[0] * scale), math.ceil(size[1] * scale))
-    )
+    assert out.shape == expected.shape == (2, 3, math.ceil(size[0] * scale), math.ceil(size[1] * scale))
     assert out.dtype == torch.float32
     np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=1e-4)
 
@@ -147,9 +143,7 @@ def test_imresize_keeps_dtype_and_float64_precision():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_imresize_on_cuda_matches_cpu():
     img = torch.rand(2, 3, 20, 15)
-    torch.testing.assert_close(
-        imresize(img.cuda(), 1 / 3).cpu(), imresize(img, 1 / 3), rtol=0, atol=1e-5
-    )
+    torch.testing.assert_close(imresize(img.cuda(), 1 / 3).cpu(), imresize(img, 1 / 3), rtol=0, atol=1e-5)
 
 
 def test_imresize_rejects_bad_input():

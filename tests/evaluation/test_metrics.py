@@ -70,9 +70,7 @@ def test_psnr_rounds_and_clips_sr_first():
     # 10.5 rounds up to 11 (halves up, not to even): one pixel off by 1 out of 36.
     sr = hr.copy()
     sr[0, 0] = 10.5
-    assert psnr(sr, hr, 0, y_channel=False) == pytest.approx(
-        10 * math.log10(255**2 * 36), abs=1e-12
-    )
+    assert psnr(sr, hr, 0, y_channel=False) == pytest.approx(10 * math.log10(255**2 * 36), abs=1e-12)
 
 
 def test_psnr_of_tensor_and_numpy_inputs_agree(pair):
@@ -109,9 +107,9 @@ def test_ssim_of_flat_images_by_hand():
     # Flat images: all variances are 0, so SSIM = (2 a b + C1) / (a^2 + b^2 + C1).
     a, b = 100.0, 110.0
     expected = (2 * a * b + C1) / (a**2 + b**2 + C1)
-    assert ssim(
-        np.full((20, 20, 3), b), np.full((20, 20, 3), a), 2, y_channel=False
-    ) == pytest.approx(expected, abs=1e-12)
+    assert ssim(np.full((20, 20, 3), b), np.full((20, 20, 3), a), 2, y_channel=False) == pytest.approx(
+        expected, abs=1e-12
+    )
 
 
 def test_skimage_gaussian_window_is_11_by_11():

@@ -48,7 +48,7 @@ def test_features_recomputed_and_sorted(embeds):
     src, dst = r.edge_index
     diff = (q[dst] - s[src]).view(-1, 3, 9)
     torch.testing.assert_close(r.edge_attr, diff.abs().sum(-1))
-    torch.testing.assert_close(r.distance, (diff ** 2).sum((1, 2)))
+    torch.testing.assert_close(r.distance, (diff**2).sum((1, 2)))
     d = r.distance.view(-1, 5)
     assert bool((d[:, 1:] >= d[:, :-1]).all())
     # a random draw is never closer than the k nearest

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from ignn_pyg.graph import (CrossScaleGraph, build_cross_scale_graph, candidates_per_query, extract_patches,
-                            min_map_side)
+from ignn_pyg.graph import CrossScaleGraph, build_cross_scale_graph, candidates_per_query, extract_patches, min_map_side
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def test_edge_attr_and_distance_brute_force(embeds):
     src, dst = g.edge_index
     diff = (q[dst] - s[src]).view(-1, 3, 9)
     torch.testing.assert_close(g.edge_attr, diff.abs().sum(-1))
-    torch.testing.assert_close(g.distance, (diff ** 2).sum((1, 2)))
+    torch.testing.assert_close(g.distance, (diff**2).sum((1, 2)))
 
 
 def test_positions(embeds):
@@ -89,17 +88,26 @@ def test_hetero_data_feeds_a_pyg_layer(embeds):
     assert bool(torch.isfinite(out).all())
 
 
-@pytest.mark.parametrize("lr,down,scale,kwargs,match", [
-    (torch.zeros(3, 10, 10), torch.zeros(1, 3, 5, 5), 2, {}, r"\[B, C, H, W\]"),
-    (torch.zeros(1, 3, 10, 10), torch.zeros(1, 4, 5, 5), 2, {}, "channels"),
-    (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 4, 5), 2, {}, "downsampled by 2"),
-    (torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 2, 2), 2, {}, "smaller than a 3x3 patch"),
-    (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 5, 5), 2, {"num_neighbors": 5, "window": 2}, "num_neighbors=5"),
-    (torch.full((1, 3, 10, 10), float("nan")), torch.zeros(1, 3, 5, 5), 2, {}, "NaN"),
-    (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 5, 5), 1, {}, "scale"),
-    (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 5, 5), 2, {"num_neighbors": 2, "backend": "faiss"}, "backend"),
-    (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 5, 5), 2, {"window": 2, "window_indexing": "middle"}, "window_indexing"),
-])
+@pytest.mark.parametrize(
+    "lr,down,scale,kwargs,match",
+    [
+        (torch.zeros(3, 10, 10), torch.zeros(1, 3, 5, 5), 2, {}, r"\[B, C, H, W\]"),
+        (torch.zeros(1, 3, 10, 10), torch.zeros(1, 4, 5, 5), 2, {}, "channels"),
+        (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 4, 5), 2, {}, "downsampled by 2"),
+        (torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 2, 2), 2, {}, "smaller than a 3x3 patch"),
+        (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 5, 5), 2, {"num_neighbors": 5, "window": 2}, "num_neighbors=5"),
+        (torch.full((1, 3, 10, 10), float("nan")), torch.zeros(1, 3, 5, 5), 2, {}, "NaN"),
+        (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 5, 5), 1, {}, "scale"),
+        (torch.zeros(1, 3, 10, 10), torch.zeros(1, 3, 5, 5), 2, {"num_neighbors": 2, "backend": "faiss"}, "backend"),
+        (
+            torch.zeros(1, 3, 10, 10),
+            torch.zeros(1, 3, 5, 5),
+            2,
+            {"window": 2, "window_indexing": "middle"},
+            "window_indexing",
+        ),
+    ],
+)
 def test_bad_input(lr, down, scale, kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_cross_scale_graph(lr, down, scale, **kwargs)
@@ -111,20 +119,24 @@ def _builds(height: int, width: int, scale: int, settings: dict) -> bool:
         return False
     lr = torch.rand(1, 1, height, width)
     try:
-        build_cross_scale_graph(lr, lr[..., ::scale, ::scale][..., :height // scale, :width // scale], scale,
-                                backend="dense", **settings)
+        build_cross_scale_graph(
+            lr, lr[..., ::scale, ::scale][..., : height // scale, : width // scale], scale, backend="dense", **settings
+        )
     except ValueError:
         return False
     return True
 
 
-@pytest.mark.parametrize("scale,settings", [
-    (2, {"num_neighbors": 5, "window": 3}),
-    (2, {"num_neighbors": 5, "window": 4, "window_indexing": "centered"}),
-    (3, {"num_neighbors": 4, "window": 2}),
-    (2, {"num_neighbors": 1, "window": 1, "patch_size": 5, "stride": 3}),
-    (3, {"num_neighbors": 9, "window": 5, "patch_size": 3, "stride": 1, "window_indexing": "centered"}),
-])
+@pytest.mark.parametrize(
+    "scale,settings",
+    [
+        (2, {"num_neighbors": 5, "window": 3}),
+        (2, {"num_neighbors": 5, "window": 4, "window_indexing": "centered"}),
+        (3, {"num_neighbors": 4, "window": 2}),
+        (2, {"num_neighbors": 1, "window": 1, "patch_size": 5, "stride": 3}),
+        (3, {"num_neighbors": 9, "window": 5, "patch_size": 3, "stride": 1, "window_indexing": "centered"}),
+    ],
+)
 def test_min_map_side_and_candidates_by_brute_force(scale, settings):
     """Every map with both sides >= L builds (through the switch from global to windowed
     search), the (L-1)-square map does not, and candidates_per_query >= k predicts the
@@ -137,8 +149,10 @@ def test_min_map_side_and_candidates_by_brute_force(scale, settings):
     for height in range(1, top):
         for width in range(1, top):
             built = _builds(height, width, scale, settings)
-            predicted = candidates_per_query(height, width, scale, window_indexing=indexing,
-                                             **geometry) >= settings["num_neighbors"]
+            predicted = (
+                candidates_per_query(height, width, scale, window_indexing=indexing, **geometry)
+                >= settings["num_neighbors"]
+            )
             assert built == predicted, (height, width)
             if height >= side and width >= side:
                 assert built, (height, width)

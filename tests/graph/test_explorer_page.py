@@ -10,9 +10,18 @@ import pytest
 import torch
 
 from ignn_pyg.graph import build_cross_scale_graph
-from ignn_pyg.graph.explorer_page import (LayerWeights, explorer_data, explorer_maps, explorer_page, histogram,
-                                          pixel_map, read_explorer_page, weight_entropy)
+from ignn_pyg.graph.explorer_page import (
+    LayerWeights,
+    explorer_data,
+    explorer_maps,
+    explorer_page,
+    histogram,
+    pixel_map,
+    read_explorer_page,
+    weight_entropy,
+)
 from ignn_pyg.graph.study import border_limited_queries, edge_displacement
+
 
 def small_graph(height=19, width=22, k=3, window=4, seed=0):
     """A graph on random maps; 19 x 22 pads the LR grid at the bottom (not at the right)."""
@@ -25,8 +34,10 @@ def small_graph(height=19, width=22, k=3, window=4, seed=0):
 def images(graph, seed=0):
     rng = np.random.default_rng(seed)
     tg, sg = graph.target_grid, graph.source_grid
-    return (rng.integers(0, 256, (tg.height, tg.width, 3), dtype=np.uint8),
-            rng.integers(0, 256, (sg.height, sg.width, 3), dtype=np.uint8))
+    return (
+        rng.integers(0, 256, (tg.height, tg.width, 3), dtype=np.uint8),
+        rng.integers(0, 256, (sg.height, sg.width, 3), dtype=np.uint8),
+    )
 
 
 def unpack(*args, **kwargs):
@@ -50,8 +61,9 @@ def brute_force_pixel_map(per_query, graph):
 def test_pixel_map_is_the_mean_over_covering_patches():
     graph = small_graph()
     values = torch.randn(graph.num_target_nodes)
-    np.testing.assert_allclose(pixel_map(values, graph).numpy(), brute_force_pixel_map(values, graph),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        pixel_map(values, graph).numpy(), brute_force_pixel_map(values, graph), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_weight_entropy_by_hand():
@@ -60,10 +72,10 @@ def test_weight_entropy_by_hand():
 
 
 def test_histogram_by_hand():
-    values = torch.arange(100, dtype=torch.float64)      # 0 .. 99; 99 % quantile 98.01
+    values = torch.arange(100, dtype=torch.float64)  # 0 .. 99; 99 % quantile 98.01
     h = histogram(values, bins=7)
     assert h["hi"] == pytest.approx(98.01)
-    assert h["overflow"] == 1 and h["max"] == 99.0       # only 99 lies above 98.01
+    assert h["overflow"] == 1 and h["max"] == 99.0  # only 99 lies above 98.01
     edges = np.linspace(0, 98.01, 8)
     expected = [int(((values.numpy() >= a) & (values.numpy() < b)).sum()) for a, b in zip(edges[:-1], edges[1:])]
     assert h["counts"] == expected and sum(h["counts"]) + h["overflow"] == 100
@@ -75,10 +87,14 @@ def test_maps_against_brute_force():
     maps = {m.key: m for m in explorer_maps(graph)}
     distance = graph.distance.view(-1, k)
     displacement = edge_displacement(graph).view(-1, k)
-    for key, per_query in (("distance", distance[:, 0]), ("displacement", displacement.mean(1)),
-                           ("border", border_limited_queries(graph).double())):
-        np.testing.assert_allclose(maps[key].values.numpy(), brute_force_pixel_map(per_query, graph),
-                                   rtol=1e-6, atol=1e-9)
+    for key, per_query in (
+        ("distance", distance[:, 0]),
+        ("displacement", displacement.mean(1)),
+        ("border", border_limited_queries(graph).double()),
+    ):
+        np.testing.assert_allclose(
+            maps[key].values.numpy(), brute_force_pixel_map(per_query, graph), rtol=1e-6, atol=1e-9
+        )
     assert maps["border"].values.min() >= 0 and maps["border"].values.max() <= 1
     # the nearest distance of every query is its smallest
     assert bool((distance[:, :1] <= distance).all())
@@ -97,7 +113,7 @@ def test_data_round_trip_with_pixel_weights():
     data, a = unpack(lr_image, down_image, graph, LayerWeights("test", pixel_weights={"HR": hr, "LR": lr}))
     k = graph.num_neighbors
     np.testing.assert_array_equal(a["source"], graph.neighbors().numpy())
-    np.testing.assert_array_equal(a["distance"].ravel(), graph.distance.numpy())   # float32, exact
+    np.testing.assert_array_equal(a["distance"].ravel(), graph.distance.numpy())  # float32, exact
     np.testing.assert_allclose(a["edge_norm"].ravel(), graph.edge_attr.norm(dim=1).numpy(), rtol=1e-6)
     np.testing.assert_array_equal(a["target_pos"], graph.target_pos.numpy())
     np.testing.assert_array_equal(a["source_pos"], graph.source_pos.numpy())
@@ -124,8 +140,9 @@ def test_data_with_edge_weights_and_entropy():
     np.testing.assert_allclose(a["weights/edge"] / 65535, edge_weight.view(-1, 4).numpy(), atol=0.5 / 65535 + 1e-7)
     entropy = {m.key: m for m in explorer_maps(graph, lw)}["entropy/edge"].values
     by_query = [-sum(w * math.log(w) for w in row) for row in edge_weight.view(-1, 4).tolist()]
-    np.testing.assert_allclose(entropy.numpy(), brute_force_pixel_map(torch.tensor(by_query, dtype=torch.float64), graph),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        entropy.numpy(), brute_force_pixel_map(torch.tensor(by_query, dtype=torch.float64), graph), rtol=1e-9
+    )
 
 
 def test_global_search_has_no_windows():
@@ -155,7 +172,7 @@ def test_page_is_self_contained_and_carries_its_data():
     # no external resource: nothing is fetched from a URL, and scripts and styles are inline
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html)
     assert "http://" not in html and "https://" not in html and "@import" not in html
-    assert html.count("</script>") == 1 + 1   # the data element and the script
+    assert html.count("</script>") == 1 + 1  # the data element and the script
     data, arrays = read_explorer_page(html)
     assert data["title"] == "a </script> title"
     np.testing.assert_array_equal(arrays["source"], graph.neighbors().numpy())

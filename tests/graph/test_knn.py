@@ -10,17 +10,23 @@ from ignn_pyg.graph.windows import search_windows, window_candidates
 
 BACKENDS = {"dense": dense_knn, "cluster": cluster_knn}
 # torch-cluster is the optional `cluster` extra (make test installs it)
-BACKEND_PARAMS = ["dense", pytest.param("cluster", marks=pytest.mark.skipif(
-    not cluster_available(), reason="torch-cluster not installed (extra 'cluster')"))]
-DEVICE_PARAMS = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs CUDA"))]
+BACKEND_PARAMS = [
+    "dense",
+    pytest.param(
+        "cluster",
+        marks=pytest.mark.skipif(not cluster_available(), reason="torch-cluster not installed (extra 'cluster')"),
+    ),
+]
+DEVICE_PARAMS = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+]
 
 
 def brute_force(query, source, windows, source_grid):
     """Sorted float64 distances and the candidate lists, per query."""
     m = query.shape[1]
-    cands = (torch.arange(source.shape[1]).expand(m, -1) if windows is None
-             else window_candidates(windows, source_grid))
+    cands = torch.arange(source.shape[1]).expand(m, -1) if windows is None else window_candidates(windows, source_grid)
     q, s = query.double(), source.double()
     d = ((q[:, :, None, :] - s[:, cands]) ** 2).sum(-1)  # [B, M, O]
     return d.sort(-1).values, cands, d
@@ -49,11 +55,11 @@ def assert_same_neighbours(idx, query, source, windows, source_grid, k):
 CASES = [
     # (B, C, H, W, scale, window, indexing)
     (1, 3, 24, 24, 2, 4, "reference"),
-    (2, 4, 21, 17, 2, 3, "reference"),      # batch > 1, odd and non-square
-    (1, 2, 30, 19, 3, 3, "reference"),      # x3 off-centre windows
+    (2, 4, 21, 17, 2, 3, "reference"),  # batch > 1, odd and non-square
+    (1, 2, 30, 19, 3, 3, "reference"),  # x3 off-centre windows
     (1, 3, 26, 33, 2, 5, "centered"),
-    (2, 2, 18, 14, 2, 50, "reference"),     # window larger than the grid: global
-    (1, 2, 40, 12, 2, 6, "reference"),      # window > one side only
+    (2, 2, 18, 14, 2, 50, "reference"),  # window larger than the grid: global
+    (1, 2, 40, 12, 2, 6, "reference"),  # window > one side only
 ]
 
 
@@ -69,8 +75,7 @@ def test_backend_matches_brute_force_random(backend, case, device):
     source, sg = extract_patches(down, 3, 2)
     windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), window, s, indexing)
     k = 4
-    idx = BACKENDS[backend](query.to(device), source.to(device), (tg.rows, tg.cols), (sg.rows, sg.cols),
-                            windows, k)
+    idx = BACKENDS[backend](query.to(device), source.to(device), (tg.rows, tg.cols), (sg.rows, sg.cols), windows, k)
     assert idx.shape == (b, tg.num_patches, k) and idx.device.type == device
     idx = idx.cpu()
     assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), k)
@@ -103,7 +108,7 @@ def test_dense_widened_candidate_rows_match_brute_force(tile):
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_backend_matches_brute_force_real_image(backend, device):
     """A real photograph (scikit-image's astronaut) through the VGG embedding."""
-    from ignn_pyg.data import image_to_tensor, imresize, read_image, photo_path
+    from ignn_pyg.data import image_to_tensor, imresize, photo_path, read_image
     from ignn_pyg.graph import VGGEmbedding
 
     torch.manual_seed(0)
@@ -114,8 +119,9 @@ def test_backend_matches_brute_force_real_image(backend, device):
         query, tg = extract_patches(embed(lr), 3, 2)
         source, sg = extract_patches(embed(down), 3, 2)
     windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 6, 2, "reference")
-    idx = BACKENDS[backend](query.to(device), source.to(device), (tg.rows, tg.cols), (sg.rows, sg.cols),
-                            windows, 5).cpu()
+    idx = BACKENDS[backend](
+        query.to(device), source.to(device), (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 5
+    ).cpu()
     assert_same_neighbours(idx, query, source, windows, (sg.rows, sg.cols), 5)
 
 
@@ -129,8 +135,14 @@ def test_cluster_on_cuda_refuses_distances_its_kernel_drops():
     windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), 3, 2)
     with pytest.raises(RuntimeError, match="sqrt\\(1e10\\)"):
         cluster_knn(query.cuda(), source.cuda(), (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 3)
-    assert_same_neighbours(dense_knn(query.cuda(), source.cuda(), (tg.rows, tg.cols), (sg.rows, sg.cols),
-                                     windows, 3).cpu(), query, source, windows, (sg.rows, sg.cols), 3)
+    assert_same_neighbours(
+        dense_knn(query.cuda(), source.cuda(), (tg.rows, tg.cols), (sg.rows, sg.cols), windows, 3).cpu(),
+        query,
+        source,
+        windows,
+        (sg.rows, sg.cols),
+        3,
+    )
 
 
 def test_auto_backend_without_torch_cluster(monkeypatch):
@@ -143,7 +155,7 @@ def test_auto_backend_without_torch_cluster(monkeypatch):
 
 
 def test_auto_backend_with_torch_cluster(monkeypatch):
-    """"auto" is the dense search also where torch-cluster is installed (measured faster
+    """ "auto" is the dense search also where torch-cluster is installed (measured faster
     on CPU and on GPU: docs/cuda.md); "cluster" must be asked for."""
     monkeypatch.setattr(knn, "cluster_available", lambda: True)
     assert resolve_backend("auto") == "dense"

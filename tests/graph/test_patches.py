@@ -4,17 +4,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ignn_pyg.graph.patches import (PatchGrid, extract_patch_rows, extract_patches, fold_patch_constants,
-                                    fold_patches)
+from ignn_pyg.graph.patches import PatchGrid, extract_patch_rows, extract_patches, fold_patch_constants, fold_patches
 
 
-@pytest.mark.parametrize("size,patch,stride,expected", [
-    (10, 3, 2, (0, 1)),   # even size, p=3, t=2: one zero row at the bottom
-    (11, 3, 2, (0, 0)),   # odd size tiles exactly
-    (10, 5, 3, (0, 1)),   # (-(10-5)) % 3 = 1
-    (12, 5, 3, (1, 1)),   # (-(12-5)) % 3 = 2 -> split floor/ceil
-    (7, 3, 1, (0, 0)),
-])
+@pytest.mark.parametrize(
+    "size,patch,stride,expected",
+    [
+        (10, 3, 2, (0, 1)),  # even size, p=3, t=2: one zero row at the bottom
+        (11, 3, 2, (0, 0)),  # odd size tiles exactly
+        (10, 5, 3, (0, 1)),  # (-(10-5)) % 3 = 1
+        (12, 5, 3, (1, 1)),  # (-(12-5)) % 3 = 2 -> split floor/ceil
+        (7, 3, 1, (0, 0)),
+    ],
+)
 def test_padding_rule_hand_computed(size, patch, stride, expected):
     grid = PatchGrid.of(size, size + 1, patch, stride)
     assert (grid.pad_top, grid.pad_bottom) == expected
@@ -27,7 +29,7 @@ def brute_patches(x, p, t):
     out = []
     for r in range(grid.rows):
         for c in range(grid.cols):
-            out.append(xp[:, :, r * t:r * t + p, c * t:c * t + p].reshape(x.shape[0], -1))
+            out.append(xp[:, :, r * t : r * t + p, c * t : c * t + p].reshape(x.shape[0], -1))
     return torch.stack(out, 1), grid
 
 
@@ -67,9 +69,9 @@ def test_fold_matches_brute_force_average(shape, p, t):
     for r in range(grid.rows):
         for c in range(grid.cols):
             block = patches[:, r * grid.cols + c].reshape(shape[0], shape[1], p, p)
-            acc[:, :, r * t:r * t + p, c * t:c * t + p] += block
-            cnt[r * t:r * t + p, c * t:c * t + p] += 1
-    expected = (acc / cnt)[:, :, grid.pad_top:grid.pad_top + shape[-2], grid.pad_left:grid.pad_left + shape[-1]]
+            acc[:, :, r * t : r * t + p, c * t : c * t + p] += block
+            cnt[r * t : r * t + p, c * t : c * t + p] += 1
+    expected = (acc / cnt)[:, :, grid.pad_top : grid.pad_top + shape[-2], grid.pad_left : grid.pad_left + shape[-1]]
     torch.testing.assert_close(fold_patches(patches, grid), expected)
 
 
@@ -95,7 +97,7 @@ def test_scaled_grid_folds_hr_patches_back():
 def test_fold_patch_constants_equals_fold_of_repeated_values():
     grid = PatchGrid.of(9, 6, 3, 2).scaled(2)
     values = torch.randn(2, grid.num_patches, 5)
-    repeated = values[..., None].expand(-1, -1, -1, grid.patch_size ** 2).reshape(2, grid.num_patches, -1)
+    repeated = values[..., None].expand(-1, -1, -1, grid.patch_size**2).reshape(2, grid.num_patches, -1)
     torch.testing.assert_close(fold_patch_constants(values, grid), fold_patches(repeated, grid))
 
 

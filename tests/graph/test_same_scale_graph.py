@@ -21,8 +21,7 @@ def test_neighbours_are_the_k_nearest_other_patches_in_the_centred_window(window
     patches, grid = extract_patches(embed, 3, 2)  # [B, M, C p^2]
     m = grid.num_patches
     windows = search_windows((grid.rows, grid.cols), (grid.rows, grid.cols), window, 1, "centered")
-    cands = (torch.arange(m).expand(m, -1) if windows is None
-             else window_candidates(windows, (grid.rows, grid.cols)))
+    cands = torch.arange(m).expand(m, -1) if windows is None else window_candidates(windows, (grid.rows, grid.cols))
     d = ((patches.double()[:, :, None, :] - patches.double()[:, cands]) ** 2).sum(-1)  # [B, M, O]
     d[:, cands == torch.arange(m)[:, None]] = float("inf")  # the query itself is excluded
     expected = d.sort(-1).values[..., :k]

@@ -7,8 +7,14 @@ import random
 import pytest
 import torch
 
-from ignn_pyg.inference.checkpoints import (load_checkpoint, load_reference_checkpoint, load_weights,
-                                  reference_key_map, save_checkpoint, to_reference_state_dict)
+from ignn_pyg.inference.checkpoints import (
+    load_checkpoint,
+    load_reference_checkpoint,
+    load_weights,
+    reference_key_map,
+    save_checkpoint,
+    to_reference_state_dict,
+)
 from ignn_pyg.models import EDSR, IGNN
 
 # The authors' state-dict names for IGNN at x4 with 2 residual blocks, as printed by
@@ -132,15 +138,16 @@ def _bad_checkpoint(path, kind: str) -> None:
         path.write_bytes(b"")
     elif kind == "truncated":
         save_checkpoint(path, EDSR(2, n_feats=8, n_resblocks=1))
-        path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif kind == "runs a command":
         torch.save({"state_dict": _RunsACommand(path.with_name("ran"))}, path)
     elif kind == "plain pickle that runs a command":
         path.write_bytes(pickle.dumps(_RunsACommand(path.with_name("ran"))))
 
 
-@pytest.mark.parametrize("kind", ["random bytes", "text", "empty", "truncated", "runs a command",
-                                  "plain pickle that runs a command"])
+@pytest.mark.parametrize(
+    "kind", ["random bytes", "text", "empty", "truncated", "runs a command", "plain pickle that runs a command"]
+)
 @pytest.mark.parametrize("load", [load_weights, load_checkpoint])
 def test_bad_checkpoints_are_one_line_naming_the_file(tmp_path, kind, load):
     path = tmp_path / "model.pt"
@@ -156,12 +163,18 @@ def test_bad_checkpoints_are_one_line_naming_the_file(tmp_path, kind, load):
 def test_bad_checkpoint_messages_say_what_was_expected(tmp_path):
     path = tmp_path / "notes.pt"
     _bad_checkpoint(path, "text")
-    with pytest.raises(ValueError, match=r"not a PyTorch checkpoint \(it starts with b'weights:'\); expected a "
-                                         r"file written by torch.save"):
+    with pytest.raises(
+        ValueError,
+        match=r"not a PyTorch checkpoint \(it starts with b'weights:'\); expected a "
+        r"file written by torch.save",
+    ):
         load_weights(path)
     _bad_checkpoint(path, "runs a command")
-    with pytest.raises(ValueError, match=r"refused checkpoint .*notes.pt': it holds posix.system, which is not a "
-                                         r"tensor"):
+    with pytest.raises(
+        ValueError,
+        match=r"refused checkpoint .*notes.pt': it holds posix.system, which is not a "
+        r"tensor",
+    ):
         load_weights(path)
     _bad_checkpoint(path, "truncated")
     with pytest.raises(ValueError, match="the file is truncated or corrupt"):

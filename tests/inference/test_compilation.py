@@ -22,8 +22,9 @@ def tiny_models():
 @pytest.mark.parametrize("model", tiny_models(), ids=["ignn", "edsr"])
 def test_compiled_dense_parts_give_the_eager_output_at_every_size(model):
     model.eval()
-    inputs = [torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h)) * 255
-              for h, w in ((24, 20), (29, 33))]  # two sizes: one compilation, dynamic shapes
+    inputs = [
+        torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h)) * 255 for h, w in ((24, 20), (29, 33))
+    ]  # two sizes: one compilation, dynamic shapes
     expected = [forward_whole(model, x) for x in inputs]
     keys = list(model.state_dict())
     torch._dynamo.reset()
@@ -47,8 +48,11 @@ def test_no_compiler_is_one_warning_and_no_compilation(monkeypatch):
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setattr(compilation.shutil, "which", lambda name: None)
     model = tiny_models()[1]
-    with pytest.warns(UserWarning, match=r"^--compile: no C\+\+ compiler found \(c\+\+, g\+\+, clang\+\+\), "
-                                         r"which torch.compile needs on the CPU; running without compilation$"):
+    with pytest.warns(
+        UserWarning,
+        match=r"^--compile: no C\+\+ compiler found \(c\+\+, g\+\+, clang\+\+\), "
+        r"which torch.compile needs on the CPU; running without compilation$",
+    ):
         assert compile_dense_parts(model, inference=True) == []
     assert model._compiled_call_impl is None
 
@@ -62,8 +66,9 @@ def test_upscale_compile_falls_back_in_one_line(tmp_path, checkpoint, monkeypatc
     assert main(["upscale", str(src), "-o", str(tmp_path / "eager.png"), *common]) == 0
     capsys.readouterr()
     assert main(["upscale", str(src), "-o", str(tmp_path / "compiled.png"), "--compile", *common]) == 0
-    assert capsys.readouterr().err.strip() == ("ignn-pyg upscale: warning: --compile: no C++ compiler found (c++); "
-                                               "running without compilation")
+    assert capsys.readouterr().err.strip() == (
+        "ignn-pyg upscale: warning: --compile: no C++ compiler found (c++); running without compilation"
+    )
     assert (read_image(tmp_path / "eager.png") == read_image(tmp_path / "compiled.png")).all()
     assert main(["upscale", str(src), "--method", "graph", "--compile"]) == 2
     assert "--compile need --method network" in capsys.readouterr().err

@@ -6,9 +6,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ignn_pyg.inference.forward import (ReferenceWindowState, _tile_spans, dihedral, dihedral_inverse,
-                                forward_tiled, forward_whole, reference_chop, self_ensemble_x8)
 from ignn_pyg.data import downsample_for_graph
+from ignn_pyg.inference.forward import (
+    ReferenceWindowState,
+    _tile_spans,
+    dihedral,
+    dihedral_inverse,
+    forward_tiled,
+    forward_whole,
+    reference_chop,
+    self_ensemble_x8,
+)
 from ignn_pyg.models import EDSR, IGNN, graph_scale_for
 from tests.models.test_ignn import randomize, textured_image
 
@@ -39,6 +47,7 @@ class CountingModel:
 # ---------------------------------------------------------------------------------------
 # forward_tiled
 
+
 @pytest.mark.parametrize("tile,overlap", [(10, 0), (10, 4), (17, 3), (25, 12)])
 def test_tile_spans_partition_with_margins(tile, overlap):
     for length in range(1, 80):
@@ -47,10 +56,10 @@ def test_tile_spans_partition_with_margins(tile, overlap):
         for (start, stop, keep0, keep1), nxt in zip(spans, spans[1:] + [None]):
             assert 0 <= start <= keep0 < keep1 <= stop <= length
             assert stop - start == min(tile, length)
-            assert keep0 == 0 or keep0 - start >= overlap          # inner left margin
-            assert keep1 == length or stop - keep1 >= overlap      # inner right margin
+            assert keep0 == 0 or keep0 - start >= overlap  # inner left margin
+            assert keep1 == length or stop - keep1 >= overlap  # inner right margin
             if nxt is not None:
-                assert nxt[2] == keep1                             # kept ranges tile the axis
+                assert nxt[2] == keep1  # kept ranges tile the axis
 
 
 def test_tiled_edsr_equals_whole_beyond_receptive_field():
@@ -90,6 +99,7 @@ def test_tiled_rejects_bad_arguments():
 # ---------------------------------------------------------------------------------------
 # reference_chop against a transcription of the authors' Chop.forward
 
+
 def chop_transcription(model, x_son, x, scale, scale_s, shave, min_size, n_gpus):
     """Their arithmetic, variable by variable (``h_0``: LR remainder, ``*_s``: graph scale)."""
     b, c, h_s, w_s = x_son.shape
@@ -100,38 +110,47 @@ def chop_transcription(model, x_son, x, scale, scale_s, shave, min_size, n_gpus)
     shave_s = shave // scale_s
     h_size_s, w_size_s = h_half_s + shave_s, w_half_s + shave_s
     h_size, w_size = h_size_s * scale_s, w_size_s * scale_s
-    son_tiles = [x_son[:, :, 0:h_size_s, 0:w_size_s],
-                 x_son[:, :, 0:h_size_s, w_s - w_size_s:w_s],
-                 x_son[:, :, h_s - h_size_s:h_s, 0:w_size_s],
-                 x_son[:, :, h_s - h_size_s:h_s, w_s - w_size_s:w_s]]
-    tiles = [x[:, :, 0:h_size + h_0, 0:w_size + w_0],
-             x[:, :, 0:h_size + h_0, w - w_size - w_0:w],
-             x[:, :, h - h_size - h_0:h, 0:w_size + w_0],
-             x[:, :, h - h_size - h_0:h, w - w_size - w_0:w]]
+    son_tiles = [
+        x_son[:, :, 0:h_size_s, 0:w_size_s],
+        x_son[:, :, 0:h_size_s, w_s - w_size_s : w_s],
+        x_son[:, :, h_s - h_size_s : h_s, 0:w_size_s],
+        x_son[:, :, h_s - h_size_s : h_s, w_s - w_size_s : w_s],
+    ]
+    tiles = [
+        x[:, :, 0 : h_size + h_0, 0 : w_size + w_0],
+        x[:, :, 0 : h_size + h_0, w - w_size - w_0 : w],
+        x[:, :, h - h_size - h_0 : h, 0 : w_size + w_0],
+        x[:, :, h - h_size - h_0 : h, w - w_size - w_0 : w],
+    ]
     if w_size * h_size < min_size:
         outs = []
         for i in range(0, 4, n_gpus):
-            out = model(torch.cat(tiles[i:i + n_gpus]), torch.cat(son_tiles[i:i + n_gpus]))
+            out = model(torch.cat(tiles[i : i + n_gpus]), torch.cat(son_tiles[i : i + n_gpus]))
             outs.extend(out.chunk(n_gpus))
     else:
-        outs = [chop_transcription(model, s, t, scale, scale_s, shave, min_size, n_gpus)
-                for s, t in zip(son_tiles, tiles)]
+        outs = [
+            chop_transcription(model, s, t, scale, scale_s, shave, min_size, n_gpus) for s, t in zip(son_tiles, tiles)
+        ]
     h, w, h_half, w_half = scale * h, scale * w, scale * h_half, scale * w_half
     h_size, w_size, h_0, w_0 = scale * h_size, scale * w_size, scale * h_0, scale * w_0
     result = torch.full((b, c, h, w), float("nan"))
     result[:, :, 0:h_half, 0:w_half] = outs[0][:, :, 0:h_half, 0:w_half]
-    result[:, :, 0:h_half, w_half:w] = outs[1][:, :, 0:h_half, w_size - w + w_half + w_0:w_size + w_0]
-    result[:, :, h_half:h, 0:w_half] = outs[2][:, :, h_size - h + h_half + h_0:h_size + h_0, 0:w_half]
-    result[:, :, h_half:h, w_half:w] = outs[3][:, :, h_size - h + h_half + h_0:h_size + h_0,
-                                               w_size - w + w_half + w_0:w_size + w_0]
+    result[:, :, 0:h_half, w_half:w] = outs[1][:, :, 0:h_half, w_size - w + w_half + w_0 : w_size + w_0]
+    result[:, :, h_half:h, 0:w_half] = outs[2][:, :, h_size - h + h_half + h_0 : h_size + h_0, 0:w_half]
+    result[:, :, h_half:h, w_half:w] = outs[3][
+        :, :, h_size - h + h_half + h_0 : h_size + h_0, w_size - w + w_half + w_0 : w_size + w_0
+    ]
     return result
 
 
-@pytest.mark.parametrize("scale,size,min_size", [
-    (2, (50, 47), 1000),   # top-level tile area 36*34 = 1224, children 30*28 = 840
-    (3, (61, 56), 1200),   # remainders 1 and 2: 42*39 = 1638, then 33*30 = 990
-    (4, (45, 51), 1000),   # graph scale 2, output scale 4: 34*36 = 1224, then 28*30 = 840
-])
+@pytest.mark.parametrize(
+    "scale,size,min_size",
+    [
+        (2, (50, 47), 1000),  # top-level tile area 36*34 = 1224, children 30*28 = 840
+        (3, (61, 56), 1200),  # remainders 1 and 2: 42*39 = 1638, then 33*30 = 990
+        (4, (45, 51), 1000),  # graph scale 2, output scale 4: 34*36 = 1224, then 28*30 = 840
+    ],
+)
 def test_reference_chop_matches_transcription(scale, size, min_size):
     model = tiny_ignn(scale)
     lr = textured_image(*size)
@@ -171,6 +190,7 @@ def test_reference_chop_rejects_small_images_and_bad_lr_down():
 # ---------------------------------------------------------------------------------------
 # self-ensemble
 
+
 def test_dihedral_transforms_are_distinct_and_inverted():
     square = torch.arange(16.0).view(1, 1, 4, 4)
     images = [dihedral(square, i) for i in range(8)]
@@ -187,8 +207,9 @@ def test_dihedral_transforms_are_distinct_and_inverted():
 def nearest_sr(lr, lr_down):
     """Exactly flip/transpose-equivariant when ``lr_down`` is the 2x2 mean of ``lr`` and
     transformed like it (nearest upsampling x2 of ``lr`` plus x4 of ``lr_down``)."""
-    return lr.repeat_interleave(2, -1).repeat_interleave(2, -2) + \
-        lr_down.repeat_interleave(4, -1).repeat_interleave(4, -2)
+    return lr.repeat_interleave(2, -1).repeat_interleave(2, -2) + lr_down.repeat_interleave(4, -1).repeat_interleave(
+        4, -2
+    )
 
 
 def test_self_ensemble_of_equivariant_model_is_plain_output():
@@ -198,7 +219,7 @@ def test_self_ensemble_of_equivariant_model_is_plain_output():
     assert torch.equal(self_ensemble_x8(nearest_sr, lr, lr_down), plain)
     # the ensemble is not trivially the plain output: with a position-dependent model it differs
     ramp = torch.arange(20.0).view(1, 1, 1, 20)
-    skewed = self_ensemble_x8(lambda x, d: nearest_sr(x, d) + ramp[..., :2 * x.shape[-1]], lr, lr_down)
+    skewed = self_ensemble_x8(lambda x, d: nearest_sr(x, d) + ramp[..., : 2 * x.shape[-1]], lr, lr_down)
     assert not torch.allclose(skewed, plain + ramp)
 
 
@@ -216,6 +237,7 @@ def test_self_ensemble_without_lr_down_passes_none():
 
 # ---------------------------------------------------------------------------------------
 # the authors' window switch-off
+
 
 def test_reference_window_state_latches_global_search():
     model = tiny_ignn(2, window=4)

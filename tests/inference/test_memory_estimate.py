@@ -2,8 +2,14 @@
 
 import pytest
 
-from ignn_pyg.inference.memory_estimate import (FORWARD_FIXED_BYTES, FORWARD_MEMORY,
-                                                format_bytes, forward_bytes, parse_bytes, upscale_peak_bytes)
+from ignn_pyg.inference.memory_estimate import (
+    FORWARD_FIXED_BYTES,
+    FORWARD_MEMORY,
+    format_bytes,
+    forward_bytes,
+    parse_bytes,
+    upscale_peak_bytes,
+)
 from ignn_pyg.models import EDSR, IGNN
 
 
@@ -23,8 +29,10 @@ def test_a_whole_image_and_a_tiled_one():
     tiled = upscale_peak_bytes(model, 30, 40, max_pixels=1199, tile=16, alpha=True)
     assert tiled == forward_bytes(model, 256) + 15 * 1200 + 18 * 4 * 1200 + 9 * 4 * 1200
     # a tile longer than a side runs on that side
-    assert upscale_peak_bytes(model, 10, 500, max_pixels=100, tile=64) == \
-        forward_bytes(model, 640) + 15 * 5000 + 18 * 4 * 5000
+    assert (
+        upscale_peak_bytes(model, 10, 500, max_pixels=100, tile=64)
+        == forward_bytes(model, 640) + 15 * 5000 + 18 * 4 * 5000
+    )
 
 
 def test_sizes_parse_in_binary_units():

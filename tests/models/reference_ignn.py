@@ -45,7 +45,7 @@ def _patch2im(patches, p, t, padding):
     counts = F.fold(torch.ones_like(flat), size, p, stride=t)
     top, bottom, left, right = padding
     out = summed / counts
-    return out[:, :, top:out.shape[2] - bottom, left:out.shape[3] - right]
+    return out[:, :, top : out.shape[2] - bottom, left : out.shape[3] - right]
 
 
 def _window_index(n1, n2, m1, m2, window, scale):
@@ -73,7 +73,7 @@ def reference_graph(sd, lr, lr_down, scale, k, window, p=3, t=2):
     n, m, e = n1 * n2, m1 * m2, ce * p * p
     xe = xe_p.permute(0, 4, 5, 1, 2, 3).reshape(b, n, e)
     ye = ye_p.permute(0, 4, 5, 1, 2, 3).reshape(b, m, e)
-    dist = -2 * ye @ xe.transpose(1, 2) + (ye ** 2).sum(-1, keepdim=True) + (xe ** 2).sum(-1)[:, None, :]
+    dist = -2 * ye @ xe.transpose(1, 2) + (ye**2).sum(-1, keepdim=True) + (xe**2).sum(-1)[:, None, :]
     if window >= n1 and window >= n2:
         idx = dist.topk(k, dim=2, largest=False).indices
     else:
@@ -91,7 +91,7 @@ def reference_graph(sd, lr, lr_down, scale, k, window, p=3, t=2):
 def reference_aggregate(sd, y, idx, diff, scale, k, res_scale, p=3, t=2):
     """The authors' GCN block: returns (lr branch, hr branch)."""
     b, c, h, w = y.shape
-    yc = y[:, :, :h - h % scale, :w - w % scale]
+    yc = y[:, :, : h - h % scale, : w - w % scale]
     yd = yc.reshape(b, c, h // scale, scale, w // scale, scale).permute(0, 1, 3, 5, 2, 4)
     yd = yd.reshape(b, c * scale * scale, h // scale, w // scale)
     y_p, pad = _im2patch(y, p, t)

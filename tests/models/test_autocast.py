@@ -43,8 +43,9 @@ def test_graph_under_autocast_is_the_float32_graph_and_brute_force():
 
     # what the model guards against: the same search on bf16 embeddings picks other sets
     with torch.no_grad(), torch.autocast(**BF16):
-        naive = build_cross_scale_graph(model.embedding(lr), model.embedding(downsample_for_graph(lr, 2)), 2,
-                                        5, 3, 2, 6)
+        naive = build_cross_scale_graph(
+            model.embedding(lr), model.embedding(downsample_for_graph(lr, 2)), 2, 5, 3, 2, 6
+        )
     same = (naive.neighbors().sort(1).values == exact.neighbors().sort(1).values).all(1)
     assert not bool(same.all())
 
@@ -64,7 +65,7 @@ def test_bf16_output_within_the_rounding_of_its_depth(scale):
     assert fast.dtype == torch.float32  # the output mean shift runs in float32
     depth = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) - 3  # minus shifts, VGG normalisation
     learned = (exact - model.output_shift(torch.zeros_like(exact))).abs().max()
-    assert float((fast - exact).abs().max()) <= depth ** 0.5 * 2 ** -8 * float(learned)
+    assert float((fast - exact).abs().max()) <= depth**0.5 * 2**-8 * float(learned)
     assert float((fast - exact).abs().max()) > 0  # bf16 really ran
 
 
@@ -91,7 +92,7 @@ def test_edsr_under_autocast_matches_float32_closely():
             fast = model(lr)
     depth = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) - 2
     learned = (exact - model.output_shift(torch.zeros_like(exact))).abs().max()
-    assert 0 < float((fast - exact).abs().max()) <= depth ** 0.5 * 2 ** -8 * float(learned)
+    assert 0 < float((fast - exact).abs().max()) <= depth**0.5 * 2**-8 * float(learned)
 
 
 def test_bf16_training_steps_lower_the_loss_and_keep_float32_master_weights():
@@ -111,5 +112,9 @@ def test_bf16_training_steps_lower_the_loss_and_keep_float32_master_weights():
         losses.append(loss.item())
     assert losses[-1] < losses[0]
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert all(v.dtype == torch.float32 for state in optimizer.state.values() for v in state.values()
-               if torch.is_tensor(v) and v.is_floating_point())
+    assert all(
+        v.dtype == torch.float32
+        for state in optimizer.state.values()
+        for v in state.values()
+        if torch.is_tensor(v) and v.is_floating_point()
+    )

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from ignn_pyg.inference.checkpoints import to_reference_state_dict
 from ignn_pyg.data import downsample_for_graph
+from ignn_pyg.inference.checkpoints import to_reference_state_dict
 from ignn_pyg.models import EDSR, IGNN, graph_scale_for
 from tests.models.reference_ignn import reference_forward
 
@@ -33,12 +33,15 @@ def textured_image(h: int, w: int, seed: int = 1) -> torch.Tensor:
     return ((0.7 * base + 0.3 * torch.rand(1, 3, h, w, generator=gen)) * 255).clamp(0, 255)
 
 
-@pytest.mark.parametrize("scale,size,window", [
-    (2, (41, 37), 6),     # windowed, odd and non-square
-    (2, (24, 20), 30),    # window covers the grid: global search
-    (3, (45, 52), 6),     # x3: the off-centre reference window
-    (4, (33, 26), 5),     # x4: graph at 2, second upsampler in the tail
-])
+@pytest.mark.parametrize(
+    "scale,size,window",
+    [
+        (2, (41, 37), 6),  # windowed, odd and non-square
+        (2, (24, 20), 30),  # window covers the grid: global search
+        (3, (45, 52), 6),  # x3: the off-centre reference window
+        (4, (33, 26), 5),  # x4: graph at 2, second upsampler in the tail
+    ],
+)
 def test_matches_reference_forward(scale, size, window):
     blocks = 4
     model = randomize(IGNN(scale, n_feats=16, n_resblocks=blocks, window=window)).eval()
@@ -47,8 +50,7 @@ def test_matches_reference_forward(scale, size, window):
     with torch.no_grad():
         ours = model(lr, lr_down)
         graph = model.build_graph(lr, lr_down)
-        theirs, idx = reference_forward(to_reference_state_dict(model), lr, lr_down, scale, blocks,
-                                        window=window)
+        theirs, idx = reference_forward(to_reference_state_dict(model), lr, lr_down, scale, blocks, window=window)
     assert ours.shape == theirs.shape == (1, 3, size[0] * scale, size[1] * scale)
     assert float(theirs.std()) > 10.0  # far from the near-constant output of a tiny init
     same_sets = (graph.neighbors().view_as(idx).sort(-1).values == idx.sort(-1).values).all(-1)
@@ -95,9 +97,18 @@ def test_every_trainable_parameter_gets_a_gradient(fusion):
         else:
             assert p.grad is None, name
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-    assert frozen == {"input_shift.weight", "input_shift.bias", "output_shift.weight", "output_shift.bias",
-                      "embedding.normalize.weight", "embedding.normalize.bias", "embedding.conv1.weight",
-                      "embedding.conv1.bias", "embedding.conv2.weight", "embedding.conv2.bias"}
+    assert frozen == {
+        "input_shift.weight",
+        "input_shift.bias",
+        "output_shift.weight",
+        "output_shift.bias",
+        "embedding.normalize.weight",
+        "embedding.normalize.bias",
+        "embedding.conv1.weight",
+        "embedding.conv1.bias",
+        "embedding.conv2.weight",
+        "embedding.conv2.bias",
+    }
 
 
 def test_train_and_eval_modes_agree():
@@ -144,8 +155,10 @@ def test_pixel_embedding_variant():
         IGNN(2, n_feats=8, n_resblocks=2, embedding="resnet")
 
 
-@pytest.mark.parametrize("model", [IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic"),
-                                   EDSR(3, n_feats=8, n_resblocks=1, residual="bicubic")])
+@pytest.mark.parametrize(
+    "model",
+    [IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic"), EDSR(3, n_feats=8, n_resblocks=1, residual="bicubic")],
+)
 def test_bicubic_residual_adds_the_bicubic_upsampling(model):
     from ignn_pyg.data import imresize
 

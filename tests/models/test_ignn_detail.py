@@ -4,8 +4,8 @@ the graph controls, autocast, checkpoints."""
 import pytest
 import torch
 
-from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.data import bicubic_upsample, downsample_for_graph
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.models import IGNN
 from tests.models.test_ignn import textured_image
 from tests.nn.test_gated_detail_transfer import exact_match_image
@@ -29,9 +29,9 @@ def test_an_exact_match_reaches_the_output_unchanged():
     assert source in graph.edge_index[0].view(-1, 3)[query].tolist()
     qr, qc = divmod(query, 12)
     sr, sc = divmod(source, 6)
-    arrived = out[0, :, 4 * qr:4 * qr + 4, 4 * qc:4 * qc + 4]
-    torch.testing.assert_close(arrived, image[0, :, 4 * sr:4 * sr + 4, 4 * sc:4 * sc + 4], atol=2e-3, rtol=0)
-    bicubic = bicubic_upsample(image, 2)[0, :, 4 * qr:4 * qr + 4, 4 * qc:4 * qc + 4]
+    arrived = out[0, :, 4 * qr : 4 * qr + 4, 4 * qc : 4 * qc + 4]
+    torch.testing.assert_close(arrived, image[0, :, 4 * sr : 4 * sr + 4, 4 * sc : 4 * sc + 4], atol=2e-3, rtol=0)
+    bicubic = bicubic_upsample(image, 2)[0, :, 4 * qr : 4 * qr + 4, 4 * qc : 4 * qc + 4]
     assert float((arrived - bicubic).abs().max()) > 1.0
 
 
@@ -77,7 +77,11 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_scale_three_works_and_four_is_refused():
-    assert IGNN(3, n_feats=8, n_resblocks=2, window=30, aggregation="ignn_detail")(textured_image(27, 24)).shape \
-        == (1, 3, 81, 72)
+    assert IGNN(3, n_feats=8, n_resblocks=2, window=30, aggregation="ignn_detail")(textured_image(27, 24)).shape == (
+        1,
+        3,
+        81,
+        72,
+    )
     with pytest.raises(ValueError, match="output scale"):
         IGNN(4, n_feats=8, n_resblocks=2, aggregation="ignn_detail")

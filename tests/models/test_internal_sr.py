@@ -9,9 +9,15 @@ import torch.nn.functional as F
 
 from ignn_pyg.data import bicubic_upsample, downsample_for_graph, imresize
 from ignn_pyg.graph import fold_patches
-from ignn_pyg.models.internal_sr import (InternalSRConfig, back_project, bicubic_back_projected, build_graph,
-                                  internal_sr, patch_estimate)
 from ignn_pyg.models import IGNN
+from ignn_pyg.models.internal_sr import (
+    InternalSRConfig,
+    back_project,
+    bicubic_back_projected,
+    build_graph,
+    internal_sr,
+    patch_estimate,
+)
 
 
 def _smooth_noise(generator, shape, blur=1):
@@ -19,29 +25,36 @@ def _smooth_noise(generator, shape, blur=1):
     return F.avg_pool2d(F.pad(x, (blur,) * 4, mode="replicate"), 2 * blur + 1, stride=1)
 
 
-@pytest.mark.parametrize("transfer, match_std, prior", [
-    ("patch", False, None), ("patch", True, None), ("patch", False, 0.05), ("detail", False, None),
-    ("detail", False, 0.05)])
+@pytest.mark.parametrize(
+    "transfer, match_std, prior",
+    [
+        ("patch", False, None),
+        ("patch", True, None),
+        ("patch", False, 0.05),
+        ("detail", False, None),
+        ("detail", False, 0.05),
+    ],
+)
 def test_patch_estimate_brute_force(transfer, match_std, prior):
     gen = torch.Generator().manual_seed(0)
     lr = _smooth_noise(gen, (2, 3, 13, 12))
-    config = InternalSRConfig(scale=2, num_neighbors=3, window=2, h=0.3, transfer=transfer, match_std=match_std,
-                              prior_distance=prior)
+    config = InternalSRConfig(
+        scale=2, num_neighbors=3, window=2, h=0.3, transfer=transfer, match_std=match_std, prior_distance=prior
+    )
     graph = build_graph(lr, config)
     s, k, p, t = 2, 3, 3, 2
     tg, sg = graph.target_grid, graph.source_grid
     lr_pad = F.pad(lr, (tg.pad_left, tg.pad_right, tg.pad_top, tg.pad_bottom), mode="replicate")
-    hr_src = lr[..., :sg.height * s, :sg.width * s]
+    hr_src = lr[..., : sg.height * s, : sg.width * s]
     if transfer == "detail":  # the detail the graph's downsampling lost
         hr_src = hr_src - bicubic_upsample(downsample_for_graph(lr, s), s)
-    src_pad = F.pad(hr_src, (sg.pad_left * s, sg.pad_right * s, sg.pad_top * s, sg.pad_bottom * s),
-                    mode="replicate")
+    src_pad = F.pad(hr_src, (sg.pad_left * s, sg.pad_right * s, sg.pad_top * s, sg.pad_bottom * s), mode="replicate")
     patches = torch.zeros(2, tg.num_patches, 3 * (p * s) ** 2)
     n = sg.num_patches
     for b in range(2):
         for m in range(tg.num_patches):
             r, c = divmod(m, tg.cols)
-            query = lr_pad[b, :, r * t:r * t + p, c * t:c * t + p]
+            query = lr_pad[b, :, r * t : r * t + p, c * t : c * t + p]
             edges = slice((b * tg.num_patches + m) * k, (b * tg.num_patches + m + 1) * k)
             score = torch.exp(-graph.distance[edges].double() / 0.3)
             weight = score / (score.sum() + (0.0 if prior is None else math.exp(-prior / 0.3)))
@@ -51,13 +64,20 @@ def test_patch_estimate_brute_force(transfer, match_std, prior):
                 estimate = query.mean((1, 2))[:, None, None].expand(3, p * s, p * s).clone()
             for w, j in zip(weight.float(), graph.edge_index[0, edges]):
                 jr, jc = divmod(int(j) - b * n, sg.cols)
-                example = src_pad[b, :, jr * t * s:(jr * t + p) * s, jc * t * s:(jc * t + p) * s]
+                example = src_pad[b, :, jr * t * s : (jr * t + p) * s, jc * t * s : (jc * t + p) * s]
                 if transfer == "patch":
                     example = example - example.mean((1, 2), keepdim=True)
                 if match_std:
-                    example = example * (query.var((1, 2), keepdim=True) + 1e-5).sqrt() / \
-                        (src_pad[b, :, jr * t * s:(jr * t + p) * s, jc * t * s:(jc * t + p) * s]
-                         .var((1, 2), keepdim=True) + 1e-5).sqrt()
+                    example = (
+                        example
+                        * (query.var((1, 2), keepdim=True) + 1e-5).sqrt()
+                        / (
+                            src_pad[b, :, jr * t * s : (jr * t + p) * s, jc * t * s : (jc * t + p) * s].var(
+                                (1, 2), keepdim=True
+                            )
+                            + 1e-5
+                        ).sqrt()
+                    )
                 estimate += w * example
             patches[b, m] = estimate.reshape(-1)
     expected = fold_patches(patches, tg.scaled(s))
@@ -109,7 +129,7 @@ def _planted_recurrence():
     big = _smooth_noise(gen, (1, 3, 32, 32), blur=0) * 0.6 + 50  # fine detail, no blur
     small = imresize(big, 0.5)
     lr = torch.full((1, 3, 48, 96), 128.0)
-    lr[..., 8:40, 52:84] = big   # at multiples of 4: its reduction lies on the source patch grid
+    lr[..., 8:40, 52:84] = big  # at multiples of 4: its reduction lies on the source patch grid
     lr[..., 16:32, 8:24] = small  # at even offsets: on the query patch grid
     return lr, big
 

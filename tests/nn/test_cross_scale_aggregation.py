@@ -28,11 +28,21 @@ def hand_graph() -> CrossScaleGraph:
     return CrossScaleGraph(
         edge_index=torch.stack([sources, targets]),
         edge_attr=torch.rand(16 * K, EDGE_DIM, generator=gen) * 3,
-        distance=torch.zeros(16 * K), rank=torch.arange(K).repeat(16),
-        source_pos=sgrid.positions(), target_pos=tgrid.positions(),
-        source_batch=torch.zeros(4, dtype=torch.long), target_batch=torch.zeros(16, dtype=torch.long),
-        source_grid=sgrid, target_grid=tgrid, scale=S, num_neighbors=K, window=2,
-        window_indexing="reference", backend="dense", global_search=True)
+        distance=torch.zeros(16 * K),
+        rank=torch.arange(K).repeat(16),
+        source_pos=sgrid.positions(),
+        target_pos=tgrid.positions(),
+        source_batch=torch.zeros(4, dtype=torch.long),
+        target_batch=torch.zeros(16, dtype=torch.long),
+        source_grid=sgrid,
+        target_grid=tgrid,
+        scale=S,
+        num_neighbors=K,
+        window=2,
+        window_indexing="reference",
+        backend="dense",
+        global_search=True,
+    )
 
 
 def adain(block: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -51,12 +61,12 @@ def messages(x: torch.Tensor, graph: CrossScaleGraph) -> list[list[torch.Tensor]
     out = []
     for q in range(16):
         qr, qc = divmod(q, 4)
-        query = x[0, :, 2 * qr:2 * qr + 2, 2 * qc:2 * qc + 2]
+        query = x[0, :, 2 * qr : 2 * qr + 2, 2 * qc : 2 * qc + 2]
         row = []
         for r in range(K):
             src = int(graph.edge_index[0, q * K + r])
             sr, sc = divmod(src, 2)
-            row.append(adain(x[0, :, 4 * sr:4 * sr + 4, 4 * sc:4 * sc + 4], query))
+            row.append(adain(x[0, :, 4 * sr : 4 * sr + 4, 4 * sc : 4 * sc + 4], query))
         out.append(row)
     return out
 
@@ -66,15 +76,17 @@ def place(blocks: list[torch.Tensor]) -> torch.Tensor:
     out = torch.zeros(1, blocks[0].shape[0], 16, 16)
     for q, block in enumerate(blocks):
         qr, qc = divmod(q, 4)
-        out[0, :, 4 * qr:4 * qr + 4, 4 * qc:4 * qc + 4] = block
+        out[0, :, 4 * qr : 4 * qr + 4, 4 * qc : 4 * qc + 4] = block
     return out
 
 
-def perturbed_layer(fusion: str, fused: bool = True, channels: int = C, scale: int = S,
-                    num_neighbors: int = K, edge_dim: int = EDGE_DIM) -> CrossScaleAggregation:
+def perturbed_layer(
+    fusion: str, fused: bool = True, channels: int = C, scale: int = S, num_neighbors: int = K, edge_dim: int = EDGE_DIM
+) -> CrossScaleAggregation:
     torch.manual_seed(0)
-    layer = CrossScaleAggregation(channels, scale, num_neighbors, edge_dim=edge_dim, hidden=4,
-                                  res_scale=0.5, fusion=fusion, fused=fused)
+    layer = CrossScaleAggregation(
+        channels, scale, num_neighbors, edge_dim=edge_dim, hidden=4, res_scale=0.5, fusion=fusion, fused=fused
+    )
     with torch.no_grad():
         for p in layer.parameters():
             p.add_(torch.randn_like(p) * 0.3)
@@ -193,8 +205,9 @@ def rank_weights_case(k: int, batch: int):
     column on the right), with the brute-force attribute maps."""
     torch.manual_seed(5)
     height, width = 11, 10
-    graph = build_cross_scale_graph(torch.rand(batch, EDGE_DIM, height, width), torch.rand(batch, EDGE_DIM, 5, 5),
-                                    2, k, window=3)
+    graph = build_cross_scale_graph(
+        torch.rand(batch, EDGE_DIM, height, width), torch.rand(batch, EDGE_DIM, 5, 5), 2, k, window=3
+    )
     layer = perturbed_layer("reference", num_neighbors=k)
     return layer, graph, brute_force_attr_maps(graph, k, batch, height, width)
 
@@ -202,8 +215,10 @@ def rank_weights_case(k: int, batch: int):
 def expected_rank_weights(layer, attr_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each weight net's 1x1 convolutions on each rank's attribute map, softmax over ranks."""
     b, k = attr_maps.shape[:2]
-    return tuple(net(attr_maps.flatten(0, 1)).view(b, k, *attr_maps.shape[-2:]).softmax(1)
-                 for net in (layer.hr_weight_net, layer.lr_weight_net))
+    return tuple(
+        net(attr_maps.flatten(0, 1)).view(b, k, *attr_maps.shape[-2:]).softmax(1)
+        for net in (layer.hr_weight_net, layer.lr_weight_net)
+    )
 
 
 @pytest.mark.parametrize("k, batch", [(3, 1), (1, 2), (2, 2)])
@@ -220,11 +235,11 @@ def test_rank_weights_on_overlapping_patches_against_brute_force(k, batch):
     probe = torch.randn(2, batch, k, 11, 10)  # a loss that weighs every weight differently
     params = list(layer.hr_weight_net.parameters()) + list(layer.lr_weight_net.parameters())
     grads = torch.autograd.grad(sum((w * c).sum() for w, c in zip((hr_weight, lr_weight), probe)), params)
-    reference = torch.autograd.grad(sum((w * c).sum() for w, c in zip(expected, probe)), params,
-                                    allow_unused=k == 1)  # one rank: weights are 1, without gradient
+    reference = torch.autograd.grad(
+        sum((w * c).sum() for w, c in zip(expected, probe)), params, allow_unused=k == 1
+    )  # one rank: weights are 1, without gradient
     for ours, theirs in zip(grads, reference):
-        torch.testing.assert_close(ours, torch.zeros_like(ours) if theirs is None else theirs,
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(ours, torch.zeros_like(ours) if theirs is None else theirs, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("k, batch", [(3, 1), (1, 2)])
@@ -238,7 +253,7 @@ def test_rank_weights_in_bf16_within_its_rounding(k, batch):
         expected = expected_rank_weights(layer, attr_maps)
     for ours, theirs in zip(weights, expected):
         assert ours.dtype == torch.float32
-        torch.testing.assert_close(ours, theirs, rtol=0, atol=2 ** -5)
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=2**-5)
 
 
 def test_edge_weights_are_a_softmax_per_query():
@@ -250,7 +265,7 @@ def test_edge_weights_are_a_softmax_per_query():
         scores = layer.hr_weight_net(graph.edge_attr[:, :, None, None]).view(16, K)
     for q in range(16):
         expected = torch.exp(scores[q] - scores[q].max())
-        torch.testing.assert_close(weights[q * K:(q + 1) * K], expected / expected.sum())
+        torch.testing.assert_close(weights[q * K : (q + 1) * K], expected / expected.sum())
     with pytest.raises(ValueError, match="fusion='edge'"):
         perturbed_layer("reference").edge_weights(graph)
     with pytest.raises(ValueError, match="fusion='reference'"):
@@ -274,8 +289,9 @@ def test_weight_net_on_rows_equals_its_convolutions(chunk):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     maps = torch.randn(2, EDGE_DIM, 5, 7)
     for layout in (torch.contiguous_format, torch.channels_last):
-        torch.testing.assert_close(net.score_map(maps.contiguous(memory_format=layout)), net(maps),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            net.score_map(maps.contiguous(memory_format=layout)), net(maps), rtol=1e-5, atol=1e-6
+        )
 
 
 def perturbed_nets(count: int) -> list[EdgeWeightNet]:
@@ -309,8 +325,9 @@ def test_nets_scored_jointly_equal_their_convolutions(count, chunk):
     torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-5)
     probe = torch.randn(37, count)
     inputs = [x, *(p for net in nets for p in net.parameters())]
-    for ours, theirs in zip(torch.autograd.grad((scores * probe).sum(), inputs),
-                            torch.autograd.grad((expected * probe).sum(), inputs)):
+    for ours, theirs in zip(
+        torch.autograd.grad((scores * probe).sum(), inputs), torch.autograd.grad((expected * probe).sum(), inputs)
+    ):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
     assert score_rows_jointly(nets, rows[:0]).shape == (0, count)
 
@@ -326,9 +343,11 @@ def test_nets_scored_jointly_in_bf16_within_its_rounding():
         scores = score_rows_jointly(nets, rows, 8)
     assert scores.dtype == torch.bfloat16
     scale = float(expected.detach().abs().max())
-    torch.testing.assert_close(scores.float(), expected, rtol=2 ** -6, atol=2 ** -6 * max(1.0, scale))
+    torch.testing.assert_close(scores.float(), expected, rtol=2**-6, atol=2**-6 * max(1.0, scale))
     probe = torch.randn(37, 2)
     params = [p for net in nets for p in net.parameters()]
-    for ours, theirs in zip(torch.autograd.grad((scores.float() * probe).sum(), [x, *params]),
-                            torch.autograd.grad((expected * probe).sum(), [x, *params])):
-        torch.testing.assert_close(ours, theirs, rtol=2 ** -5, atol=2 ** -5 * max(1.0, float(theirs.abs().max())))
+    for ours, theirs in zip(
+        torch.autograd.grad((scores.float() * probe).sum(), [x, *params]),
+        torch.autograd.grad((expected * probe).sum(), [x, *params]),
+    ):
+        torch.testing.assert_close(ours, theirs, rtol=2**-5, atol=2**-5 * max(1.0, float(theirs.abs().max())))

@@ -30,14 +30,25 @@ def hand_graph(height: int, width: int, neighbors: list[list[int]], seed: int = 
     k = len(neighbors[0])
     assert len(neighbors) == tgrid.num_patches
     return CrossScaleGraph(
-        edge_index=torch.stack([torch.tensor(neighbors).reshape(-1), torch.arange(len(neighbors)).repeat_interleave(k)]),
+        edge_index=torch.stack(
+            [torch.tensor(neighbors).reshape(-1), torch.arange(len(neighbors)).repeat_interleave(k)]
+        ),
         edge_attr=torch.rand(len(neighbors) * k, EDGE_DIM, generator=gen) * 20,
-        distance=torch.zeros(len(neighbors) * k), rank=torch.arange(k).repeat(len(neighbors)),
-        source_pos=sgrid.positions(), target_pos=tgrid.positions(),
+        distance=torch.zeros(len(neighbors) * k),
+        rank=torch.arange(k).repeat(len(neighbors)),
+        source_pos=sgrid.positions(),
+        target_pos=tgrid.positions(),
         source_batch=torch.zeros(sgrid.num_patches, dtype=torch.long),
         target_batch=torch.zeros(tgrid.num_patches, dtype=torch.long),
-        source_grid=sgrid, target_grid=tgrid, scale=S, num_neighbors=k, window=30,
-        window_indexing="reference", backend="dense", global_search=True)
+        source_grid=sgrid,
+        target_grid=tgrid,
+        scale=S,
+        num_neighbors=k,
+        window=30,
+        window_indexing="reference",
+        backend="dense",
+        global_search=True,
+    )
 
 
 def random_graph(height: int, width: int, k: int, seed: int = 0) -> CrossScaleGraph:
@@ -62,7 +73,7 @@ def brute_force(layer: GatedDetailTransfer, image: torch.Tensor, graph: CrossSca
     """The layer's formula edge by edge, in float64, without PyG or the patch helpers."""
     image = image.double()
     down = downsample_for_graph(image, S)
-    detail = image[..., :down.shape[-2] * S, :down.shape[-1] * S] - bicubic_upsample(down, S)
+    detail = image[..., : down.shape[-2] * S, : down.shape[-1] * S] - bicubic_upsample(down, S)
     m = BICUBIC_SUPPORT
     lr_pad = F.pad(image, (m, m, m, m), mode="replicate")[0]
     down_pad = F.pad(down, (m, m, m, m), mode="replicate")[0]
@@ -70,26 +81,30 @@ def brute_force(layer: GatedDetailTransfer, image: torch.Tensor, graph: CrossSca
     tgrid, sgrid = graph.target_grid, graph.source_grid
     k = graph.num_neighbors
     out = torch.zeros(3, S * image.shape[-2], S * image.shape[-1], dtype=torch.float64)
-    eps, beta_s, beta_g, log_tau = layer.eps, float(layer.choice_slope), float(layer.gate_slope), \
-        float(layer.log_threshold)
+    eps, beta_s, beta_g, log_tau = (
+        layer.eps,
+        float(layer.choice_slope),
+        float(layer.gate_slope),
+        float(layer.log_threshold),
+    )
     net = layer.weight_net.double()
     for q in range(tgrid.num_patches):
         qr, qc = divmod(q, tgrid.cols)
-        query_window = lr_pad[:, 2 * qr:2 * qr + w, 2 * qc:2 * qc + w]
+        query_window = lr_pad[:, 2 * qr : 2 * qr + w, 2 * qc : 2 * qc + w]
         scores, gates, details = [], [], []
         for e in range(q * k, q * k + k):
             j = int(graph.edge_index[0, e])
             sr, sc = divmod(j, sgrid.cols)
-            source_window = down_pad[:, 2 * sr:2 * sr + w, 2 * sc:2 * sc + w]
+            source_window = down_pad[:, 2 * sr : 2 * sr + w, 2 * sc : 2 * sc + w]
             delta = (query_window - source_window).abs().mean((1, 2)) / 255.0
             u = math.log(float(delta.mean()) + eps)
-            features = torch.cat([torch.log(delta + eps), torch.log1p(graph.edge_attr[e].double() / P ** 2)])
+            features = torch.cat([torch.log(delta + eps), torch.log1p(graph.edge_attr[e].double() / P**2)])
             residual_score, residual_gate = net(features).tolist()
             scores.append(-beta_s * u + residual_score)
             gates.append(1 / (1 + math.exp(-(beta_g * (log_tau - u) + residual_gate))))
-            details.append(detail[0, :, 4 * sr:4 * sr + 4, 4 * sc:4 * sc + 4])
+            details.append(detail[0, :, 4 * sr : 4 * sr + 4, 4 * sc : 4 * sc + 4])
         choice = torch.tensor(scores, dtype=torch.float64).softmax(0)
-        out[:, 4 * qr:4 * qr + 4, 4 * qc:4 * qc + 4] = sum(c * g * d for c, g, d in zip(choice, gates, details))
+        out[:, 4 * qr : 4 * qr + 4, 4 * qc : 4 * qc + 4] = sum(c * g * d for c, g, d in zip(choice, gates, details))
     layer.weight_net.float()
     return out[None].float()
 
@@ -144,10 +159,10 @@ def test_copy_weights_deliver_an_exact_matchs_hr_patch_unchanged():
         choice, gate = layer.match_weights(image, graph)
     qr, qc = divmod(query, 12)
     sr, sc = divmod(source, 6)
-    arrived = out[0, :, 4 * qr:4 * qr + 4, 4 * qc:4 * qc + 4]
-    hr_example = image[0, :, 4 * sr:4 * sr + 4, 4 * sc:4 * sc + 4]  # the LR image at twice the source's place
+    arrived = out[0, :, 4 * qr : 4 * qr + 4, 4 * qc : 4 * qc + 4]
+    hr_example = image[0, :, 4 * sr : 4 * sr + 4, 4 * sc : 4 * sc + 4]  # the LR image at twice the source's place
     torch.testing.assert_close(arrived, hr_example, atol=2e-3, rtol=0)
-    assert float((arrived - bicubic_upsample(image, S)[0, :, 4 * qr:4 * qr + 4, 4 * qc:4 * qc + 4]).abs().max()) > 1
+    assert float((arrived - bicubic_upsample(image, S)[0, :, 4 * qr : 4 * qr + 4, 4 * qc : 4 * qc + 4]).abs().max()) > 1
     torch.testing.assert_close(choice.view(-1, 3)[query], torch.tensor([0.0, 1.0, 0.0]))
     assert float(gate.view(-1, 3)[query, 1]) > 0.999
 
@@ -228,11 +243,10 @@ def test_support_patches_against_slicing():
     grid = PatchGrid.of(9, 7, 3, 2)  # one zero row and column of grid padding
     out = support_patches(x, grid, 2)
     assert out.shape == (2, grid.num_patches, 3 * 49)
-    padded = F.pad(x, (2 + grid.pad_left, 2 + grid.pad_right, 2 + grid.pad_top, 2 + grid.pad_bottom),
-                   mode="replicate")
+    padded = F.pad(x, (2 + grid.pad_left, 2 + grid.pad_right, 2 + grid.pad_top, 2 + grid.pad_bottom), mode="replicate")
     for m, (r, c) in enumerate(grid.positions().tolist()):  # top-left (r, c), window from (r - 2, c - 2)
         top, left = r + grid.pad_top, c + grid.pad_left
-        window = padded[:, :, top:top + 7, left:left + 7]
+        window = padded[:, :, top : top + 7, left : left + 7]
         torch.testing.assert_close(out[:, m], window.reshape(2, -1))
 
 

@@ -19,15 +19,16 @@ def unfused(sources, index, gain, base, grid):
     return total.permute(0, 2, 3, 1)
 
 
-def random_case(height, width, q, t, terms, shared_gain, batch=2, channels=3, sources=7,
-                dtype=torch.float32, seed=0):
+def random_case(height, width, q, t, terms, shared_gain, batch=2, channels=3, sources=7, dtype=torch.float32, seed=0):
     gen = torch.Generator().manual_seed(seed)
     grid = PatchGrid.of(height, width, q, t)
     queries = batch * grid.num_patches
-    args = (torch.randn(sources, q, q, channels, generator=gen, dtype=dtype),
-            torch.randint(0, sources, (terms, queries), generator=gen),
-            torch.rand(1 if shared_gain else terms, queries, channels, generator=gen, dtype=dtype) + 0.5,
-            torch.randn(batch, height, width, channels, generator=gen, dtype=dtype))
+    args = (
+        torch.randn(sources, q, q, channels, generator=gen, dtype=dtype),
+        torch.randint(0, sources, (terms, queries), generator=gen),
+        torch.rand(1 if shared_gain else terms, queries, channels, generator=gen, dtype=dtype) + 0.5,
+        torch.randn(batch, height, width, channels, generator=gen, dtype=dtype),
+    )
     return args, grid
 
 
@@ -51,8 +52,9 @@ def test_gradients_match_numerical(monkeypatch, shared_gain):
     monkeypatch.setattr(gathered_patch_fold, "CHUNK_BYTES", 1)  # several chunks per map
     args, grid = random_case(10, 9, 4, 2, 2, shared_gain, channels=2, sources=3, dtype=torch.float64)
     args = tuple(a.requires_grad_() if a.is_floating_point() else a for a in args)
-    assert torch.autograd.gradcheck(lambda s, g, b: fold_gathered_patches(s, args[1], g, b, grid),
-                                    (args[0], args[2], args[3]))
+    assert torch.autograd.gradcheck(
+        lambda s, g, b: fold_gathered_patches(s, args[1], g, b, grid), (args[0], args[2], args[3])
+    )
 
 
 def test_bad_shapes_are_named():
@@ -81,4 +83,4 @@ def test_low_precision_sources_get_their_gradient_summed_in_float32():
     fold_gathered_patches(low, index, gain, base, grid).backward(grad)
     fold_gathered_patches(exact, index, gain.double(), base.double(), grid).backward(grad.double())
     assert low.grad.dtype == torch.bfloat16
-    torch.testing.assert_close(low.grad.double(), exact.grad.bfloat16().double(), rtol=2 ** -7, atol=0)
+    torch.testing.assert_close(low.grad.double(), exact.grad.bfloat16().double(), rtol=2**-7, atol=0)

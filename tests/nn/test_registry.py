@@ -34,8 +34,16 @@ def test_unknown_and_duplicate_names():
         IGNN(2, n_feats=8, n_resblocks=2, aggregation="nope")
     with pytest.raises(ValueError, match="already registered"):
         register_aggregation("ignn", lambda **_: None)
-    kwargs = dict(channels=8, scale=2, num_neighbors=5, patch_size=3, edge_dim=64, res_scale=0.1,
-                  fusion="reference", reduced_channels=4)
+    kwargs = dict(
+        channels=8,
+        scale=2,
+        num_neighbors=5,
+        patch_size=3,
+        edge_dim=64,
+        res_scale=0.1,
+        fusion="reference",
+        reduced_channels=4,
+    )
     assert type(build_aggregation("mean", **kwargs)).__name__ == "PatchGraphAggregation"
 
 

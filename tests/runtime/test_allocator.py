@@ -31,8 +31,9 @@ def mapping_of_a_large_block(mode: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.mark.skipif(glibc_mallopt() is None or not Path("/proc/self/maps").exists(),
-                    reason="needs glibc's mallopt and /proc")
+@pytest.mark.skipif(
+    glibc_mallopt() is None or not Path("/proc/self/maps").exists(), reason="needs glibc's mallopt and /proc"
+)
 def test_large_blocks_come_from_the_heap_only_when_retained():
     assert mapping_of_a_large_block("default") == "anonymous"
     assert mapping_of_a_large_block("retain") == "[heap]"

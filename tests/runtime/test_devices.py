@@ -22,11 +22,14 @@ def test_visible_devices_parse(fake_gpus):
     assert parse_device("cuda:1") == torch.device("cuda", 1)
 
 
-@pytest.mark.parametrize("gpus, name, message", [
-    (0, "cuda", "--device 'cuda': no CUDA device is visible; use --device cpu"),
-    (2, "cuda:2", r"--device 'cuda:2': only 2 CUDA device\(s\) visible \(cuda:0 to cuda:1\)"),
-    (2, "gpu", "--device 'gpu' is not a torch device"),
-])
+@pytest.mark.parametrize(
+    "gpus, name, message",
+    [
+        (0, "cuda", "--device 'cuda': no CUDA device is visible; use --device cpu"),
+        (2, "cuda:2", r"--device 'cuda:2': only 2 CUDA device\(s\) visible \(cuda:0 to cuda:1\)"),
+        (2, "gpu", "--device 'gpu' is not a torch device"),
+    ],
+)
 def test_unusable_devices_are_one_line(fake_gpus, gpus, name, message):
     fake_gpus(gpus)
     with pytest.raises(ValueError, match=message) as error:

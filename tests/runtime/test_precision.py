@@ -89,7 +89,7 @@ def test_run_returns_float32_in_the_default_layout_and_autocasts_inside():
     assert seen == {"layout": True, "autocast": True}
     assert out.dtype is torch.float32 and out.is_contiguous()
     # a 1x1 conv of ones sums the channels: bf16 keeps 8 significant bits
-    assert torch.allclose(out, x.sum(1, keepdim=True).expand(1, 2, 5, 6), rtol=2 ** -7)
+    assert torch.allclose(out, x.sum(1, keepdim=True).expand(1, 2, 5, 6), rtol=2**-7)
     out = Precision("fp32", False, "test").run(forward, x)
     assert seen == {"layout": False, "autocast": False}
     assert torch.equal(out, torch.nn.functional.conv2d(x, torch.ones(2, 3, 1, 1)))

@@ -40,8 +40,10 @@ def test_authors_recipe_values():
 def test_overrides_are_yaml_values(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"optim": {"lr": "1e-4"}}))  # YAML 1.1 reads 1e-4 as text
-    config = load_config(path, ["optim.lr=2e-4", "optim.milestones=[10, 20]", "model.arch=edsr",
-                                "data.cache=true", "run.out_dir=somewhere"])
+    config = load_config(
+        path,
+        ["optim.lr=2e-4", "optim.milestones=[10, 20]", "model.arch=edsr", "data.cache=true", "run.out_dir=somewhere"],
+    )
     assert config.optim.lr == 2e-4 and config.optim.milestones == [10, 20]
     assert config.model.arch == "edsr" and config.data.cache is True and config.run.out_dir == "somewhere"
     assert parse_override("a.b=") == (["a", "b"], "")
@@ -56,30 +58,39 @@ def test_unknown_key_is_named_with_the_valid_ones():
         load_config(None, ["training.seed=1"])
 
 
-@pytest.mark.parametrize("override, message", [
-    ("data.batch_size=2.5", "'data.batch_size' must be int, got float 2.5"),
-    ("data.cache=yes please", "'data.cache' must be bool"),
-    ("optim.betas=0.9", "'optim.betas' must be a list of float"),
-    ("optim.milestones=[1, two]", r"'optim.milestones\[1\]' must be int"),
-    ("data=3", "section 'data.' must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.batch_size=2.5", "'data.batch_size' must be int, got float 2.5"),
+        ("data.cache=yes please", "'data.cache' must be bool"),
+        ("optim.betas=0.9", "'optim.betas' must be a list of float"),
+        ("optim.milestones=[1, two]", r"'optim.milestones\[1\]' must be int"),
+        ("data=3", "section 'data.' must be a mapping"),
+    ],
+)
 def test_wrong_types_are_user_errors(override, message):
     with pytest.raises(ValueError, match=message):
         load_config(None, [override])
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"data": {"crop_size": 33, "scale": 2}}, "multiple of data.scale"),
-    ({"model": {"arch": "edsr", "window": 10}}, "model.window apply to arch 'ignn' only"),
-    ({"model": {"arch": "rcan"}}, "model.arch must be 'ignn' or 'edsr'"),
-    ({"data": {"train": "folder"}}, "needs data.train_root"),
-    ({"optim": {"milestones": [5, 3]}}, "increasing"),
-    ({"data": {"channel_shuffle_prob": 1.5}}, r"\[0, 1\]"),
-    ({"data": {"plant_recurrence": 0.5, "plant_decay": "cosine"}}, "data.plant_decay must be one of"),
-    ({"data": {"plant_recurrence": 0.5, "plant_decay": "step", "plant_until": 0.0}}, r"plant_until must be in \(0, 1\]"),
-    ({"data": {"plant_recurrence": 0.2, "plant_decay": "linear", "plant_final": 0.5}}, "plant_final must be in"),
-    ({"run": {"device": "gpu"}}, "run.device must be one of auto, cuda, cpu, got 'gpu'"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"data": {"crop_size": 33, "scale": 2}}, "multiple of data.scale"),
+        ({"model": {"arch": "edsr", "window": 10}}, "model.window apply to arch 'ignn' only"),
+        ({"model": {"arch": "rcan"}}, "model.arch must be 'ignn' or 'edsr'"),
+        ({"data": {"train": "folder"}}, "needs data.train_root"),
+        ({"optim": {"milestones": [5, 3]}}, "increasing"),
+        ({"data": {"channel_shuffle_prob": 1.5}}, r"\[0, 1\]"),
+        ({"data": {"plant_recurrence": 0.5, "plant_decay": "cosine"}}, "data.plant_decay must be one of"),
+        (
+            {"data": {"plant_recurrence": 0.5, "plant_decay": "step", "plant_until": 0.0}},
+            r"plant_until must be in \(0, 1\]",
+        ),
+        ({"data": {"plant_recurrence": 0.2, "plant_decay": "linear", "plant_final": 0.5}}, "plant_final must be in"),
+        ({"run": {"device": "gpu"}}, "run.device must be one of auto, cuda, cpu, got 'gpu'"),
+    ],
+)
 def test_inconsistent_values_are_rejected(values, message):
     with pytest.raises(ValueError, match=message):
         config_from_dict(values)
@@ -87,8 +98,15 @@ def test_inconsistent_values_are_rejected(values, message):
 
 def test_model_kwargs_leave_unset_graph_arguments_to_the_model():
     config = config_from_dict({"model": {"window": 12}, "data": {"scale": 3}})
-    assert config.model_kwargs() == {"arch": "ignn", "scale": 3, "n_feats": 256, "n_resblocks": 32,
-                                     "res_scale": 0.1, "residual": "none", "window": 12}
+    assert config.model_kwargs() == {
+        "arch": "ignn",
+        "scale": 3,
+        "n_feats": 256,
+        "n_resblocks": 32,
+        "res_scale": 0.1,
+        "residual": "none",
+        "window": 12,
+    }
     assert asdict(config)["model"]["num_neighbors"] is None
 
 

@@ -63,17 +63,29 @@ def test_worker_processes_give_the_same_batches():
     dataset = _dataset()
     batches = []
     for workers in (0, 1):
-        loader = DataLoader(dataset, batch_size=2, sampler=StreamSampler(2, 1, 4), num_workers=workers,
-                            worker_init_fn=seed_worker)
+        loader = DataLoader(
+            dataset, batch_size=2, sampler=StreamSampler(2, 1, 4), num_workers=workers, worker_init_fn=seed_worker
+        )
         batches.append([b["hr"] for b in loader])
     assert len(batches[0]) == 3
     assert all(torch.equal(x, y) for x, y in zip(*batches))
 
 
 def test_build_from_folders(image_folders):
-    data = config_from_dict({"data": {"train": "folder", "train_root": str(image_folders["train"]),
-                                      "val": "folder", "val_root": str(image_folders["val"]),
-                                      "crop_size": 32, "cache": True, "val_images": 1, "val_max_side": 32}}).data
+    data = config_from_dict(
+        {
+            "data": {
+                "train": "folder",
+                "train_root": str(image_folders["train"]),
+                "val": "folder",
+                "val_root": str(image_folders["val"]),
+                "crop_size": 32,
+                "cache": True,
+                "val_images": 1,
+                "val_max_side": 32,
+            }
+        }
+    ).data
     train = build_train_dataset(data, seed=0)
     assert train.names == ["train0", "train1", "train2"] and all(isinstance(i, np.ndarray) for i in train.images)
     (sample,) = build_val_samples(data)

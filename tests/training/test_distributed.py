@@ -29,8 +29,11 @@ def test_cuda_without_a_gpu_and_more_processes_than_gpus_are_one_line_errors(fak
     assert "\n" not in str(error.value)
     fake_gpus(1)
     for requested in ("auto", "cuda"):
-        with pytest.raises(ValueError, match=r"LOCAL_RANK 1 has no GPU of its own: 1 visible.*"
-                                             r"--nproc_per_node <= 1\), or run.device cpu"):
+        with pytest.raises(
+            ValueError,
+            match=r"LOCAL_RANK 1 has no GPU of its own: 1 visible.*"
+            r"--nproc_per_node <= 1\), or run.device cpu",
+        ):
             process_device(requested, 1)
 
 

@@ -30,8 +30,8 @@ import pytest
 import torch
 import yaml
 
-from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.commands.main import main as cli_main
+from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.training import engine, load_config, train
 from ignn_pyg.training.interrupt import TrainingInterrupted
 from ignn_pyg.training.logs import read_log
@@ -77,8 +77,11 @@ def _assert_same_end(reference_dir: str, resumed_dir: str, iterations: int) -> N
     a, b = _final(reference_dir), _final(resumed_dir)
     assert a["iteration"] == b["iteration"] == iterations
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-    moments = [(sa[m], sb[m]) for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values())
-               for m in ("exp_avg", "exp_avg_sq")]
+    moments = [
+        (sa[m], sb[m])
+        for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values())
+        for m in ("exp_avg", "exp_avg_sq")
+    ]
     assert all(torch.equal(x, y) for x, y in moments)
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == iterations
     assert _log_without_time(reference_dir) == _log_without_time(resumed_dir)
@@ -91,8 +94,13 @@ def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restor
 
     killed = tiny_config("killed", run={"precision": precision})
     path = _write(killed, tmp_path / "b.yaml")
-    child = subprocess.run([sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"], env=cli_env(),
-                           capture_output=True, text=True, timeout=300)
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == -9, child.stderr[-2000:]
     assert _final(killed["run"]["out_dir"])["iteration"] == 4
     train(load_config(path), resume=True)
@@ -107,8 +115,9 @@ def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restor
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
-def test_sigkilled_cuda_run_resumes_to_the_uninterrupted_weights(tiny_config, tmp_path, restore_torch_globals,
-                                                                 precision):
+def test_sigkilled_cuda_run_resumes_to_the_uninterrupted_weights(
+    tiny_config, tmp_path, restore_torch_globals, precision
+):
     """On the GPU, where scatter kernels add in any order, to within 2 % of one Adam
     step (lr): a resume that lost fp16's gradient-scaler state would start again at
     scale 2^16 and skip other steps than the uninterrupted run, a whole step apart."""
@@ -117,8 +126,13 @@ def test_sigkilled_cuda_run_resumes_to_the_uninterrupted_weights(tiny_config, tm
 
     killed = tiny_config("killed", run={"precision": precision, "device": "cuda"})
     path = _write(killed, tmp_path / "b.yaml")
-    child = subprocess.run([sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"], env=cli_env(),
-                           capture_output=True, text=True, timeout=300)
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == -9, child.stderr[-2000:]
     assert ("grad_scaler" in _final(killed["run"]["out_dir"])) == (precision == "fp16")
     train(load_config(path), resume=True)
@@ -140,9 +154,25 @@ def _free_port() -> int:
 
 def _torchrun(config_path: Path, *extra: str) -> list[str]:
     """Two Gloo processes of ``python -m ignn_pyg train`` under ``torchrun``."""
-    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-            "-m", "ignn_pyg", "train", "--config", str(config_path), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "ignn_pyg",
+        "train",
+        "--config",
+        str(config_path),
+        *extra,
+    ]
 
 
 def test_two_gloo_processes_match_one_process_with_the_whole_batch(tiny_config, tmp_path, restore_torch_globals):
@@ -150,8 +180,9 @@ def test_two_gloo_processes_match_one_process_with_the_whole_batch(tiny_config, 
     train(load_config(_write(single, tmp_path / "single.yaml")))
 
     ddp = tiny_config("ddp", optim={"iterations": 3}, run={"val_every": 3})
-    child = subprocess.run(_torchrun(_write(ddp, tmp_path / "ddp.yaml")), env=cli_env(), capture_output=True,
-                           text=True, timeout=300)
+    child = subprocess.run(
+        _torchrun(_write(ddp, tmp_path / "ddp.yaml")), env=cli_env(), capture_output=True, text=True, timeout=300
+    )
     assert child.returncode == 0, child.stderr[-3000:]
 
     a, b = _final(single["run"]["out_dir"]), _final(ddp["run"]["out_dir"])
@@ -168,7 +199,9 @@ def test_two_gloo_processes_match_one_process_with_the_whole_batch(tiny_config, 
     # the weights agree to 2 % of one step (lr = 1e-3).
     worst = max((a["state_dict"][k] - b["state_dict"][k]).abs().max().item() for k in a["state_dict"])
     assert worst < 0.02 * single["optim"]["lr"]
-    losses = [[float(r[1]) for r in _log_without_time(d)[1:]] for d in (single["run"]["out_dir"], ddp["run"]["out_dir"])]
+    losses = [
+        [float(r[1]) for r in _log_without_time(d)[1:]] for d in (single["run"]["out_dir"], ddp["run"]["out_dir"])
+    ]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
@@ -179,14 +212,15 @@ def test_user_errors_exit_2_before_training(tiny_config, tmp_path, image_folders
     assert "unknown config key 'optim.lrr'" in capsys.readouterr().err
     assert cli_main(["train", "--config", str(config_path), "--override", "data.batch_size=two"]) == 2
     assert "'data.batch_size' must be int" in capsys.readouterr().err
-    assert cli_main(["train", "--config", str(config_path),
-                     "--override", f"data.train_root={image_folders['empty']}"]) == 2
+    assert (
+        cli_main(["train", "--config", str(config_path), "--override", f"data.train_root={image_folders['empty']}"])
+        == 2
+    )
     assert "no images" in capsys.readouterr().err
     assert cli_main(["train", "--config", str(config_path), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
 
-    assert cli_main(["train", "--config", str(config_path), "--override", "optim.iterations=2",
-                     "run.val_every=2"]) == 0
+    assert cli_main(["train", "--config", str(config_path), "--override", "optim.iterations=2", "run.val_every=2"]) == 0
     assert cli_main(["train", "--config", str(config_path)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert cli_main(["train", "--config", str(config_path), "--resume", "--override", "model.arch=edsr"]) == 2
@@ -240,7 +274,8 @@ def _logged_iterations(out_dir: str) -> list[int]:
 
 @pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_writes_a_checkpoint_and_the_resume_is_bitwise_uninterrupted(
-        signum, status, tiny_config, tmp_path, restore_torch_globals):
+    signum, status, tiny_config, tmp_path, restore_torch_globals
+):
     """Log rows every 5 iterations, validation only at the end: the stop checkpoint is the
     run's only one and (unless the signal lands on a log row) holds a partial log interval."""
     sections = {"optim": {"iterations": 12}, "run": {"val_every": 100, "log_every": 5}}
@@ -249,8 +284,13 @@ def test_signal_writes_a_checkpoint_and_the_resume_is_bitwise_uninterrupted(
 
     stopped = tiny_config("stopped", **sections)
     path = _write(stopped, tmp_path / "b.yaml")
-    child = subprocess.Popen(cli_command("train", "--config", path), env=cli_env(), stderr=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen(
+        cli_command("train", "--config", path),
+        env=cli_env(),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     _wait_for(lambda: 5 in _logged_iterations(stopped["run"]["out_dir"]), child, "the row of iteration 5")
     child.send_signal(signum)
     _, stderr = child.communicate(timeout=240)
@@ -260,7 +300,8 @@ def test_signal_writes_a_checkpoint_and_the_resume_is_bitwise_uninterrupted(
     assert 5 <= iteration < 12
     assert stderr.strip().splitlines()[-1] == (
         f"ignn-pyg train: stopped by {signal.Signals(signum).name} at iteration {iteration}; "
-        f"checkpoint written to {last}; continue with --resume")
+        f"checkpoint written to {last}; continue with --resume"
+    )
 
     resumed = run_cli("train", "--config", path, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -281,21 +322,22 @@ def _worker_of_rank(torchrun: subprocess.Popen, rank: int) -> int | None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's workers through /proc")
-def test_signal_to_one_ddp_process_stops_both_at_one_iteration_and_the_resume_is_uninterrupted(
-        tiny_config, tmp_path):
+def test_signal_to_one_ddp_process_stops_both_at_one_iteration_and_the_resume_is_uninterrupted(tiny_config, tmp_path):
     """SIGINT to rank 1 alone: rank 0 learns of it through the per-iteration agreement,
     so both stop after the same iteration, rank 0 writes last.pt, and torchrun --resume
     ends where an uninterrupted two-process run ends (bitwise: the same Gloo sums)."""
     sections = {"optim": {"iterations": 12}, "run": {"val_every": 100, "log_every": 5}}
     reference = tiny_config("uninterrupted", **sections)
-    child = subprocess.run(_torchrun(_write(reference, tmp_path / "a.yaml")), env=cli_env(), capture_output=True,
-                           text=True, timeout=300)
+    child = subprocess.run(
+        _torchrun(_write(reference, tmp_path / "a.yaml")), env=cli_env(), capture_output=True, text=True, timeout=300
+    )
     assert child.returncode == 0, child.stderr[-3000:]
 
     stopped = tiny_config("stopped", **sections)
     path = _write(stopped, tmp_path / "b.yaml")
-    torchrun = subprocess.Popen(_torchrun(path), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+    torchrun = subprocess.Popen(
+        _torchrun(path), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     _wait_for(lambda: 5 in _logged_iterations(stopped["run"]["out_dir"]), torchrun, "the row of iteration 5")
     worker = _worker_of_rank(torchrun, 1)
     assert worker is not None
@@ -345,8 +387,9 @@ def test_second_launch_on_a_live_run_is_refused_and_a_killed_runs_lock_does_not_
     config = tiny_config("busy", optim={"iterations": 100_000})
     path = _write(config, tmp_path / "busy.yaml")
     out_dir = config["run"]["out_dir"]
-    first = subprocess.Popen(cli_command("train", "--config", path), env=cli_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        cli_command("train", "--config", path), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         _wait_for(lambda: (Path(out_dir) / "last.pt").is_file(), first, "the first checkpoint")
         for extra in (["--resume"], []):
@@ -354,7 +397,8 @@ def test_second_launch_on_a_live_run_is_refused_and_a_killed_runs_lock_does_not_
             assert second.returncode == 2, second.stderr[-2000:]
             assert one_line_error(second) == (
                 f"ignn-pyg train: error: run folder {out_dir!r} is in use by another training process "
-                f"(PID {first.pid}); wait for it to finish or stop it, or choose another run.out_dir")
+                f"(PID {first.pid}); wait for it to finish or stop it, or choose another run.out_dir"
+            )
     finally:
         first.kill()
         first.wait(timeout=60)

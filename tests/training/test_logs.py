@@ -19,8 +19,9 @@ def test_csv_log_appends_and_drops_rows_past_the_resume_point(tmp_path):
 
 
 def test_progress_plot_is_a_png(tmp_path):
-    rows = [{"iteration": str(i), "loss": str(50.0 / i), "val_psnr": str(20 + i) if i % 2 == 0 else ""}
-            for i in range(1, 7)]
+    rows = [
+        {"iteration": str(i), "loss": str(50.0 / i), "val_psnr": str(20 + i) if i % 2 == 0 else ""} for i in range(1, 7)
+    ]
     plot_progress(rows, tmp_path / "progress.png", bicubic_psnr=24.0)
     image = iio.imread(tmp_path / "progress.png")
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 300

@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from ignn_pyg.data import bicubic_downsample, downsample_for_graph, image_to_tensor, photo_path, read_image
-from ignn_pyg.data import tensor_to_image
+from ignn_pyg.data import (
+    bicubic_downsample,
+    downsample_for_graph,
+    image_to_tensor,
+    photo_path,
+    read_image,
+    tensor_to_image,
+)
 from ignn_pyg.graph import build_cross_scale_graph
 from ignn_pyg.training.data import TrainCropDataset
 from ignn_pyg.training.planted_recurrence import plant_at, plant_recurrence, planted_blocks
@@ -36,7 +42,7 @@ def test_the_pasted_block_is_the_bicubic_downscale_and_the_rest_is_untouched():
     expected = tensor_to_image(bicubic_downsample(image_to_tensor(img[:side, :side]), 2))
     assert np.array_equal(out[dt:, dl:], expected)
     mask = np.ones((64, 64), bool)
-    mask[dt:dt + small, dl:dl + small] = False
+    mask[dt : dt + small, dl : dl + small] = False
     assert np.array_equal(out[mask], img[mask])
     assert np.array_equal(img, np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
     corners = {planted_blocks(64, 2, c)[0][:2] for c in range(4)}
@@ -57,7 +63,7 @@ def _planted_source_share(hr: np.ndarray, scale: int, corner: int) -> float:
     for (r, c), (sr, sc) in zip(graph.target_pos.tolist(), source.tolist()):
         if top + 2 <= r <= top + side - 5 and left + 2 <= c <= left + side - 5:
             total += 1
-            hits += (sr, sc) == (r - top + pt // scale ** 2, c - left + pl // scale ** 2)
+            hits += (sr, sc) == (r - top + pt // scale**2, c - left + pl // scale**2)
     assert total >= 16
     return hits / total
 
@@ -84,6 +90,7 @@ def test_training_stream_plants_only_when_asked():
 
 def test_plant_schedule_values_by_hand():
     from ignn_pyg.training.planted_recurrence import PlantSchedule
+
     constant = PlantSchedule(0.5, iterations=1200, batch_size=4)
     assert [constant.at(t) for t in (0, 899, 900, 1199)] == [0.5, 0.5, 0.5, 0.5]
     step = PlantSchedule(0.5, 1200, 4, "step", until=0.75, final=0.1)
@@ -102,6 +109,7 @@ def test_plant_schedule_values_by_hand():
 
 def test_training_stream_follows_the_plant_schedule():
     from ignn_pyg.training.planted_recurrence import PlantSchedule
+
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)]
     kwargs = dict(seed=3, crop_size=64, scale=2)
@@ -120,6 +128,7 @@ def test_training_stream_follows_the_plant_schedule():
 def test_build_train_dataset_passes_the_schedule(monkeypatch):
     from ignn_pyg.training import data as data_module
     from ignn_pyg.training.config import DataConfig
+
     monkeypatch.setattr(data_module, "list_photos", lambda split: ["a"])
     monkeypatch.setattr(data_module, "load_training_photo", lambda *args: np.zeros((80, 80, 3), np.uint8))
     config = DataConfig(crop_size=64, batch_size=4, plant_recurrence=0.5)

@@ -25,11 +25,19 @@ def test_second_holder_is_refused_until_the_first_releases(tmp_path):
 
 def test_lock_of_a_killed_process_is_free(tmp_path):
     folder = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from ignn_pyg.training.run_lock import RunLock\n"
-                               f"lock = RunLock({str(folder)!r}).__enter__()\n"
-                               "print('held', flush=True)\ntime.sleep(600)"],
-                              stdout=subprocess.PIPE, text=True, env=cli_env())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from ignn_pyg.training.run_lock import RunLock\n"
+            f"lock = RunLock({str(folder)!r}).__enter__()\n"
+            "print('held', flush=True)\ntime.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunFolderBusy, match=rf"PID {holder.pid}\)"):

@@ -21,9 +21,9 @@ def test_scaled_kaiming_statistics_and_zero_biases():
     expected = 0.1 * math.sqrt(2.0 / (32 * 9))
     assert conv.weight.std().item() == pytest.approx(expected, rel=0.05)
     assert abs(conv.weight.mean().item()) < 3 * expected / math.sqrt(conv.weight.numel())
-    assert all(torch.count_nonzero(m.bias) == 0 for n, m in model.named_modules()
-               if n in touched and m.bias is not None)
-
+    assert all(
+        torch.count_nonzero(m.bias) == 0 for n, m in model.named_modules() if n in touched and m.bias is not None
+    )
 
 
 def test_unscaled_modules_keep_plain_kaiming_and_the_rest_is_unchanged():
@@ -40,6 +40,7 @@ def test_unscaled_modules_keep_plain_kaiming_and_the_rest_is_unchanged():
             assert torch.equal(value, reference[name]), name
     with pytest.raises(ValueError, match=r"init_unscaled names \['fuse'\], which hold no layer.*fuse_hr"):
         scaled_kaiming_init_(model, unscaled=["fuse"])  # a prefix of a name is not a module
+
 
 def test_frozen_mean_shifts_are_untouched_and_embedding_follows_the_flag():
     torch.manual_seed(0)
