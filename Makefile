@@ -52,11 +52,14 @@ $(TEST_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ignn-pyg demo --out demo_out
 
+# Lint and format first (ruff, configured in pyproject.toml: seconds), then the suite.
 # Then the tests whose expectation follows the CPU's precision choice once more, with the
 # CPU's answer to "native bf16?" flipped (IGNN_PYG_NATIVE_BF16, docs/model.md#precision):
 # every machine checks both of auto's paths, bf16 (emulated on AVX2, so those inputs are
 # tiny) and float32.
 test: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 	IGNN_PYG_NATIVE_BF16=$$($(PY) -c 'from ignn_pyg.runtime.precision import cpu_native_bf16; print(int(not cpu_native_bf16()))') \
 	    $(PY) -m pytest -q -m precision_default

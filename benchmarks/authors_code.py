@@ -27,7 +27,8 @@ come back afterwards):
   ``matmul1_bwd_kernel.cu``): ``matmul1(x, y, I, out, n, m, e, o, b)`` writes
   ``out[b, i, j] = sum_e y[b, i, e] * x[b, I[b, i, j], e]`` in place, as the kernel
   does (one thread per ``(b, i, j)``, float32 sums); here a gather of the indexed rows
-  and a batched matrix product, as many queries at a time as fit 64 MiB of gathered rows.  ``matmul1_bwd`` (training only,
+  and a batched matrix product, as many queries at a time as fit 64 MiB of gathered rows.
+  ``matmul1_bwd`` (training only,
   unused here) is the kernel's adjoint: ``grad_x[b, I[b, i, j]] += grad[b, i, j] y[b, i]``
   (its ``atomicAdd``) and ``grad_y[b, i] = sum_j grad[b, i, j] x[b, I[b, i, j]]``.
 * ``torchvision``: their ``VGG19`` calls ``torchvision.models.vgg19(pretrained=True)``,
@@ -292,7 +293,7 @@ def load_authors_code(mirror: str | os.PathLike = MIRROR) -> types.SimpleNamespa
     return _import_authors_code(str(Path(mirror).resolve()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _import_authors_code(mirror: str) -> types.SimpleNamespace:
     git = ["git", "-C", mirror]
     commit = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()

@@ -85,7 +85,7 @@ def graph_section(model: IGNN, lr: torch.Tensor, repeats: int) -> dict:
         out["embedding_s"] = cuda_seconds(lambda: embedding(lr_cuda), repeats)
         query, source = embedding(lr_cuda), embedding(downsample_for_graph(lr_cuda, s))
         for backend in ("dense", "cluster") if cluster_available() else ("dense",):
-            out[f"{backend}_search_s"] = cuda_seconds(lambda: search(query, source, backend), repeats)
+            out[f"{backend}_search_s"] = cuda_seconds(lambda backend=backend: search(query, source, backend), repeats)
             out[f"{backend}_vs_cpu_differing"] = lists_differing(search(query, source, backend), cpu_graph)
     with torch.no_grad(), tf32(True):
         out["tf32_vs_cpu_differing"] = lists_differing(graph(embedding, "cuda"), cpu_graph)
@@ -107,7 +107,7 @@ def upscale_section(lr: torch.Tensor, repeats: int) -> dict:
         for name in ("fp32", "bf16", "fp16"):
             precision = resolve_precision(name, "cuda")
             precision.prepare_model(model)
-            out[f"{name}_s"] = cuda_seconds(lambda: precision.run(model, lr_cuda), repeats)
+            out[f"{name}_s"] = cuda_seconds(lambda precision=precision: precision.run(model, lr_cuda), repeats)
             result = precision.run(model, lr_cuda)
             out[f"{name}_max_abs"] = float((result - exact).abs().max())
             out[f"{name}_psnr_vs_exact"] = psnr_against(result, exact)

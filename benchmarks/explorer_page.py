@@ -87,7 +87,9 @@ def measure(driver, page: Path, num_queries: int) -> dict[str, float]:
     for query in rng.choice(num_queries, SELECTIONS, replace=False).tolist():
         driver.execute_script("location.hash = arguments[0]", f"query={query}")
         WebDriverWait(driver, 10).until(
-            lambda d: d.execute_script("return document.getElementById('neighbors').dataset.query") == str(query)
+            lambda d, query=query: (
+                d.execute_script("return document.getElementById('neighbors').dataset.query") == str(query)
+            )
         )
         selects.append(float(body("selectMs")))
     result["select ms"] = statistics.median(selects)
@@ -102,7 +104,9 @@ def measure(driver, page: Path, num_queries: int) -> dict[str, float]:
         ActionChains(driver).move_to_element_with_offset(overlay, x - width // 2, y - height // 2).perform()
         try:
             WebDriverWait(driver, 5).until(
-                lambda d: d.execute_script("return document.getElementById('neighbors').dataset.query") != before
+                lambda d, before=before: (
+                    d.execute_script("return document.getElementById('neighbors').dataset.query") != before
+                )
             )
         except Exception:  # the pointer stayed over the same query
             continue

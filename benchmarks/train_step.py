@@ -116,9 +116,10 @@ def main() -> None:
         ratio = (flops["IGNN", "bf16-cl"] / times["IGNN", "bf16-cl"]) / (
             flops["EDSR", "bf16-cl"] / times["EDSR", "bf16-cl"]
         )
+        bf16_speedup = times["IGNN", "fp32"] / times["IGNN", "bf16-cl"]
         print(
-            f"  {n_feats}/{n_resblocks} batch {batch} x {crop}^2: bf16 step {times['IGNN', 'fp32'] / times['IGNN', 'bf16-cl']:.2f}x "
-            f"IGNN's fp32 [target >= 1.8x: {'met' if times['IGNN', 'fp32'] / times['IGNN', 'bf16-cl'] >= 1.8 else 'missed'}]; "
+            f"  {n_feats}/{n_resblocks} batch {batch} x {crop}^2: bf16 step {bf16_speedup:.2f}x "
+            f"IGNN's fp32 [target >= 1.8x: {'met' if bf16_speedup >= 1.8 else 'missed'}]; "
             f"fp32 channels-last {times['IGNN', 'fp32'] / times['IGNN', 'fp32-cl']:.2f}x; IGNN FLOP/s in bf16 = "
             f"{ratio:.0%} of EDSR's [target >= 60%: {'met' if ratio >= 0.6 else 'missed'}]"
         )

@@ -249,7 +249,8 @@ def write_report(path: Path, per_image: dict, summary: dict, fusion: dict) -> st
     lines = [
         "# Where the authors' layer loses an exact match (oracle test, bundled IGNN x2)",
         "",
-        f"Produced by `python experiments/diagnose_oracle.py` on `{os.path.relpath(path.resolve(), REPO)}`; mean over the "
+        f"Produced by `python experiments/diagnose_oracle.py` on `{os.path.relpath(path.resolve(), REPO)}`; "
+        "mean over the "
         f"{len(per_image)} oracle test images of `graph_oracle.py` (oracle region: every query's exact HR "
         "counterpart is in the image; control region: none planted). No training.",
         "",

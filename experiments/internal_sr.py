@@ -211,7 +211,7 @@ def tables(rows: list[dict], settings: dict) -> str:
             lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
         lines.append(
             "| **mean** | "
-            + " | ".join("**" + fmt.format(mean(lambda r, m=m: r[m][metric])) + "**" for m in methods)
+            + " | ".join("**" + fmt.format(mean(lambda r, m=m, metric=metric: r[m][metric])) + "**" for m in methods)
             + " |"
         )
         parts.append(f"Y-channel {metric.upper()}\n\n" + "\n".join(lines))

@@ -108,7 +108,8 @@ def main() -> None:
     lines = [
         "# bf16 against fp32: bundled models on the eval photos (Y, border = scale)",
         "",
-        f"Produced by `python experiments/precision_check.py` on {describe_cpu()}, {torch.get_num_threads()} thread(s); "
+        f"Produced by `python experiments/precision_check.py` on {describe_cpu()}, "
+        f"{torch.get_num_threads()} thread(s); "
         f"bf16 is {'native' if cpu_native_bf16() else 'emulated (so the seconds show no speed-up)'} here.",
         "",
         "| model | photo | fp32 PSNR | bf16 PSNR | bf16 − fp32 (dB) | identical neighbour sets | fp32 s | bf16 s |",

@@ -168,7 +168,8 @@ def format_report(
         "brackets).  Upscale: `ignn-pyg upscale` default path (`--precision auto`) on a 640x400 photo, "
         "best of the repeats, with the 1-minute load average when measured.  Weights MiB: the model's "
         "tensors (a run's checkpoint file also holds its optimiser state).  Dead: ReLU channels that "
-        "never fire on the eval photos (`ignn_pyg.evaluation.dead_channels`), in all ReLU modules (not the residual blocks' "
+        "never fire on the eval photos (`ignn_pyg.evaluation.dead_channels`), "
+        "in all ReLU modules (not the residual blocks' "
         "functional ReLUs) and in IGNN's HR fusion.",
         "",
         "| model | params | weights MiB | iterations | train h | bicubic | PSNR / SSIM | gain (dB) | reliance (dB) | "

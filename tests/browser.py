@@ -40,7 +40,7 @@ def browser_unavailable() -> str | None:
 
 
 @contextlib.contextmanager
-def headless_chromium(width: int = 1400, height: int = 1000) -> Iterator["webdriver.Chrome"]:  # noqa: F821
+def headless_chromium(width: int = 1400, height: int = 1000) -> Iterator[webdriver.Chrome]:  # noqa: F821
     """A Selenium driver of a fresh headless Chromium (its own temporary profile) whose
     browser console log is readable with ``driver.get_log("browser")``."""
     previous = os.environ.get("SE_OFFLINE")

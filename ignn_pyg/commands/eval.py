@@ -13,7 +13,8 @@ training-free graph super-resolution of :mod:`ignn_pyg.models.internal_sr` (defa
 Written to ``--out``: ``results.json``, ``results.csv`` and the SR images
 ``images/{name}.png``, each whole or not at all; the table is printed.  An image that
 fails is skipped in one line and listed under ``skipped`` in ``results.json``, and the
-run then exits with status 2 (``--strict``: stop at the first).  See ``docs/evaluation.md`` for the protocol and how to reproduce the paper.
+run then exits with status 2 (``--strict``: stop at the first).  See ``docs/evaluation.md``
+for the protocol and how to reproduce the paper.
 """
 
 from __future__ import annotations

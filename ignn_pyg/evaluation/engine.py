@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ignn_pyg.data import bicubic_upsample, downsample_for_graph, tensor_to_image, write_image
 from ignn_pyg.evaluation.metrics import psnr_ssim
 from ignn_pyg.graph.controls import GRAPH_CONTROLS
+from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.inference.forward import (
     ReferenceWindowState,
     forward_tiled,
@@ -278,8 +279,8 @@ def probe_graph(
                 lr, lr_down, neighbors=control, generator=torch.Generator().manual_seed(seed + index)
             )
 
-            def forward(x: Tensor) -> Tensor:
-                with torch.no_grad():
+            def forward(x: Tensor, lr_down: Tensor = lr_down, graph: CrossScaleGraph = graph) -> Tensor:
+                with torch.no_grad():  # this image's and this control's graph, bound now
                     return model(x, lr_down, graph=graph)
 
             sr = forward(lr) if precision is None else precision.run(forward, lr)

@@ -115,7 +115,7 @@ class CrossScaleGraph:
         :meth:`torch_geometric.nn.MessagePassing.propagate`."""
         return self.num_source_nodes, self.num_target_nodes
 
-    def to(self, device: torch.device | str) -> "CrossScaleGraph":
+    def to(self, device: torch.device | str) -> CrossScaleGraph:
         """A copy with every tensor on ``device``."""
         return replace(self, **{name: getattr(self, name).to(device) for name in self._TENSORS})
 
@@ -161,7 +161,7 @@ class CrossScaleGraph:
         return state
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "CrossScaleGraph":
+    def from_state_dict(cls, state: dict[str, Any]) -> CrossScaleGraph:
         """Inverse of :meth:`state_dict`."""
         if state.get("format") != "ignn_pyg.CrossScaleGraph/1":
             raise ValueError(f"not a saved CrossScaleGraph (format {state.get('format')!r})")
@@ -177,7 +177,7 @@ class CrossScaleGraph:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "CrossScaleGraph":
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> CrossScaleGraph:
         """Read a graph written by :meth:`save`."""
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)

@@ -56,7 +56,7 @@ class PatchGrid:
     pad_right: int
 
     @classmethod
-    def of(cls, height: int, width: int, patch_size: int, stride: int) -> "PatchGrid":
+    def of(cls, height: int, width: int, patch_size: int, stride: int) -> PatchGrid:
         """Grid of ``patch_size`` patches every ``stride`` pixels over a ``height x width`` map."""
         if patch_size < 1 or stride < 1:
             raise ValueError(f"patch_size and stride must be >= 1, got {patch_size} and {stride}")
@@ -89,7 +89,7 @@ class PatchGrid:
         """Number of patch nodes ``rows * cols`` of one map."""
         return self.rows * self.cols
 
-    def scaled(self, factor: int) -> "PatchGrid":
+    def scaled(self, factor: int) -> PatchGrid:
         """The same grid at ``factor`` times the resolution: patch ``p f``, stride ``t f``,
         map ``H f x W f`` and padding times ``f``.  Patch ``(r, c)`` of the result covers
         exactly the pixels that patch ``(r, c)`` of ``self`` maps to."""

@@ -373,7 +373,7 @@ class ReferenceWindowState:
         """Output scale ``S`` of the wrapped model."""
         return self.model.scale
 
-    def eval(self) -> "ReferenceWindowState":
+    def eval(self) -> ReferenceWindowState:
         """Put the wrapped model in eval mode."""
         self.model.eval()
         return self

@@ -118,7 +118,7 @@ class IGNN(nn.Module):
 
     Shapes: ``lr [B, 3, H, W]`` in ``[0, 255]`` (optionally ``lr_down [B, 3, H//s, W//s]``)
     ``-> [B, 3, S H, S W]``.
-    """
+    """  # noqa: E501 (the structure diagram is one line per path)
 
     def __init__(
         self,

@@ -57,7 +57,8 @@ class ModelConfig:
     (``"none"``, the authors', or ``"bicubic"``) see :func:`~ignn_pyg.nn.blocks.output_residual`.  The graph
     fields (``num_neighbors`` ... ``graph``) apply to IGNN only; ``None`` keeps the
     :class:`~ignn_pyg.models.IGNN` default.  ``graph`` picks what the aggregation receives:
-    ``cross_scale`` (the authors' graph) or, as controls for studies, ``random`` or ``none``.  Initialisation (the authors'): every
+    ``cross_scale`` (the authors' graph) or, as controls for studies, ``random`` or ``none``.
+    Initialisation (the authors'): every
     trainable convolution gets Kaiming-normal weights (fan-in, ReLU gain) times
     ``init_scale`` and zero biases; the frozen mean shifts keep their values, and the
     frozen VGG embedding convs get the same scaled noise when ``init_embedding`` is true
