@@ -4,7 +4,8 @@
 ``augment``  random crops, flips / 90-degree rotations, colour-channel order
 ``data``     the resumable, shardable stream of training crops; validation images
 ``weight_init``  the authors' scaled Kaiming initialisation
-``engine``   the loop: L1 + Adam + step decay, validation, checkpoints, resume
+``engine``   the loop: L1 (``losses``) + Adam + step decay, validation, checkpoints, resume
+``losses``   the reconstruction losses: L1, MSE, Charbonnier
 ``distributed``  ``torchrun`` process groups (NCCL on GPU, Gloo on CPU)
 ``logs``     ``log.csv``, ``progress.png``, TensorBoard
 ``interrupt``  SIGINT / SIGTERM: a checkpoint at the current iteration, then exit

@@ -1,10 +1,11 @@
 """The training configuration: nested dataclasses read from YAML, with overrides.
 
-A config file has four parts; every key is optional and has the default below::
+A config file has five parts; every key is optional and has the default below::
 
     model:  arch, n_feats, n_resblocks, res_scale, graph arguments, initialisation
     data:   scale, train/val sources, crop and batch size, augmentation, workers
     optim:  lr, betas, milestones, gamma, iterations
+    loss:   name (l1, mse, charbonnier), eps
     run:    seed, out_dir, val_every, log_every, threads, deterministic, precision, device, compile
 
 :func:`load_config` reads a file, applies ``section.key=value`` overrides (values in
@@ -28,12 +29,14 @@ from ignn_pyg.models.ignn import GRAPH_MODES
 from ignn_pyg.runtime.precision import PRECISIONS
 
 from .distributed import DEVICES
+from .losses import LOSSES
 from .planted_recurrence import PLANT_DECAYS, min_plant_crop
 
 __all__ = [
     "ModelConfig",
     "DataConfig",
     "OptimConfig",
+    "LossConfig",
     "RunConfig",
     "TrainConfig",
     "TRAIN_SOURCES",
@@ -158,6 +161,15 @@ class OptimConfig:
 
 
 @dataclass
+class LossConfig:
+    """The reconstruction loss (:mod:`~ignn_pyg.training.losses`): ``name`` ``l1`` (the
+    authors', default), ``mse`` or ``charbonnier`` with ``eps`` (grey levels)."""
+
+    name: str = "l1"
+    eps: float = 1e-3
+
+
+@dataclass
 class RunConfig:
     """Bookkeeping: ``out_dir`` receives ``last.pt``, ``best.pt``, ``log.csv``,
     ``progress.png``, ``config.yaml`` and TensorBoard events.  ``threads`` sets
@@ -190,6 +202,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -334,6 +347,8 @@ def _check(config: TrainConfig) -> None:
         f"optim.milestones must be increasing positive iterations, got {o.milestones}",
     )
     require(0.0 < o.gamma <= 1.0, f"optim.gamma must be in (0, 1], got {o.gamma}")
+    require(config.loss.name in LOSSES, f"loss.name must be one of {', '.join(LOSSES)}, got {config.loss.name!r}")
+    require(config.loss.eps > 0, f"loss.eps must be positive, got {config.loss.eps}")
     require(
         r.val_every >= 1 and r.log_every >= 1,
         f"run.val_every and run.log_every must be positive, got {r.val_every}, {r.log_every}",

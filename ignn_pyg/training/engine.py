@@ -1,4 +1,5 @@
-r"""The training loop: L1 loss, Adam, step decay, validation, resumable checkpoints.
+r"""The training loop: L1 loss (or another, ``loss.name``), Adam, step decay, validation,
+resumable checkpoints.
 
 One iteration ``t`` (global batch ``B`` of HR crops :math:`y_b` and LR inputs :math:`x_b`):
 
@@ -39,7 +40,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -56,6 +56,7 @@ from .data import StreamSampler, build_train_dataset, build_val_samples, seed_wo
 from .distributed import Distributed, setup_distributed, teardown_distributed
 from .interrupt import StopSignals, TrainingInterrupted
 from .logs import CSVLog, open_tensorboard, plot_progress
+from .losses import reconstruction_loss
 from .run_lock import RunLock
 from .weight_init import scaled_kaiming_init_, warm_start_
 
@@ -436,6 +437,7 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
     if payload is not None:
         set_rng_state(payload["rng"])
 
+    loss_fn = reconstruction_loss(config.loss.name, config.loss.eps)
     summary: dict[str, float] = {}
     interval = torch.zeros(2, dtype=torch.float64)  # (sum of losses, count) since the last log row
     if payload is not None and "loss_interval" in payload:  # written by a stop between log rows
@@ -468,7 +470,7 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
             raise TrainingInterrupted(stop, iteration, Path(run.out_dir) / "last.pt")
         with precision.autocast(ctx.device):
             sr = net(precision.prepare_input(batch["lr"].to(ctx.device)))
-        loss = F.l1_loss(sr.float(), batch["hr"].to(ctx.device))  # the loss in float32 whatever the precision
+        loss = loss_fn(sr.float(), batch["hr"].to(ctx.device))  # the loss in float32 whatever the precision
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)  # optimizer.step() itself unless fp16
