@@ -57,6 +57,7 @@ from .distributed import Distributed, setup_distributed, teardown_distributed
 from .interrupt import StopSignals, TrainingInterrupted
 from .logs import CSVLog, open_tensorboard, plot_progress
 from .losses import reconstruction_loss
+from .optimization import build_optimizer, build_scheduler, clip_gradients
 from .run_lock import RunLock
 from .weight_init import scaled_kaiming_init_, warm_start_
 
@@ -402,8 +403,10 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
 
     precision.prepare_model(model.to(ctx.device))
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=optim.lr, betas=tuple(optim.betas))
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, optim.milestones, optim.gamma)
+    optimizer = build_optimizer(params, optim.name, optim.lr, optim.betas, optim.weight_decay)
+    scheduler = build_scheduler(
+        optimizer, optim.schedule, optim.iterations, optim.milestones, optim.gamma, optim.warmup, optim.min_lr
+    )
     start, seconds_before = 0, 0.0
     if payload is not None:
         model.load_state_dict(payload["state_dict"])
@@ -473,6 +476,9 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
         loss = loss_fn(sr.float(), batch["hr"].to(ctx.device))  # the loss in float32 whatever the precision
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if optim.clip_grad_norm > 0:
+            scaler.unscale_(optimizer)  # a no-op scaler unless fp16
+            clip_gradients(params, optim.clip_grad_norm)
         scaler.step(optimizer)  # optimizer.step() itself unless fp16
         scaler.update()
         scheduler.step()

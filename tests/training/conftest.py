@@ -37,6 +37,7 @@ TINY = {
     "model": {"arch": "ignn", "n_feats": 8, "n_resblocks": 2},
     "data": {"scale": 2, "train": "folder", "val": "folder", "crop_size": 32, "batch_size": 4, "workers": 0},
     "optim": {"lr": 1.0e-3, "milestones": [4], "iterations": 6},
+    "loss": {},
     # the CPU also on a machine with GPUs: bitwise resumes and Gloo are CPU properties
     "run": {"val_every": 2, "log_every": 1, "threads": 1, "deterministic": True, "device": "cpu"},
 }

@@ -87,6 +87,39 @@ def _assert_same_end(reference_dir: str, resumed_dir: str, iterations: int) -> N
     assert _log_without_time(reference_dir) == _log_without_time(resumed_dir)
 
 
+def test_a_recipe_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore_torch_globals):
+    """AdamW with weight decay, cosine after a linear warm-up (SequentialLR's state),
+    clipping and the Charbonnier loss: killed after iteration 4, resumed, it ends where the
+    uninterrupted run ends, bit for bit."""
+    recipe = {
+        "optim": {
+            "name": "adamw",
+            "weight_decay": 0.01,
+            "schedule": "cosine",
+            "warmup": 2,
+            "milestones": [],
+            "clip_grad_norm": 0.5,
+        },
+        "loss": {"name": "charbonnier", "eps": 0.01},
+    }
+    reference = tiny_config("uninterrupted", **recipe)
+    train(load_config(_write(reference, tmp_path / "a.yaml")))
+    killed = tiny_config("killed", **recipe)
+    path = _write(killed, tmp_path / "b.yaml")
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == -9, child.stderr[-2000:]
+    train(load_config(path), resume=True)
+    _assert_same_end(reference["run"]["out_dir"], killed["run"]["out_dir"], 6)
+    rates = [float(row["lr"]) for row in read_log(Path(reference["run"]["out_dir"]) / "log.csv")]
+    assert rates[0] < rates[1] > rates[-1]  # warm-up, then the cosine decay
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore_torch_globals, precision):
     reference = tiny_config("uninterrupted", run={"precision": precision})
