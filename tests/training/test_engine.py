@@ -71,6 +71,19 @@ def _log_without_time(out_dir: str) -> list[list[str]]:
     return [line.split(",")[:-1] for line in lines]
 
 
+def _train_until_killed(path: Path, iteration: int) -> None:
+    """Train the config at ``path`` in a child process that SIGKILLs itself once the
+    checkpoint of ``iteration`` is written."""
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), str(iteration)],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == -9, child.stderr[-2000:]
+
+
 def _assert_same_end(reference_dir: str, resumed_dir: str, iterations: int) -> None:
     """Both runs end at ``iterations`` with bitwise equal weights, Adam moments and
     scheduler, and the same log (up to the time column)."""
@@ -106,14 +119,7 @@ def test_a_recipe_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore
     train(load_config(_write(reference, tmp_path / "a.yaml")))
     killed = tiny_config("killed", **recipe)
     path = _write(killed, tmp_path / "b.yaml")
-    child = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert child.returncode == -9, child.stderr[-2000:]
+    _train_until_killed(path, 4)
     train(load_config(path), resume=True)
     _assert_same_end(reference["run"]["out_dir"], killed["run"]["out_dir"], 6)
     rates = [float(row["lr"]) for row in read_log(Path(reference["run"]["out_dir"]) / "log.csv")]
@@ -127,14 +133,7 @@ def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restor
 
     killed = tiny_config("killed", run={"precision": precision})
     path = _write(killed, tmp_path / "b.yaml")
-    child = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert child.returncode == -9, child.stderr[-2000:]
+    _train_until_killed(path, 4)
     assert _final(killed["run"]["out_dir"])["iteration"] == 4
     train(load_config(path), resume=True)
 
@@ -159,14 +158,7 @@ def test_sigkilled_cuda_run_resumes_to_the_uninterrupted_weights(
 
     killed = tiny_config("killed", run={"precision": precision, "device": "cuda"})
     path = _write(killed, tmp_path / "b.yaml")
-    child = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_CHECKPOINT, str(path), "4"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert child.returncode == -9, child.stderr[-2000:]
+    _train_until_killed(path, 4)
     assert ("grad_scaler" in _final(killed["run"]["out_dir"])) == (precision == "fp16")
     train(load_config(path), resume=True)
 
