@@ -320,6 +320,8 @@ def run(args: argparse.Namespace) -> int:
         jobs = [(source, target) for source, target in jobs if not target.exists()]
         if done:
             print(f"{len(done)} output(s) exist already, skipped (--skip-existing)")
+        if not jobs:  # a finished run resumed: nothing to load the model for
+            return 0
     targets = [target for _, target in jobs]
     check_new(targets, args.overwrite)
     for folder in dict.fromkeys(target.parent for target in targets):

@@ -381,6 +381,10 @@ def test_skip_existing_resumes_a_folder_run(tmp_path, edsr_checkpoint):
     assert main(["upscale", str(folder), "-o", str(out), "--weights", str(edsr_checkpoint), "--skip-existing"]) == 0
     assert (out / "a_x2.png").read_bytes() == b"kept as it is"
     assert (out / "b_x2.png").read_bytes() == expected["b_x2.png"]
+    # once every output exists, a resumed run has nothing to do and loads no model
+    assert (
+        main(["upscale", str(folder), "-o", str(out), "--weights", str(tmp_path / "none.pt"), "--skip-existing"]) == 0
+    )
     with pytest.raises(SystemExit):  # the two ways to treat an existing output exclude each other
         main(["upscale", str(folder), "-o", str(out), "--skip-existing", "--overwrite"])
 
