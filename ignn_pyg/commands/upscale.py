@@ -262,50 +262,49 @@ def _check_options(args: argparse.Namespace) -> None:
         parse_bytes(args.max_memory)
 
 
-def _readable(
-    jobs: list[tuple[Path, Path]], strict: bool
-) -> tuple[list[tuple[Path, Path, tuple[int, int]]], list[Path]]:
-    """The jobs whose input's header reads, with its ``(height, width)``, and the inputs
-    that do not (each reported in one line; the first raised when ``strict``)."""
-    readable, failed = [], []
-    for source, target in jobs:
+def _each_or_report(jobs: list[tuple], step, strict: bool) -> tuple[list[tuple], list[Path]]:
+    """``step(job)`` for every job: the results, and the inputs (``job[0]``) whose step
+    raised ``ValueError``, each reported in one line (raised instead when ``strict``)."""
+    done, failed = [], []
+    for job in jobs:
         try:
-            readable.append((source, target, image_size(source)))
+            done.append(step(job))
         except ValueError as err:
             if strict:
                 raise
             _report_failure(err)
-            failed.append(source)
-    return readable, failed
+            failed.append(job[0])
+    return done, failed
 
 
-def _fitting(
-    jobs: list[tuple[Path, Path, tuple[int, int]]], model: nn.Module, args: argparse.Namespace, strict: bool
-) -> tuple[list[tuple[Path, Path, tuple[int, int]]], list[Path]]:
-    """The jobs whose estimated memory (:func:`~ignn_pyg.inference.memory_estimate.upscale_peak_bytes`)
-    fits the budget, and the inputs that do not (each reported in one line naming the
-    image, its size, the estimate and the limit; the first raised when ``strict``)."""
+def _with_size(job: tuple[Path, Path]) -> tuple[Path, Path, tuple[int, int]]:
+    """``(input, output, (height, width))`` from the input's header."""
+    source, target = job
+    return source, target, image_size(source)
+
+
+def _memory_check(model: nn.Module, args: argparse.Namespace):
+    """``check(job) -> job`` that raises ``ValueError`` when the job's estimated memory
+    (:func:`~ignn_pyg.inference.memory_estimate.upscale_peak_bytes`) exceeds the budget,
+    naming the image, its size, the estimate and the limit."""
     held = resident_bytes()
     if args.max_memory is None:
         budget, limit = available_bytes(), "the memory available now"
     else:
         budget, limit = parse_bytes(args.max_memory) - held, f"--max-memory {args.max_memory}"
-    fitting, failed = [], []
-    for source, target, (height, width) in jobs:
+
+    def check(job: tuple[Path, Path, tuple[int, int]]) -> tuple[Path, Path, tuple[int, int]]:
+        source, _, (height, width) = job
         need = upscale_peak_bytes(model, height, width, args.max_pixels, args.tile)
-        if need <= budget:
-            fitting.append((source, target, (height, width)))
-            continue
-        err = ValueError(
-            f"{source}: a {width}x{height} image at x{args.scale} needs about {format_bytes(need)} "
-            f"on top of the {format_bytes(held)} held, over {limit} ({format_bytes(held + budget)} "
-            "in all); give a smaller image, or more memory"
-        )
-        if strict:
-            raise err
-        _report_failure(err)
-        failed.append(source)
-    return fitting, failed
+        if need > budget:
+            raise ValueError(
+                f"{source}: a {width}x{height} image at x{args.scale} needs about {format_bytes(need)} "
+                f"on top of the {format_bytes(held)} held, over {limit} ({format_bytes(held + budget)} "
+                "in all); give a smaller image, or more memory"
+            )
+        return job
+
+    return check
 
 
 def _report_failure(err: Exception) -> None:
@@ -328,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(folder)
     single = args.input.is_file()
     total = len(jobs)
-    jobs, failed = _readable(jobs, strict=args.strict or single)
+    jobs, failed = _each_or_report(jobs, _with_size, strict=args.strict or single)
     if args.method == "graph":
         upscale = partial(graph_upscale_image, scale=args.scale)
         described, extra = f"graph SR x{args.scale} (no model)", ""
@@ -342,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
         upscale = partial(
             upscale_image, model, max_pixels=args.max_pixels, tile=args.tile, overlap=args.overlap, precision=precision
         )
-        jobs, too_large = _fitting(jobs, model, args, strict=args.strict or single)
+        jobs, too_large = _each_or_report(jobs, _memory_check(model, args), strict=args.strict or single)
         failed += too_large
         described = f"{type(model).__name__} x{args.scale} from {weights}"
         extra = f"; {device}, precision {precision}{'; compiled (dense parts)' if compiled else ''}"

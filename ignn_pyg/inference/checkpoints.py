@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ignn_pyg.data.atomic_files import atomic_output
 from ignn_pyg.models import EDSR, IGNN
 
 FORMAT = "ignn_pyg.checkpoint/1"
@@ -180,16 +181,12 @@ def load_reference_checkpoint(
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> None:
-    """Write ``model`` (its config and weights) plus ``extra`` entries atomically:
-    a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write ``model`` (its config and weights) plus ``extra`` entries whole or not at all
+    (:func:`~ignn_pyg.data.atomic_files.atomic_output`: a temporary file in the same
+    folder, fsync, then a rename over ``path``)."""
     payload = {"format": FORMAT, "config": model.config_dict(), "state_dict": model.state_dict(), **extra}
-    path = os.fspath(path)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    with atomic_output(path) as partial:
+        torch.save(payload, partial)
 
 
 def build_model(config: Mapping[str, Any]) -> nn.Module:
