@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "training-free SR from the cross-scale graph, ignn_pyg.models.internal_sr)",
     )
     parser.add_argument(
+        "--weights-raw",
+        action="store_true",
+        help="use the checkpoint's raw weights, not the EMA of them it holds when trained with ema.decay",
+    )
+    parser.add_argument(
         "--dataset",
         required=True,
         help="'photos' (the installed eval photos), 'held_out' (installed photos in "
@@ -277,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         config = InternalSRConfig(scale=args.scale)
         method, forward = "graph-SR", lambda lr: internal_sr(lr, config)[0]
     else:
-        model = load_weights(args.weights, args.scale)
+        model = load_weights(args.weights, args.scale, raw=args.weights_raw)
         model.to(args.device)
         method = type(model).__name__
         precision = resolve_precision(args.precision, args.device)
@@ -301,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {
         "method": method,
         "weights": args.weights,
+        "weights_raw": args.weights_raw,
         "dataset": args.dataset,
         "dataset_description": description,
         "scale": args.scale,

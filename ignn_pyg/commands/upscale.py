@@ -210,6 +210,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--weights", default=None, help="checkpoint (ours or the authors' IGNN_x*.pth) instead of a bundled model"
     )
     parser.add_argument(
+        "--weights-raw",
+        action="store_true",
+        help="use the checkpoint's raw weights, not the EMA of them it holds when trained with ema.decay",
+    )
+    parser.add_argument(
         "--max-pixels", type=int, default=512 * 512, help="LR pixels above which an image is processed in tiles"
     )
     parser.add_argument("--tile", type=int, default=256, help="tile side in LR pixels")
@@ -334,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         weights = Path(args.weights) if args.weights else bundled_weights(args.scale, args.model or DEFAULT_MODEL)
         device = parse_device(args.device)
-        model = load_weights(weights, args.scale).to(device)
+        model = load_weights(weights, args.scale, raw=args.weights_raw).to(device)
         precision = resolve_precision(args.precision, device)
         precision.prepare_model(model)
         compiled = compile_dense_parts(model, inference=True) if args.compile else []

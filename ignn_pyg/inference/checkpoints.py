@@ -198,13 +198,22 @@ def build_model(config: Mapping[str, Any]) -> nn.Module:
     return ARCHITECTURES[arch](**config)
 
 
-def _model_from_payload(payload: Mapping[str, Any], path: str | os.PathLike) -> nn.Module:
+def checkpoint_weights(payload: Mapping[str, Any], raw: bool = False) -> dict[str, Tensor]:
+    """The weights a checkpoint of ours serves: its EMA (``ema_state_dict``, written by a
+    run with ``ema.decay``) when it holds one and ``raw`` is false, else ``state_dict``."""
+    if not raw and "ema_state_dict" in payload:
+        return payload["ema_state_dict"]
+    return payload["state_dict"]
+
+
+def _model_from_payload(payload: Mapping[str, Any], path: str | os.PathLike, raw: bool) -> nn.Module:
     model = build_model(payload["config"])
+    weights = checkpoint_weights(payload, raw)
     identity = {k: k for k in model.state_dict()}
-    report = _mismatch_report(model, payload["state_dict"], identity)
+    report = _mismatch_report(model, weights, identity)
     if report:
         raise ValueError(f"{os.fspath(path)!r} does not fit its own config: {report}")
-    model.load_state_dict(payload["state_dict"])
+    model.load_state_dict(weights)
     return model.eval()
 
 
@@ -212,23 +221,26 @@ def _is_ours(payload: Any) -> bool:
     return isinstance(payload, Mapping) and payload.get("format") == FORMAT
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a model written by :func:`save_checkpoint`; returns ``(model in eval mode, payload)``."""
+def load_checkpoint(path: str | os.PathLike, raw: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model written by :func:`save_checkpoint`; returns ``(model in eval mode,
+    payload)``.  The model holds the EMA weights where the file has them, unless ``raw``
+    (:func:`checkpoint_weights`)."""
     payload = _read(path)
     if not _is_ours(payload):
         raise ValueError(
             f"{os.fspath(path)!r} is not an ignn-pyg checkpoint "
             "(for the authors' IGNN_x*.pth use load_reference_checkpoint)"
         )
-    return _model_from_payload(payload, path), dict(payload)
+    return _model_from_payload(payload, path, raw), dict(payload)
 
 
-def load_weights(path: str | os.PathLike, scale: int | None = None, **arch: Any) -> nn.Module:
-    """Either kind of checkpoint: ours (rebuilt from its config) or the authors'
-    (needs ``scale``).  The model is returned in eval mode."""
+def load_weights(path: str | os.PathLike, scale: int | None = None, raw: bool = False, **arch: Any) -> nn.Module:
+    """Either kind of checkpoint: ours (rebuilt from its config; its EMA weights where it
+    has them, unless ``raw``) or the authors' (needs ``scale``).  The model is returned in
+    eval mode."""
     payload = _read(path)
     if _is_ours(payload):
-        model = _model_from_payload(payload, path)
+        model = _model_from_payload(payload, path, raw)
         if scale is not None and model.scale != scale:
             raise ValueError(f"{os.fspath(path)!r} holds a x{model.scale} model, not x{scale}")
         return model

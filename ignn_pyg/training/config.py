@@ -1,12 +1,13 @@
 """The training configuration: nested dataclasses read from YAML, with overrides.
 
-A config file has five parts; every key is optional and has the default below::
+A config file has six parts; every key is optional and has the default below::
 
     model:  arch, n_feats, n_resblocks, res_scale, graph arguments, initialisation
     data:   scale, train/val sources, crop and batch size, augmentation, workers
     optim:  lr, betas, milestones, gamma, iterations, name, weight_decay, schedule, warmup,
             min_lr, clip_grad_norm
     loss:   name (l1, mse, charbonnier), eps
+    ema:    decay (0: off)
     run:    seed, out_dir, val_every, log_every, threads, deterministic, precision, device, compile
 
 :func:`load_config` reads a file, applies ``section.key=value`` overrides (values in
@@ -39,6 +40,7 @@ __all__ = [
     "DataConfig",
     "OptimConfig",
     "LossConfig",
+    "EMAConfig",
     "RunConfig",
     "TrainConfig",
     "TRAIN_SOURCES",
@@ -182,6 +184,16 @@ class LossConfig:
 
 
 @dataclass
+class EMAConfig:
+    """The exponential moving average of the weights
+    (:mod:`~ignn_pyg.training.weight_average`): ``decay`` in (0, 1), such as BasicSR's
+    0.999, or 0 (the default) for none.  With it on, validation and ``best.pt`` use the
+    average, checkpoints hold it beside the raw weights, and ``eval``/``upscale`` load it."""
+
+    decay: float = 0.0
+
+
+@dataclass
 class RunConfig:
     """Bookkeeping: ``out_dir`` receives ``last.pt``, ``best.pt``, ``log.csv``,
     ``progress.png``, ``config.yaml`` and TensorBoard events.  ``threads`` sets
@@ -215,6 +227,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -368,6 +381,10 @@ def _check(config: TrainConfig) -> None:
     require(o.clip_grad_norm >= 0, f"optim.clip_grad_norm must be >= 0 (0: off), got {o.clip_grad_norm}")
     require(config.loss.name in LOSSES, f"loss.name must be one of {', '.join(LOSSES)}, got {config.loss.name!r}")
     require(config.loss.eps > 0, f"loss.eps must be positive, got {config.loss.eps}")
+    require(
+        config.ema.decay == 0 or 0 < config.ema.decay < 1,
+        f"ema.decay must be in (0, 1), or 0 for no EMA, got {config.ema.decay}",
+    )
     require(
         r.val_every >= 1 and r.log_every >= 1,
         f"run.val_every and run.log_every must be positive, got {r.val_every}, {r.log_every}",

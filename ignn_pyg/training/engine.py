@@ -1,5 +1,6 @@
 r"""The training loop: L1 loss (or another, ``loss.name``), Adam, step decay, validation,
-resumable checkpoints.
+resumable checkpoints, and optionally an EMA of the weights (``ema.decay``,
+:mod:`~ignn_pyg.training.weight_average`).
 
 One iteration ``t`` (global batch ``B`` of HR crops :math:`y_b` and LR inputs :math:`x_b`):
 
@@ -15,7 +16,7 @@ couples nothing).
 Every ``run.val_every`` iterations (and at the end) rank 0 measures PSNR/SSIM (Y, border
 ``scale``) on the validation images and writes ``last.pt`` (and ``best.pt`` when the
 PSNR improved) with :func:`~ignn_pyg.inference.checkpoints.save_checkpoint`.  A checkpoint holds
-the weights, optimiser, scheduler, iteration, best score, elapsed time, the train
+the weights (and their EMA when kept), optimiser, scheduler, iteration, best score, elapsed time, the train
 config and the RNG states (Python, numpy, torch; rank 0's), and the data of iteration
 ``t`` is a pure function of ``(seed, t)`` (:mod:`ignn_pyg.training.data`), so a run
 killed at any moment and resumed from ``last.pt`` continues exactly as if it had not
@@ -42,6 +43,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -59,6 +61,7 @@ from .logs import CSVLog, open_tensorboard, plot_progress
 from .losses import reconstruction_loss
 from .optimization import build_optimizer, build_scheduler, clip_gradients
 from .run_lock import RunLock
+from .weight_average import build_weight_average, load_weight_average_state, weight_average_state
 from .weight_init import scaled_kaiming_init_, warm_start_
 
 __all__ = ["train", "rng_state", "set_rng_state", "seed_everything"]
@@ -188,6 +191,10 @@ def _read_resume_checkpoint(path: Path, model: nn.Module, config: TrainConfig) -
             f"the run is already at iteration {payload['iteration']} of optim.iterations="
             f"{config.optim.iterations}; raise it with --override optim.iterations=N to train further"
         )
+    if config.ema.decay and "ema_state_dict" not in payload:
+        raise ValueError(
+            f"cannot resume {str(path)!r} with ema.decay {config.ema.decay}: its run kept no EMA of the weights"
+        )
     changed = _config_differences(payload.get("train_config", {}), asdict(config))
     if changed:
         print(f"resuming with a changed config (checkpoint -> now): {'; '.join(changed)}", flush=True)
@@ -205,8 +212,10 @@ class _Recorder:
         payload: dict[str, Any] | None,
         precision: Precision,
         scaler: torch.amp.GradScaler,
+        average: AveragedModel | None,
     ) -> None:
         self.config, self.val_samples, self.precision, self.scaler = config, val_samples, precision, scaler
+        self.average = average
         self.out_dir = Path(config.run.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.yaml").write_text(config_to_yaml(config))
@@ -229,8 +238,9 @@ class _Recorder:
         optimizer: torch.optim.Optimizer,
         scheduler: Any,
     ) -> dict[str, float]:
-        """Log one row; with ``validate`` also validate, checkpoint and plot.  Returns
-        the validation scores (empty without ``validate``)."""
+        """Log one row; with ``validate`` also validate (the EMA weights when the run
+        keeps them, else ``model``), checkpoint and plot.  Returns the validation scores
+        (empty without ``validate``)."""
         lr = optimizer.param_groups[0]["lr"]
         row: dict[str, Any] = {
             "iteration": iteration,
@@ -241,7 +251,7 @@ class _Recorder:
         scores = {}
         if validate:
             scores, self.baseline = _validate(
-                model,
+                model if self.average is None else self.average.module,
                 self.val_samples,
                 self.config.data.scale,
                 self.out_dir / "val_images",
@@ -289,6 +299,8 @@ class _Recorder:
         path = self.out_dir / "last.pt"
         if self.scaler.is_enabled():
             extra["grad_scaler"] = self.scaler.state_dict()
+        if self.average is not None:
+            extra.update(weight_average_state(self.average))
         save_checkpoint(
             path,
             model,
@@ -399,7 +411,6 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
     precision = resolve_precision(run.precision, ctx.device)
     # fp16 gradients underflow without loss scaling; bf16 has float32's exponent range
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision.dtype == torch.float16)
-    recorder = _Recorder(config, build_val_samples(data), payload, precision, scaler) if ctx.is_main else None
 
     precision.prepare_model(model.to(ctx.device))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -407,6 +418,8 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
     scheduler = build_scheduler(
         optimizer, optim.schedule, optim.iterations, optim.milestones, optim.gamma, optim.warmup, optim.min_lr
     )
+    average = build_weight_average(model, config.ema.decay)
+    recorder = _Recorder(config, build_val_samples(data), payload, precision, scaler, average) if ctx.is_main else None
     start, seconds_before = 0, 0.0
     if payload is not None:
         model.load_state_dict(payload["state_dict"])
@@ -414,6 +427,8 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
         scheduler.load_state_dict(payload["scheduler"])
         if "grad_scaler" in payload:
             scaler.load_state_dict(payload["grad_scaler"])
+        if average is not None:
+            load_weight_average_state(average, payload)
         start, seconds_before = payload["iteration"], payload["seconds"]
     if recorder is not None:
         print(
@@ -482,6 +497,8 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
         scaler.step(optimizer)  # optimizer.step() itself unless fp16
         scaler.update()
         scheduler.step()
+        if average is not None:
+            average.update_parameters(model)
         iteration += 1
         interval += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
         bar.update(1)

@@ -72,9 +72,9 @@ def scaled_kaiming_init_(
 
 
 def warm_start_(model: nn.Module, path: str | Path) -> int:
-    """Copy the weights of the checkpoint ``path`` (ours, :func:`~ignn_pyg.inference.checkpoints.save_checkpoint`)
-    into ``model`` in place, frozen ones included.  The checkpoint must hold the same
-    model: the same class and ``config_dict()`` (scale, width, depth, graph settings);
+    """Copy the weights of the checkpoint ``path`` (ours, :func:`~ignn_pyg.inference.checkpoints.save_checkpoint`;
+    its EMA weights where it holds them) into ``model`` in place, frozen ones included.
+    The checkpoint must hold the same model: the same class and ``config_dict()`` (scale, width, depth, graph settings);
     anything else is a ``ValueError`` naming the settings that differ.
 
     Returns:

@@ -52,7 +52,7 @@ def tiny_config(image_folders, tmp_path):
         config["data"].update(train_root=str(image_folders["train"]), val_root=str(image_folders["val"]))
         config["run"]["out_dir"] = str(tmp_path / name)
         for section, values in updates.items():
-            config[section].update(values)
+            config.setdefault(section, {}).update(values)
         return config
 
     return make

@@ -97,13 +97,17 @@ def _assert_same_end(reference_dir: str, resumed_dir: str, iterations: int) -> N
     ]
     assert all(torch.equal(x, y) for x, y in moments)
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == iterations
+    assert ("ema_state_dict" in a) == ("ema_state_dict" in b)
+    if "ema_state_dict" in a:
+        assert a["ema_updates"] == b["ema_updates"] == iterations
+        assert all(torch.equal(a["ema_state_dict"][k], b["ema_state_dict"][k]) for k in a["ema_state_dict"])
     assert _log_without_time(reference_dir) == _log_without_time(resumed_dir)
 
 
 def test_a_recipe_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore_torch_globals):
     """AdamW with weight decay, cosine after a linear warm-up (SequentialLR's state),
-    clipping and the Charbonnier loss: killed after iteration 4, resumed, it ends where the
-    uninterrupted run ends, bit for bit."""
+    clipping, the Charbonnier loss and an EMA of the weights: killed after iteration 4,
+    resumed, it ends where the uninterrupted run ends, bit for bit, EMA included."""
     recipe = {
         "optim": {
             "name": "adamw",
@@ -114,6 +118,7 @@ def test_a_recipe_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore
             "clip_grad_norm": 0.5,
         },
         "loss": {"name": "charbonnier", "eps": 0.01},
+        "ema": {"decay": 0.9},
     }
     reference = tiny_config("uninterrupted", **recipe)
     train(load_config(_write(reference, tmp_path / "a.yaml")))
@@ -124,6 +129,36 @@ def test_a_recipe_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore
     _assert_same_end(reference["run"]["out_dir"], killed["run"]["out_dir"], 6)
     rates = [float(row["lr"]) for row in read_log(Path(reference["run"]["out_dir"]) / "log.csv")]
     assert rates[0] < rates[1] > rates[-1]  # warm-up, then the cosine decay
+
+
+def test_an_ema_run_validates_and_keeps_the_average(tiny_config, tmp_path, restore_torch_globals, monkeypatch):
+    """With ema.decay, every validation scores the averaged weights (the ones last.pt stores
+    as ema_state_dict at that iteration, not the raw ones), and a run started without an EMA
+    cannot be resumed with one."""
+    from ignn_pyg.training import engine
+
+    validated = []
+    original = engine._validate
+
+    def spy(model, *args, **kwargs):
+        validated.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_validate", spy)
+    config = tiny_config("ema", ema={"decay": 0.5})
+    train(load_config(_write(config, tmp_path / "ema.yaml")))
+    final = _final(config["run"]["out_dir"])
+    assert len(validated) == 3 and final["ema_updates"] == 6
+    assert all(torch.equal(validated[-1][k], v) for k, v in final["ema_state_dict"].items())
+    assert not all(torch.equal(validated[-1][k], v) for k, v in final["state_dict"].items())
+    best = torch.load(Path(config["run"]["out_dir"]) / "best.pt", weights_only=True)
+    assert "ema_state_dict" in best
+
+    plain = tiny_config("plain", optim={"iterations": 2})
+    path = _write(plain, tmp_path / "plain.yaml")
+    train(load_config(path))
+    with pytest.raises(ValueError, match="kept no EMA"):
+        train(load_config(path, ["ema.decay=0.5", "optim.iterations=4"]), resume=True)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
