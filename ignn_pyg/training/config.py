@@ -1,6 +1,6 @@
 """The training configuration: nested dataclasses read from YAML, with overrides.
 
-A config file has six parts; every key is optional and has the default below::
+A config file has seven parts; every key is optional and has the default below::
 
     model:  arch, n_feats, n_resblocks, res_scale, graph arguments, initialisation
     data:   scale, train/val sources, crop and batch size, augmentation, workers
@@ -8,6 +8,7 @@ A config file has six parts; every key is optional and has the default below::
             min_lr, clip_grad_norm
     loss:   name (l1, mse, charbonnier), eps
     ema:    decay (0: off)
+    validation: probe_graph
     run:    seed, out_dir, val_every, log_every, threads, deterministic, precision, device, compile
 
 :func:`load_config` reads a file, applies ``section.key=value`` overrides (values in
@@ -41,6 +42,7 @@ __all__ = [
     "OptimConfig",
     "LossConfig",
     "EMAConfig",
+    "ValidationConfig",
     "RunConfig",
     "TrainConfig",
     "TRAIN_SOURCES",
@@ -194,6 +196,16 @@ class EMAConfig:
 
 
 @dataclass
+class ValidationConfig:
+    """What each validation measures besides PSNR/SSIM: with ``probe_graph`` (default) an
+    IGNN with a graph is also scored with random neighbours, for the ``val_reliance``
+    column (:func:`~ignn_pyg.evaluation.probe_graph`), which doubles the validation's
+    cost; ``false`` skips it."""
+
+    probe_graph: bool = True
+
+
+@dataclass
 class RunConfig:
     """Bookkeeping: ``out_dir`` receives ``last.pt``, ``best.pt``, ``log.csv``,
     ``progress.png``, ``config.yaml`` and TensorBoard events.  ``threads`` sets
@@ -228,6 +240,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def model_kwargs(self) -> dict[str, Any]:

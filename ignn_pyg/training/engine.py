@@ -116,12 +116,13 @@ def _validate(
     device: torch.device,
     baseline: list[dict] | None,
     precision: Precision,
+    probe: bool,
 ) -> tuple[dict[str, float], list[dict]]:
     """Mean ``val_psnr``, ``val_ssim``, ``bicubic_psnr``, ``bicubic_ssim`` of ``model`` on whole
     ``samples`` (:func:`ignn_pyg.evaluation.evaluate`, which also writes the SR images
     to ``image_dir``; ``baseline``: an earlier validation's rows, whose bicubic scores are
-    reused), for an IGNN with a graph also ``val_reliance`` (against random neighbours,
-    :func:`~ignn_pyg.evaluation.probe_graph`), and the per-image rows; the model is left
+    reused), with ``probe`` for an IGNN with a graph also ``val_reliance`` (against random
+    neighbours, :func:`~ignn_pyg.evaluation.probe_graph`), and the per-image rows; the model is left
     in training mode."""
     rows = evaluate(
         samples,
@@ -132,7 +133,7 @@ def _validate(
         progress=False,
         baseline=baseline,
     )
-    if isinstance(model, IGNN) and model.uses_cross_scale_graph:
+    if probe and isinstance(model, IGNN) and model.uses_cross_scale_graph:
         rows = probe_graph(
             model, samples, rows, controls=("random",), device=device, precision=precision, progress=False
         )
@@ -258,6 +259,7 @@ class _Recorder:
                 next(model.parameters()).device,
                 self.baseline,
                 self.precision,
+                self.config.validation.probe_graph,
             )
             row.update(
                 val_psnr=f"{scores['val_psnr']:.4f}",

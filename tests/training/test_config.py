@@ -54,7 +54,7 @@ def test_overrides_are_yaml_values(tmp_path):
 def test_unknown_key_is_named_with_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown config key 'optim\.lrr'.*lr, betas, milestones"):
         config_from_dict({"optim": {"lrr": 1.0}})
-    valid = "model, data, optim, loss, ema, run"
+    valid = "model, data, optim, loss, ema, validation, run"
     with pytest.raises(ValueError, match=rf"unknown config key 'training'; valid keys: {valid}"):
         load_config(None, ["training.seed=1"])
 

@@ -161,6 +161,22 @@ def test_an_ema_run_validates_and_keeps_the_average(tiny_config, tmp_path, resto
         train(load_config(path, ["ema.decay=0.5", "optim.iterations=4"]), resume=True)
 
 
+def test_validation_without_the_graph_probe(tiny_config, tmp_path, restore_torch_globals):
+    """validation.probe_graph false leaves the reliance column empty and changes nothing
+    else: the same PSNR at each validation and the same final weights as a probed run."""
+    probed, plain = tiny_config("probed"), tiny_config("plain", validation={"probe_graph": False})
+    for config in (probed, plain):
+        train(load_config(_write(config, tmp_path / f"{Path(config['run']['out_dir']).name}.yaml")))
+    rows = [
+        [row for row in read_log(Path(config["run"]["out_dir"]) / "log.csv") if row["val_psnr"]]
+        for config in (probed, plain)
+    ]
+    assert [r["val_psnr"] for r in rows[0]] == [r["val_psnr"] for r in rows[1]] and len(rows[1]) == 3
+    assert all(r["val_reliance"] for r in rows[0]) and not any(r["val_reliance"] for r in rows[1])
+    a, b = _final(probed["run"]["out_dir"]), _final(plain["run"]["out_dir"])
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_sigkilled_run_resumes_to_the_same_weights(tiny_config, tmp_path, restore_torch_globals, precision):
     reference = tiny_config("uninterrupted", run={"precision": precision})
