@@ -11,8 +11,9 @@ scales where one ships (x2) the compact IGNN with the gated detail transfer
   bicubic | EDSR | IGNN | (IGNN-detail |) ground truth, each titled with its PSNR against
   the ground truth;
 * ``graph_overlay.png``: the cross-scale graph of one photo, built on the bundled IGNN's
-  own embedding: sampled query patches (white) and lines to their matches, coloured by
-  rank (see ``docs/graph.md``).
+  own embedding, on the photo enlarged to at least 512 px: sampled query patches (white),
+  lines to their matches, coloured by rank, the first query's search window (pink), and a
+  legend below (see ``docs/graph.md``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from ignn_pyg.commands.demo import centre_crops, crop_titles
 from ignn_pyg.commands.main import main
 from ignn_pyg.data import read_image
 from ignn_pyg.evaluation.metrics import psnr
+from ignn_pyg.graph.study import LEGEND_ROW, QUERY_COLOUR, RANK_COLOURS, WINDOW_COLOUR
 from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.models import EDSR, IGNN
 
@@ -45,7 +46,11 @@ def test_demo_writes_table_images_and_pictures(tmp_path, capsys):
         assert (out / "images" / method / "astronaut.png").is_file()
     picture = read_image(out / "comparison.png")
     assert picture.shape[1] > 2.5 * picture.shape[0]  # one row of five labelled crops
-    assert read_image(out / "graph_overlay.png").shape == (256, 256, 3)
+    overlay = read_image(out / "graph_overlay.png")  # the 256 x 256 LR photo at x2, the legend below
+    assert overlay.shape[0] == 512 + 4 * LEGEND_ROW and overlay.shape[1] >= 512
+    band = overlay[512:]
+    for colour in (QUERY_COLOUR, WINDOW_COLOUR, *RANK_COLOURS[:5]):  # k = 5
+        assert (band == np.array(colour, np.uint8)).all(-1).any()
 
 
 def test_centre_crops_and_their_psnr_titles():

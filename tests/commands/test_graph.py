@@ -15,6 +15,7 @@ from ignn_pyg.data import image_to_tensor, photo_path, read_image, tensor_to_ima
 from ignn_pyg.data.resize import downsample_for_graph, modcrop
 from ignn_pyg.graph import CrossScaleGraph
 from ignn_pyg.graph.explorer_page import read_explorer_page
+from ignn_pyg.graph.study import LEGEND_ROW
 from ignn_pyg.inference.checkpoints import load_weights, save_checkpoint
 from ignn_pyg.models import IGNN
 from tests.browser import browser_unavailable, headless_chromium
@@ -63,7 +64,7 @@ def test_cli_end_to_end(tmp_path, photo, capsys, embedding):
     assert g.num_source_nodes == summary["down_patches"] == 10 * 9
     assert g.edge_attr.shape[1] == (64 if embedding == "vgg" else 3)
     overlay = iio.imread(out / "overlay.png")
-    assert overlay.shape == (40, 36, 3)
+    assert overlay.shape[0] == 13 * 40 + 4 * LEGEND_ROW and overlay.shape[1] >= 13 * 36  # x13 to >= 512 px, legend
     data, arrays = read_explorer_page((out / "explorer.html").read_text())
     np.testing.assert_array_equal(arrays["source"], g.neighbors().numpy())
     assert data["weights"] is None and data["title"] == "photo.png"

@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from ignn_pyg.graph import CrossScaleGraph, PatchGrid, build_cross_scale_graph
-from ignn_pyg.graph.study import QUERY_COLOUR, RANK_COLOURS, draw_overlay, graph_summary
+from ignn_pyg.graph.study import (
+    LEGEND_ROW,
+    LEGEND_SWATCH,
+    LEGEND_TEXT,
+    QUERY_COLOUR,
+    RANK_COLOURS,
+    WINDOW_COLOUR,
+    draw_overlay,
+    graph_summary,
+)
 
 
 def hand_graph(target_pos, source_pos, sources, distance, scale, target_size, source_size):
@@ -85,37 +94,93 @@ def test_summary_on_repeated_motif():
     assert s["border_limited_fraction"] == pytest.approx(1 - free**2)
 
 
-def test_overlay_one_edge_by_hand():
-    # query patch at (2, 3), its one neighbour at (0, 4) in the x2 downsampled image
+def outline(canvas, top, left, bottom, right, colour):
+    """Draw the one-pixel outline of rows ``top..bottom``, columns ``left..right``."""
+    canvas[[top, bottom], left : right + 1] = colour
+    canvas[top : bottom + 1, [left, right]] = colour
+
+
+@pytest.mark.parametrize(("min_side", "zoom"), [(1, 1), (100, 7), (512, 32)])
+def test_overlay_one_edge_by_hand(min_side, zoom):
+    # query patch at (2, 3), its one neighbour at (0, 4) in the x2 downsampled image; the
+    # other source patch at (2, 0) widens the (global) search window
     g = hand_graph(
         target_pos=[[2, 3]],
-        source_pos=[[0, 4]],
+        source_pos=[[0, 4], [2, 0]],
         sources=[[0]],
         distance=[0.0],
         scale=2,
         target_size=(3, 3),
-        source_size=(3, 3),
+        source_size=(3, 5),
     )
     image = np.zeros((12, 16, 3), np.uint8)
-    out = draw_overlay(image, g, sample=5)
+    out = draw_overlay(image, g, sample=5, min_side=min_side)
 
-    expected = np.zeros_like(image)
-    red = RANK_COLOURS[0]
-    expected[3, 4:12] = red  # centre (3, 4) -> region centre (0+3, 8+3)
-    expected[[0, 5], 8:14] = red  # 6x6 region outline, rows 0..5, cols 8..13
-    expected[0:6, [8, 13]] = red
-    expected[[2, 4], 3:6] = QUERY_COLOUR  # 3x3 query outline, rows 2..4, cols 3..5
-    expected[2:5, [3, 5]] = QUERY_COLOUR
-    np.testing.assert_array_equal(out, expected)
+    # LR pixel (r, c) is the zoom x zoom block at (zoom r, zoom c); outlines are 1 px thick
+    expected = np.zeros((12 * zoom, 16 * zoom, 3), np.uint8)
+
+    def box(top, left, bottom, right, colour):  # LR pixels, inclusive
+        outline(expected, zoom * top, zoom * left, zoom * (bottom + 1) - 1, zoom * (right + 1) - 1, colour)
+
+    box(0, 0, 9, 13, WINDOW_COLOUR)  # regions at 2*(0,4) and 2*(2,0), 6x6 each: rows 0..9, cols 0..13
+    red, middle = RANK_COLOURS[0], zoom // 2
+    row = zoom * 3 + middle  # centre (3, 4) -> region centre (0+3, 8+3)
+    expected[row, zoom * 4 + middle : zoom * 11 + middle + 1] = red
+    box(0, 8, 5, 13, red)  # 6x6 region outline
+    box(2, 3, 4, 5, QUERY_COLOUR)  # 3x3 query outline
+    assert out.shape[0] == 12 * zoom + 4 * LEGEND_ROW and out.shape[1] >= 16 * zoom
+    np.testing.assert_array_equal(out[: 12 * zoom, : 16 * zoom], expected)
     assert not image.any()  # the input is not modified
+
+
+def test_overlay_window_of_the_first_query():
+    """16x16 LR (8x8 query grid, stride 2), 8x8 downsampled (4x4 source grid), window 2:
+    query (4, 4) searches source rows and columns clamp(4 // 2 - 2 // 2, 0, 2) = 1..2, at
+    pixels 2..4, which stand for LR pixels 4..13."""
+    torch.manual_seed(0)
+    g = build_cross_scale_graph(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 8, 8), 2, num_neighbors=1, window=2)
+    assert not g.global_search and g.num_target_nodes == 64
+    seed = next(s for s in range(1000) if torch.randperm(64, generator=torch.Generator().manual_seed(s))[0] == 36)
+    out = draw_overlay(np.zeros((16, 16, 3), np.uint8), g, sample=1, seed=seed)
+    rows, cols = np.nonzero((out[:512, :512] == WINDOW_COLOUR).all(-1))  # zoom 32
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (4 * 32, 14 * 32 - 1, 4 * 32, 14 * 32 - 1)
+
+
+def test_overlay_legend():
+    """The band below the photo shows each mark's colour in its own row: query, the k = 3
+    rank colours (boxes, then lines), window; the text is grey, never a mark's colour."""
+    torch.manual_seed(0)
+    g = build_cross_scale_graph(torch.rand(1, 3, 20, 20), torch.rand(1, 3, 10, 10), 2, num_neighbors=3, window=3)
+    out = draw_overlay(np.zeros((20, 20, 3), np.uint8), g, sample=0)  # nothing drawn on the photo
+    assert out.shape[:2] == (520 + 4 * LEGEND_ROW, 520)  # zoom 26
+    assert not out[:520].any()
+    band = out[520:]
+    legend_rows = [band[i * LEGEND_ROW : (i + 1) * LEGEND_ROW] for i in range(4)]
+
+    def has(pixels, colour):
+        return bool((pixels == np.array(colour, np.uint8)).all(-1).any())
+
+    assert has(legend_rows[0], QUERY_COLOUR) and has(legend_rows[3], WINDOW_COLOUR)
+    for colour in RANK_COLOURS[:3]:
+        assert has(legend_rows[1], colour) and has(legend_rows[2], colour)
+    assert not any(has(band, colour) for colour in RANK_COLOURS[3:])  # only the k colours used
+    text = band[:, 6 + 3 * (LEGEND_SWATCH + 3) :]  # right of the widest swatch row
+    assert (text == text[..., :1]).all() and 0 < text.max() <= max(LEGEND_TEXT) and (text > 0).sum() > 500
+
+
+def test_overlay_narrow_photo_is_widened_for_the_legend():
+    torch.manual_seed(0)
+    g = build_cross_scale_graph(torch.rand(1, 3, 64, 8), torch.rand(1, 3, 32, 4), 2, num_neighbors=1)
+    out = draw_overlay(np.full((64, 8, 3), 255, np.uint8), g, sample=0)  # zoom 8: 512 x 64
+    assert out.shape[0] == 512 + 4 * LEGEND_ROW and out.shape[1] > 200
+    assert (out[:512, :64] == 255).all() and not out[:512, 64:].any()
 
 
 def test_overlay_sample_and_clipping():
     torch.manual_seed(0)
     g = build_cross_scale_graph(torch.rand(1, 3, 20, 20), torch.rand(1, 3, 10, 10), 2, num_neighbors=3, window=3)
     image = np.zeros((20, 20, 3), np.uint8)
-    assert not draw_overlay(image, g, sample=0).any()
-    everything = draw_overlay(image, g, sample=10_000)  # regions reach past the border
+    everything = draw_overlay(image, g, sample=10_000, min_side=1)[:20, :20]  # regions reach past the border
     assert (everything == np.array(QUERY_COLOUR, np.uint8)).all(-1).any()
     with pytest.raises(ValueError, match="uint8"):
         draw_overlay(image.astype(np.float32), g, sample=1)
