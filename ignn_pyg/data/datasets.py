@@ -17,7 +17,7 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .image_io import image_to_tensor, read_image
+from .image_io import image_size, image_to_tensor, read_image
 from .resize import _check_integer_scale, bicubic_downsample, modcrop
 
 __all__ = [
@@ -30,6 +30,12 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"})
+
+
+def _listed(names: list[str], shown: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 7 more``."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _list_images(folder: str | Path) -> list[Path]:
@@ -74,8 +80,9 @@ class PairedFolderDataset(Dataset):
             must be exactly ``scale`` times its LR image.
 
     Raises:
-        ValueError: a folder is missing or holds no images, or an HR image has no LR
-            partner (at construction); HR and LR sizes disagree (when the item is read).
+        ValueError: a folder is missing or holds no images, or HR images have no LR
+            partner (at construction, naming each); HR and LR sizes disagree (when the
+            item is read; :meth:`problems` checks every pair first).
 
     Items:
         ``{"name": stem, "lr": [3, h, w], "hr": [3, h * scale, w * scale]}``, float32 in [0, 255].
@@ -87,15 +94,40 @@ class PairedFolderDataset(Dataset):
         hr_paths = _list_images(self.hr_dir)
         lr_by_stem = {p.stem: p for p in _list_images(self.lr_dir)}
         self.pairs: list[tuple[str, Path, Path]] = []
+        alone = []
         for hr_path in hr_paths:
             stem = hr_path.stem
             lr_path = lr_by_stem.get(stem) or lr_by_stem.get(f"{stem}x{scale}")
             if lr_path is None:
-                raise ValueError(f"HR image {hr_path} has no LR partner {stem}.* or {stem}x{scale}.* in {self.lr_dir}")
-            self.pairs.append((stem, hr_path, lr_path))
+                alone.append(hr_path.name)
+            else:
+                self.pairs.append((stem, hr_path, lr_path))
+        if alone:
+            raise ValueError(
+                f"{len(alone)} HR image(s) of {self.hr_dir} have no LR partner STEM.* or STEMx{scale}.* in "
+                f"{self.lr_dir}: {_listed(alone)}"
+            )
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def problems(self) -> list[str]:
+        """What would stop reading the pairs, one line per pair, from the files' headers
+        (no pixels decoded): an unreadable file, or an HR image that is not ``scale``
+        times its LR partner after modcrop.  Empty when every pair is sound."""
+        found = []
+        for _, hr_path, lr_path in self.pairs:
+            try:
+                (hr_h, hr_w), (lr_h, lr_w) = image_size(hr_path), image_size(lr_path)
+            except ValueError as err:
+                found.append(str(err))
+                continue
+            if (hr_h // self.scale, hr_w // self.scale) != (lr_h, lr_w):
+                found.append(
+                    f"{hr_path.name} is {hr_h}x{hr_w} but its LR partner {lr_path.name} is {lr_h}x{lr_w} "
+                    f"(x{self.scale} needs {hr_h // self.scale}x{hr_w // self.scale})"
+                )
+        return found
 
     @property
     def names(self) -> list[str]:

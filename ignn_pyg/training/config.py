@@ -115,7 +115,11 @@ class DataConfig:
     the eval photos for validation; Debian files below ``photos_root``), ``folder``
     (HR images directly in ``*_root``), ``div2k`` (``*_root`` holds ``DIV2K_train_HR``;
     validation reads ``DIV2K_valid_HR`` and its LR files) and, for validation only,
-    ``benchmark`` (``*_root/HR`` + ``*_root/LR_bicubic/X{scale}``).
+    ``benchmark`` (``*_root/HR`` + ``*_root/LR_bicubic/X{scale}``).  ``train_lr_dir``
+    (``folder`` and ``div2k`` only) trains on paired data: each HR image's LR partner
+    from that folder, matched by name (``0001.png`` <-> ``0001.png`` or ``0001x2.png``:
+    the ``LR_bicubic/X{scale}`` layout), instead of bicubic LR made on the fly; every pair
+    is checked before training.
 
     Training samples are random ``crop_size`` HR crops (a multiple of ``scale``),
     flipped / rotated by 90 degrees / channel-permuted (with probability
@@ -135,6 +139,7 @@ class DataConfig:
     scale: int = 2
     train: str = "photos"
     train_root: str = ""
+    train_lr_dir: str = ""
     val: str = "photos"
     val_root: str = ""
     photos_root: str = "/"
@@ -341,6 +346,14 @@ def _check(config: TrainConfig) -> None:
     require(d.train in TRAIN_SOURCES, f"data.train must be one of {TRAIN_SOURCES}, got {d.train!r}")
     require(d.val in VAL_SOURCES, f"data.val must be one of {VAL_SOURCES}, got {d.val!r}")
     require(d.train == "photos" or bool(d.train_root), f"data.train {d.train!r} needs data.train_root")
+    require(
+        not d.train_lr_dir or d.train in ("folder", "div2k"),
+        f"data.train_lr_dir needs data.train 'folder' or 'div2k' (HR images to pair), got {d.train!r}",
+    )
+    require(
+        not d.train_lr_dir or d.plant_recurrence == 0,
+        "data.plant_recurrence needs LR made from the HR crop; it cannot be used with data.train_lr_dir",
+    )
     require(d.val == "photos" or bool(d.val_root), f"data.val {d.val!r} needs data.val_root")
     require(
         d.crop_size >= d.scale and d.crop_size % d.scale == 0,

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ignn_pyg.data import (
     HRFolderDataset,
+    PairedFolderDataset,
     PhotoDataset,
     benchmark_dataset,
     bicubic_downsample,
@@ -35,7 +36,7 @@ from ignn_pyg.data import (
     read_image,
 )
 
-from .augment import augment
+from .augment import augment, augment_pair
 from .config import DataConfig
 from .planted_recurrence import PlantSchedule, plant_recurrence
 
@@ -57,7 +58,8 @@ def epoch_permutation(seed: int, epoch: int, num_images: int) -> np.ndarray:
 
 class TrainCropDataset(Dataset):
     """Sample ``i`` of the training stream (see the module docstring): an augmented HR
-    crop of image ``perm(seed, i // N)[i mod N]`` and its bicubic LR image.
+    crop of image ``perm(seed, i // N)[i mod N]`` and its bicubic LR image, or with
+    ``lr_images`` (paired data) the matching crop of the image's LR partner.
 
     Args:
         names: the images' names, ``N`` of them.
@@ -75,10 +77,14 @@ class TrainCropDataset(Dataset):
             then ``plant_prob``).  The uniform number it is compared with is drawn
             whenever the initial share is positive, so a crop planted at a lower share
             is planted at every higher one.
+        lr_images: per name, the LR partner (in memory or its file), ``scale`` times
+            smaller than the modcropped HR image; the crops come from both with
+            :func:`~ignn_pyg.training.augment.augment_pair` (no planting then).
 
     Items (for any index ``i >= 0``):
         ``{"lr": [3, c / s, c / s], "hr": [3, c, c]}`` float32 in [0, 255], ``c = crop_size``;
-        ``lr`` is :func:`~ignn_pyg.data.bicubic_downsample` of ``hr`` (uint8 values).
+        ``lr`` is :func:`~ignn_pyg.data.bicubic_downsample` of ``hr`` (uint8 values), or
+        the LR partner's crop.
     """
 
     def __init__(
@@ -93,10 +99,13 @@ class TrainCropDataset(Dataset):
         channel_shuffle_prob: float = 0.8,
         plant_prob: float = 0.0,
         plant_schedule: PlantSchedule | None = None,
+        lr_images: list[np.ndarray | Path] | None = None,
     ) -> None:
         if not names or len(names) != len(images):
             raise ValueError(f"need one image per name, got {len(names)} names and {len(images)} images")
-        self.names, self.images = names, images
+        if lr_images is not None and (len(lr_images) != len(images) or plant_prob > 0):
+            raise ValueError("paired data needs one LR image per HR image, and no planted recurrences")
+        self.names, self.images, self.lr_images = names, images, lr_images
         self.seed, self.crop_size, self.scale = seed, crop_size, scale
         self.flips, self.rotations, self.channel_shuffle_prob = flips, rotations, channel_shuffle_prob
         self.plant_prob = plant_prob if plant_schedule is None else plant_schedule.share
@@ -112,6 +121,10 @@ class TrainCropDataset(Dataset):
                 f"smaller than data.crop_size={self.crop_size}"
             )
 
+    @staticmethod
+    def _read(img: np.ndarray | Path) -> np.ndarray:
+        return img if isinstance(img, np.ndarray) else read_image(img)
+
     def __len__(self) -> int:
         """One epoch; the stream itself is endless (any ``i >= 0`` is a valid index)."""
         return len(self.names)
@@ -123,11 +136,15 @@ class TrainCropDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Tensor]:
         index = self.image_index(i)
-        img = self.images[index]
-        if not isinstance(img, np.ndarray):
-            img = read_image(img)
-            self._check_size(index, img)
+        img = self._read(self.images[index])
+        self._check_size(index, img)
         rng = np.random.default_rng([self.seed, i])
+        if self.lr_images is not None:
+            lr = self._read(self.lr_images[index])
+            hr_patch, lr_patch = augment_pair(
+                img, lr, rng, self.crop_size, self.scale, self.flips, self.rotations, self.channel_shuffle_prob
+            )
+            return {"lr": image_to_tensor(lr_patch)[0], "hr": image_to_tensor(hr_patch)[0]}
         patch = augment(img, rng, self.crop_size, self.flips, self.rotations, self.channel_shuffle_prob)
         share = self.plant_prob if self.plant_schedule is None else self.plant_schedule.for_sample(i)
         if self.plant_prob > 0 and rng.random() < share:
@@ -138,7 +155,8 @@ class TrainCropDataset(Dataset):
     def __repr__(self) -> str:
         in_memory = sum(isinstance(img, np.ndarray) for img in self.images)
         return (
-            f"{type(self).__name__}(images={len(self.names)}, in_memory={in_memory}, "
+            f"{type(self).__name__}(images={len(self.names)}{', paired' if self.lr_images else ''}, "
+            f"in_memory={in_memory}, "
             f"crop_size={self.crop_size}, scale={self.scale}, seed={self.seed})"
         )
 
@@ -193,18 +211,32 @@ def build_train_dataset(data: DataConfig, seed: int, iterations: int | None = No
 
     Raises:
         ValueError: a folder missing or without images, an image smaller than the crop, a
-            planted share schedule without ``iterations``.
+            planted share schedule without ``iterations``; with ``data.train_lr_dir``, HR
+            images without an LR partner, or pairs unreadable or of sizes that do not fit
+            the scale (every one named, from the headers, before any training).
         FileNotFoundError: a photo is not installed (the message says what to install).
     """
     images: list[np.ndarray | Path]
+    lr_images: list[np.ndarray | Path] | None = None
+    hr_root = Path(data.train_root) / "DIV2K_train_HR" if data.train == "div2k" else Path(data.train_root)
     if data.train == "photos":
         names = list_photos("train")
         images = [load_training_photo(name, data.long_side, data.photos_root) for name in names]
+    elif data.train_lr_dir:
+        pairs = PairedFolderDataset(hr_root, data.train_lr_dir, data.scale)
+        problems = pairs.problems()
+        if problems:
+            raise ValueError(f"{len(problems)} of {len(pairs)} training pair(s) unusable: {'; '.join(problems)}")
+        names = pairs.names
+        images = [hr for _, hr, _ in pairs.pairs]
+        lr_images = [lr for _, _, lr in pairs.pairs]
     else:
-        root = Path(data.train_root)
-        paths = HRFolderDataset(root / "DIV2K_train_HR" if data.train == "div2k" else root, data.scale).hr_paths
+        paths = HRFolderDataset(hr_root, data.scale).hr_paths
         names = [p.stem for p in paths]
-        images = [read_image(p) for p in paths] if data.cache else list(paths)
+        images = list(paths)
+    if data.cache and data.train != "photos":
+        images = [read_image(p) for p in images]
+        lr_images = None if lr_images is None else [read_image(p) for p in lr_images]
     schedule = None
     if data.plant_decay != "constant":
         if iterations is None:
@@ -223,6 +255,7 @@ def build_train_dataset(data: DataConfig, seed: int, iterations: int | None = No
         data.channel_shuffle_prob,
         data.plant_recurrence,
         schedule,
+        lr_images,
     )
 
 
