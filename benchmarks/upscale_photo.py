@@ -40,10 +40,19 @@ that is not a convolution (search, embedding, edge features, fold, rest of the
 aggregation).  The timers materialise the lazy rank maps, so this run's time and memory
 are not the first run's; the first run's are the numbers.
 
+**Tiling.**  ``--tilings`` runs every configuration once per tiling: ``default`` (the
+command's defaults, above), ``whole`` (``--max-pixels`` above the photo's pixels: one
+forward on the whole image) or ``tile=N`` (``--tile N --max-pixels N^2``: tiles of ``N``
+LR pixels, the default overlap, whenever the photo is larger than one tile); with
+``whole`` among them, each other tiling's time is printed as a ratio to the whole
+image's, measured in the same interleaved rounds.
+
 Usage::
 
     python benchmarks/upscale_photo.py [--size 1920x1080] [--scales 2 4] [--models ignn edsr]
-        [--precisions auto] [--repeats 1] [--threads 2] [--device cpu] [--no-breakdown] [--json FILE]
+        [--precisions auto] [--tilings default] [--repeats 1] [--threads 2] [--device cpu]
+        [--no-breakdown] [--json FILE]
+    python benchmarks/upscale_photo.py --size 1280x720 --scales 2 --models ignn --tilings default whole tile=512
 
 Runs are kept as logs in ``benchmarks/results/<machine>_<date>/`` (``| tee`` the output).
 """
@@ -172,6 +181,7 @@ def worker(job: dict) -> dict:
                 job["precision"],
                 "--device",
                 job["device"],
+                *job.get("tiling_options", []),
             ]
         )
     finally:
@@ -196,6 +206,23 @@ def run_worker(job: dict) -> dict:
         return json.loads(result_file.read_text())
 
 
+def parse_tiling(text: str) -> str:
+    """``default``, ``whole`` or ``tile=N`` (N a positive integer)."""
+    if text in ("default", "whole") or (text.startswith("tile=") and text[5:].isdigit() and int(text[5:]) > 0):
+        return text
+    raise argparse.ArgumentTypeError(f"a tiling is 'default', 'whole' or 'tile=N', got {text!r}")
+
+
+def tiling_options(tiling: str, width: int, height: int) -> list[str]:
+    """The ``ignn-pyg upscale`` options of ``tiling`` on a ``width x height`` photo."""
+    if tiling == "whole":
+        return ["--max-pixels", str(width * height)]
+    if tiling.startswith("tile="):  # tiled whenever the photo is larger than one tile
+        side = int(tiling[5:])
+        return ["--tile", str(side), "--max-pixels", str(side * side)]
+    return []
+
+
 def gigabytes(value: float | None) -> str:
     return "-" if value is None else f"{value / 1e9:.2f}"
 
@@ -211,6 +238,13 @@ def main(argv: list[str] | None = None) -> dict:
         default=["auto"],
         choices=PRECISIONS,
         help="the command's --precision, one row each (default: auto, the command's default)",
+    )
+    parser.add_argument(
+        "--tilings",
+        nargs="+",
+        type=parse_tiling,
+        default=["default"],
+        help="default (the command's tiles), whole (one forward) or tile=N; one row each",
     )
     parser.add_argument(
         "--repeats",
@@ -238,10 +272,11 @@ def main(argv: list[str] | None = None) -> dict:
     mosaic = photo_mosaic(width, height)
     digest = hashlib.sha256(mosaic.tobytes()).hexdigest()
     configs = [
-        (precision, scale, model)
+        (precision, scale, model, tiling)
         for precision in args.precisions
         for scale in args.scales
         for model in args.models
+        for tiling in args.tilings
         if is_bundled(scale, model)
     ]
     if not configs:
@@ -272,25 +307,25 @@ def main(argv: list[str] | None = None) -> dict:
         base = {"image": str(image), "threads": args.threads, "device": args.device}
         rounds: dict[tuple, list[dict]] = {config: [] for config in configs}
         for round_ in range(args.repeats):  # interleaved: a slow spell of a shared machine hits every config
-            for precision, scale, model in configs:
+            for precision, scale, model, tiling in configs:
                 load = os.getloadavg()[0]
-                measured = run_worker(
-                    {**base, "precision": precision, "scale": scale, "model": model, "breakdown": False}
-                )
-                rounds[precision, scale, model].append({**measured, "load": load})
+                job = {"precision": precision, "scale": scale, "model": model, "breakdown": False}
+                measured = run_worker({**base, **job, "tiling_options": tiling_options(tiling, width, height)})
+                rounds[precision, scale, model, tiling].append({**measured, "load": load})
                 print(
-                    f"  round {round_ + 1}: {model} x{scale} {precision}: {measured['seconds']:.1f} s "
+                    f"  round {round_ + 1}: {model} x{scale} {precision} {tiling}: {measured['seconds']:.1f} s "
                     f"(load {load:.2f})",
                     file=sys.stderr,
                     flush=True,
                 )
-        for (precision, scale, model), runs in rounds.items():
+        for (precision, scale, model, tiling), runs in rounds.items():
             best = min(runs, key=lambda run: run["seconds"])
             report["runs"].append(
                 {
                     "model": model,
                     "scale": scale,
                     "requested": precision,
+                    "tiling": tiling,
                     **best,
                     "all_seconds": [run["seconds"] for run in runs],
                     "median_seconds": statistics.median(run["seconds"] for run in runs),
@@ -299,12 +334,11 @@ def main(argv: list[str] | None = None) -> dict:
             )
         breakdowns = []
         if args.breakdown:
-            for precision, scale, model in configs:
-                if model == "ignn":
+            for precision, scale, model, tiling in configs:
+                if model == "ignn" and tiling == args.tilings[0]:
                     load = os.getloadavg()[0]
-                    measured = run_worker(
-                        {**base, "precision": precision, "scale": scale, "model": model, "breakdown": True}
-                    )
+                    job = {"precision": precision, "scale": scale, "model": model, "breakdown": True}
+                    measured = run_worker({**base, **job, "tiling_options": tiling_options(tiling, width, height)})
                     breakdowns.append(
                         {"model": model, "scale": scale, "requested": precision, "load": load, **measured}
                     )
@@ -320,13 +354,14 @@ def print_report(report: dict) -> None:
     """The table, the IGNN/EDSR ratios and the part shares (module docstring)."""
     cuda = any("cuda_peak" in run for run in report["runs"])
     print(
-        f"\n{'model':12s} {'scale':>5s} {'precision':>13s} {'tiles':>5s} {'best s':>7s} {'median s':>8s} "
+        f"\n{'model':12s} {'scale':>5s} {'precision':>13s} {'tiling':>9s} {'tiles':>5s} {'best s':>7s} "
+        f"{'median s':>8s} "
         f"{'peak RSS GB':>11s} {'before GB':>9s}" + (f" {'CUDA peak GB':>12s}" if cuda else "") + f" {'load':>5s}"
     )
     for run in report["runs"]:
         print(
             f"{run['model']:12s} {'x' + str(run['scale']):>5s} {run['requested'] + ' -> ' + run['precision']:>13s} "
-            f"{run['tiles']:5d} {run['seconds']:7.1f} {run['median_seconds']:8.1f} "
+            f"{run.get('tiling', 'default'):>9s} {run['tiles']:5d} {run['seconds']:7.1f} {run['median_seconds']:8.1f} "
             f"{gigabytes(run['max_peak_rss']):>11s} {gigabytes(run['rss_before']):>9s}"
             + (f" {gigabytes(run.get('cuda_peak')):>12s}" if cuda else "")
             + f" {run['load']:5.2f}"
@@ -337,13 +372,24 @@ def print_report(report: dict) -> None:
     )
     for reason in sorted({(run["precision"], run["channels_last"], run["precision_reason"]) for run in report["runs"]}):
         print(f"  {reason[0]}{', channels-last' if reason[1] else ''}: {reason[2]}")
-    edsr = {(run["requested"], run["scale"]): run["seconds"] for run in report["runs"] if run["model"] == "edsr"}
+
+    def key(run: dict) -> tuple:
+        return run["requested"], run["scale"], run.get("tiling", "default")
+
+    edsr = {key(run): run["seconds"] for run in report["runs"] if run["model"] == "edsr"}
+    whole = {(run["model"], *key(run)[:2]): run["seconds"] for run in report["runs"] if key(run)[2] == "whole"}
     for run in report["runs"]:
-        key = (run["requested"], run["scale"])
-        if run["model"] != "edsr" and key in edsr:
+        if run["model"] != "edsr" and key(run) in edsr:
             print(
-                f"{run['model'].upper()}/EDSR time, x{run['scale']} {run['requested']}: "
-                f"{run['seconds'] / edsr[key]:.2f}"
+                f"{run['model'].upper()}/EDSR time, x{run['scale']} {run['requested']} {key(run)[2]}: "
+                f"{run['seconds'] / edsr[key(run)]:.2f}"
+            )
+    for run in report["runs"]:
+        reference = whole.get((run["model"], *key(run)[:2]))
+        if reference is not None and key(run)[2] != "whole":
+            print(
+                f"{run['model'].upper()} x{run['scale']} {run['requested']}: {key(run)[2]} tiling / whole image "
+                f"time: {run['seconds'] / reference:.2f} ({run['tiles']} tiles)"
             )
     for run in report["breakdowns"]:
         print(

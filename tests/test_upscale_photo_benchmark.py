@@ -92,6 +92,19 @@ def test_end_to_end_on_a_tiny_photo(bench, tmp_path, capsys):
         ]
     )
     printed = capsys.readouterr().out
-    assert "IGNN/EDSR time, x2 fp32:" in printed and "AVX512-BF16" in printed
+    assert "IGNN/EDSR time, x2 fp32 default:" in printed and "AVX512-BF16" in printed
     assert [(run["model"], run["tiles"]) for run in report["runs"]] == [("ignn", 1), ("edsr", 1)]
     assert json.loads((tmp_path / "r.json").read_text())["mosaic_sha256"] == report["mosaic_sha256"]
+
+
+def test_tilings_run_side_by_side_with_their_ratio_to_the_whole_image(bench, tmp_path, capsys):
+    """A 96x64 photo: ``whole`` is one forward, ``tile=40`` several; the ratio line names both."""
+    report = bench.main(
+        ["--size", "96x64", "--scales", "2", "--models", "edsr", "--threads", "1", "--precisions", "fp32"]
+        + ["--tilings", "whole", "tile=40", "--no-breakdown"]
+    )
+    tiles = {run["tiling"]: run["tiles"] for run in report["runs"]}
+    assert tiles["whole"] == 1 and tiles["tile=40"] > 1
+    assert "EDSR x2 fp32: tile=40 tiling / whole image time:" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(["--tilings", "tile=0"])
