@@ -51,6 +51,7 @@ from ignn_pyg.inference.memory_estimate import (
     format_bytes,
     parse_bytes,
     resident_bytes,
+    tiling_for_budget,
     upscale_peak_bytes,
 )
 from ignn_pyg.models.internal_sr import InternalSRConfig, internal_sr
@@ -62,6 +63,7 @@ IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF fr
 WRITE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 METHODS = ("network", "graph")
 DEFAULT_MODEL = "ignn"  # the bundled model with the best eval-photo PSNR (docs/model_zoo.md)
+DEFAULT_TILE = 256  # LR pixels: IGNN x2 in float32 peaks at about 1 GB a tile (docs/model.md)
 
 
 def upscale_image(
@@ -217,7 +219,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels", type=int, default=512 * 512, help="LR pixels above which an image is processed in tiles"
     )
-    parser.add_argument("--tile", type=int, default=256, help="tile side in LR pixels")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help=f"tile side in LR pixels (default: {DEFAULT_TILE}; with --max-memory, per image the whole image "
+        "when it fits the budget, else the largest tile that fits)",
+    )
     parser.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels")
     parser.add_argument(
         "--max-memory",
@@ -225,7 +233,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="memory this process may use at its peak, e.g. 6G or 800M (default: what it "
         "holds now plus the machine's available memory); an image whose estimated "
-        "need exceeds it is refused before any work",
+        "need exceeds it is refused before any work.  Without --tile, each image is then "
+        "upscaled whole, or in the largest tiles, that fit it: more memory, fewer tiles, less time",
     )
     parser.add_argument(
         "--precision",
@@ -259,7 +268,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-pixels must be a positive integer, got {args.max_pixels}")
     if args.overlap < 0:
         raise ValueError(f"--overlap must be >= 0, got {args.overlap}")
-    if args.tile <= 2 * args.overlap:
+    if args.tile is not None and args.tile <= 2 * args.overlap:
         raise ValueError(f"--tile ({args.tile}) must exceed twice --overlap ({args.overlap})")
     if args.method == "graph" and (args.weights or args.model or args.compile):
         raise ValueError("--weights, --model and --compile need --method network; --method graph uses no model")
@@ -288,25 +297,33 @@ def _with_size(job: tuple[Path, Path]) -> tuple[Path, Path, tuple[int, int]]:
     return source, target, image_size(source)
 
 
-def _memory_check(model: nn.Module, args: argparse.Namespace):
-    """``check(job) -> job`` that raises ``ValueError`` when the job's estimated memory
+def _memory_check(model: nn.Module, args: argparse.Namespace, tilings: dict[Path, tuple[int, int]]):
+    """``check(job) -> job`` that records in ``tilings`` the job's ``(max_pixels, tile)`` and
+    raises ``ValueError`` when the job's estimated memory
     (:func:`~ignn_pyg.inference.memory_estimate.upscale_peak_bytes`) exceeds the budget,
-    naming the image, its size, the estimate and the limit."""
+    naming the image, its size, the estimate and the limit.  The tiling is the options'
+    (``--tile`` or its default), or with ``--max-memory`` and no ``--tile`` the fastest that
+    fits the budget (:func:`~ignn_pyg.inference.memory_estimate.tiling_for_budget`)."""
     held = resident_bytes()
     if args.max_memory is None:
         budget, limit = available_bytes(), "the memory available now"
     else:
         budget, limit = parse_bytes(args.max_memory) - held, f"--max-memory {args.max_memory}"
+    fixed = (args.max_pixels, args.tile or DEFAULT_TILE)
 
     def check(job: tuple[Path, Path, tuple[int, int]]) -> tuple[Path, Path, tuple[int, int]]:
         source, _, (height, width) = job
-        need = upscale_peak_bytes(model, height, width, args.max_pixels, args.tile)
+        chosen = fixed
+        if args.max_memory is not None and args.tile is None:
+            chosen = tiling_for_budget(model, height, width, budget, args.overlap) or fixed
+        need = upscale_peak_bytes(model, height, width, *chosen)
         if need > budget:
             raise ValueError(
                 f"{source}: a {width}x{height} image at x{args.scale} needs about {format_bytes(need)} "
                 f"on top of the {format_bytes(held)} held, over {limit} ({format_bytes(held + budget)} "
                 "in all); give a smaller image, or more memory"
             )
+        tilings[source] = chosen
         return job
 
     return check
@@ -343,10 +360,9 @@ def run(args: argparse.Namespace) -> int:
         precision = resolve_precision(args.precision, device)
         precision.prepare_model(model)
         compiled = compile_dense_parts(model, inference=True) if args.compile else []
-        upscale = partial(
-            upscale_image, model, max_pixels=args.max_pixels, tile=args.tile, overlap=args.overlap, precision=precision
-        )
-        jobs, too_large = _each_or_report(jobs, _memory_check(model, args), strict=args.strict or single)
+        tilings: dict[Path, tuple[int, int]] = {}
+        upscale = partial(upscale_image, model, overlap=args.overlap, precision=precision)
+        jobs, too_large = _each_or_report(jobs, _memory_check(model, args, tilings), strict=args.strict or single)
         failed += too_large
         described = f"{type(model).__name__} x{args.scale} from {weights}"
         extra = f"; {device}, precision {precision}{'; compiled (dense parts)' if compiled else ''}"
@@ -363,7 +379,11 @@ def run(args: argparse.Namespace) -> int:
     with bar:
         for source, target, (height, width) in jobs:
             try:
-                _upscale_file(upscale, source, target, args.scale)
+                if args.method == "graph":
+                    _upscale_file(upscale, source, target, args.scale)
+                else:
+                    max_pixels, tile = tilings[source]
+                    _upscale_file(partial(upscale, max_pixels=max_pixels, tile=tile), source, target, args.scale)
             except ValueError as err:
                 if args.strict or single:
                     raise

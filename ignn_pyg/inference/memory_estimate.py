@@ -30,6 +30,8 @@ __all__ = [
     "FORWARD_MEMORY",
     "forward_bytes",
     "upscale_peak_bytes",
+    "TILE_STEP",
+    "tiling_for_budget",
     "resident_bytes",
     "available_bytes",
     "parse_bytes",
@@ -86,6 +88,29 @@ def upscale_peak_bytes(
     out_pixels = model.scale**2 * pixels
     around = 15 * pixels + 18 * out_pixels + (9 * out_pixels if alpha else 0)
     return forward_bytes(model, run_pixels) + around
+
+
+#: tile sides :func:`tiling_for_budget` tries: multiples of this
+TILE_STEP = 16
+
+
+def tiling_for_budget(
+    model: nn.Module, height: int, width: int, budget: int, overlap: int, alpha: bool = False
+) -> tuple[int, int] | None:
+    """``(max_pixels, tile)`` for upscaling a ``height x width`` image within ``budget``
+    bytes (above what the process holds; :func:`upscale_peak_bytes` as the measure): the
+    whole image in one forward when it fits, which is the fastest, else tiles of the
+    largest side, a multiple of :data:`TILE_STEP` above ``2 overlap``, that fits, which
+    are the fewest tiles; ``None`` when not even the smallest tile fits."""
+    pixels = height * width
+    if upscale_peak_bytes(model, height, width, pixels, 0, alpha) <= budget:
+        return pixels, 0
+    smallest = (2 * overlap // TILE_STEP + 1) * TILE_STEP
+    largest = max(height, width) // TILE_STEP * TILE_STEP
+    for tile in range(largest, smallest - 1, -TILE_STEP):  # the estimate grows with the tile
+        if upscale_peak_bytes(model, height, width, 0, tile, alpha) <= budget:
+            return 0, tile
+    return None
 
 
 def _proc_bytes(path: str, field: str) -> int | None:

@@ -451,6 +451,34 @@ def test_an_image_over_the_memory_budget_is_refused_before_any_work(tmp_path, ch
     assert "--max-memory 'lots': expected a positive size" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("room", ["whole", "tiles"])
+def test_max_memory_picks_the_whole_image_or_the_largest_tiles_that_fit(tmp_path, checkpoint, monkeypatch, room):
+    """Without --tile, --max-memory upscales an image above --max-pixels whole when its
+    estimate fits (the same pixels as the whole-image forward), else in the largest tiles
+    that fit (the same pixels as those tiles)."""
+    from ignn_pyg.commands import upscale
+    from ignn_pyg.inference import forward_tiled
+    from ignn_pyg.inference.memory_estimate import tiling_for_budget, upscale_peak_bytes
+
+    src = photo(tmp_path / "in.png", 70, 60, 3)
+    model = load_weights(checkpoint)
+    whole = upscale_peak_bytes(model, 70, 60, 70 * 60, 0)
+    budget = whole if room == "whole" else upscale_peak_bytes(model, 70, 60, 0, 48)
+    monkeypatch.setattr(upscale, "resident_bytes", lambda: 0)
+    out = tmp_path / "out.png"
+    args = ["upscale", str(src), "-o", str(out), "--weights", str(checkpoint), "--max-pixels", "100"]
+    assert main([*args, "--max-memory", str(budget), "--precision", "fp32"]) == 0
+    lr = image_to_tensor(read_image(src))
+    max_pixels, tile = tiling_for_budget(model, 70, 60, budget, 16)
+    if room == "whole":
+        assert (max_pixels, tile) == (4200, 0)
+        expected = forward_whole(model, lr)
+    else:
+        assert (max_pixels, tile) == (0, 48)
+        expected = forward_tiled(model, lr, tile=48, overlap=16)
+    np.testing.assert_array_equal(read_image(out), tensor_to_image(expected))
+
+
 def test_a_write_the_system_refuses_is_one_line(tmp_path, checkpoint, monkeypatch, capsys):
     """A full disk at the end of the work: one line with the system's reason and the file,
     status 1, and nothing under the output's name."""

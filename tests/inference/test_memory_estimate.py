@@ -8,6 +8,7 @@ from ignn_pyg.inference.memory_estimate import (
     format_bytes,
     forward_bytes,
     parse_bytes,
+    tiling_for_budget,
     upscale_peak_bytes,
 )
 from ignn_pyg.models import EDSR, IGNN
@@ -43,3 +44,19 @@ def test_sizes_parse_in_binary_units():
         with pytest.raises(ValueError, match="expected a positive size"):
             parse_bytes(bad)
     assert format_bytes(3 * 2**29) == "1.5 GB" and format_bytes(512) == "512 B"
+
+
+def test_the_tiling_for_a_budget_is_the_fastest_that_fits():
+    """Whole when the whole image fits; else the largest tile (a multiple of 16 above twice
+    the overlap) within the budget, brute force over every side; None below the smallest."""
+    model = IGNN(2, n_feats=8, n_resblocks=1, window=4)
+    h, w = 300, 200
+    whole = upscale_peak_bytes(model, h, w, h * w, 0)
+    assert tiling_for_budget(model, h, w, whole, overlap=16) == (h * w, 0)
+    smallest = upscale_peak_bytes(model, h, w, 0, 48)
+    for budget in (whole - 1, *(smallest + int(f * (whole - smallest)) for f in (0.7, 0.4, 0.1))):
+        fits = [t for t in range(48, 300 + 1, 16) if upscale_peak_bytes(model, h, w, 0, t) <= budget]
+        assert tiling_for_budget(model, h, w, budget, overlap=16) == (0, max(fits))
+    assert tiling_for_budget(model, h, w, smallest, overlap=16) == (0, 48)
+    assert tiling_for_budget(model, h, w, smallest - 1, overlap=16) is None
+    assert tiling_for_budget(model, h, w, smallest, overlap=24) is None  # 48 does not exceed 2 x 24
