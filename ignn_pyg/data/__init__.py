@@ -2,17 +2,19 @@
 
 ``image_io``  read/write RGB images, numpy <-> tensor, 8-bit rounding
 ``resize``    MATLAB ``imresize`` (bicubic), ``modcrop``, the bicubic LR degradation
-``datasets``  paired (HR + LR folders, DIV2K, benchmarks) and HR-only SR datasets
+``datasets``  paired (HR + LR folders, DIV2K, benchmarks) and HR-only SR datasets, the sets of a benchmark folder
 ``photos``    real photographs installed by pip and Debian packages, hash-checked
 ``atomic_files``   output files written whole or not at all (temporary name, then rename)
 ``output_checks``  refusals made before any work: an output that is an input, exists, or clashes
 """
 
 from .datasets import (
+    BENCHMARK_SETS,
     HRFolderDataset,
     PairedFolderDataset,
     benchmark_dataset,
     div2k_dataset,
+    find_benchmark_sets,
     make_sr_pair,
 )
 from .image_io import (
@@ -57,6 +59,8 @@ __all__ = [
     "HRFolderDataset",
     "div2k_dataset",
     "benchmark_dataset",
+    "find_benchmark_sets",
+    "BENCHMARK_SETS",
     "make_sr_pair",
     "list_photos",
     "photo_path",

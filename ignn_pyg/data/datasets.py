@@ -7,6 +7,7 @@ with float32 tensors in [0, 255].  The HR image is modcropped to a multiple of `
   :func:`div2k_dataset` and :func:`benchmark_dataset` point it at the usual layouts.
 * :class:`HRFolderDataset` makes the LR image on the fly with
   :func:`~ignn_pyg.data.resize.bicubic_downsample`, which reproduces MATLAB's LR files.
+* :func:`find_benchmark_sets` lists the sets of a benchmark folder (``Set5/``, ``Set14/``, ...).
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ __all__ = [
     "HRFolderDataset",
     "div2k_dataset",
     "benchmark_dataset",
+    "find_benchmark_sets",
     "make_sr_pair",
+    "BENCHMARK_SETS",
 ]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"})
+#: the test sets of the SR literature, in the order its tables list them
+BENCHMARK_SETS = ("Set5", "Set14", "B100", "BSD100", "Urban100", "Manga109")
 
 
 def _listed(names: list[str], shown: int = 5) -> str:
@@ -231,3 +236,44 @@ def benchmark_dataset(root: str | Path, scale: int) -> PairedFolderDataset:
     """
     root = Path(root)
     return PairedFolderDataset(root / "HR", root / "LR_bicubic" / f"X{scale}", scale)
+
+
+def find_benchmark_sets(root: str | Path) -> list[Path]:
+    """The test sets under ``root``: each subfolder that holds ``HR/`` (with or without
+    ``LR_bicubic/X{scale}/`` beside it), ``DIV2K_valid_HR/``, or image files itself.
+
+    Ordered as the literature's tables, :data:`BENCHMARK_SETS` first (names compared
+    without case), then the others by name.  Hidden folders are left out.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        ValueError: ``root`` is not a folder, or holds no set.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"benchmark folder not found: {root}")
+    if not root.is_dir():
+        raise ValueError(f"the benchmark root must be a folder of sets, got the file {root}")
+    sets = [
+        folder
+        for folder in sorted(root.iterdir())
+        if folder.is_dir()
+        and not folder.name.startswith(".")
+        and (
+            (folder / "HR").is_dir()
+            or (folder / "DIV2K_valid_HR").is_dir()
+            or any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+        )
+    ]
+    if not sets:
+        raise ValueError(
+            f"no sets in {root}: expected folders SET/HR/ (with or without SET/LR_bicubic/X{{scale}}/) "
+            "or SET/ holding images"
+        )
+    classic = [name.lower() for name in BENCHMARK_SETS]
+
+    def literature_order(folder: Path) -> tuple[int, str]:
+        name = folder.name.lower()
+        return (classic.index(name), "") if name in classic else (len(classic), folder.name)
+
+    return sorted(sets, key=literature_order)

@@ -3,6 +3,7 @@
 ``metrics``        PSNR and SSIM on the Y channel, the one implementation of the protocol
 ``engine``         :func:`evaluate` a forward on a dataset, :func:`make_forward` for an
                    inference mode, :func:`probe_graph` (graph reliance), :func:`summarize`
+``results_table``  the table of several models on several sets and scales, and its pair files
 ``dead_channels``  ReLU channels that never fire on a set of inputs
 """
 

@@ -115,7 +115,7 @@ def evaluate(
     dataset: Dataset,
     forward: Callable[[Tensor], Tensor] | None,
     scale: int,
-    image_dir: str | Path,
+    image_dir: str | Path | None,
     limit: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -125,7 +125,8 @@ def evaluate(
     """Per-image metrics of ``forward`` (``None``: the bicubic baseline is the method).
 
     Each SR output is saved as ``image_dir/{name}.png`` (rounded by
-    :func:`~ignn_pyg.data.tensor_to_image`, the rounding the metrics apply).
+    :func:`~ignn_pyg.data.tensor_to_image`, the rounding the metrics apply); ``None``
+    saves none.
     ``baseline``: rows of an earlier call on the same images, whose bicubic scores are
     reused instead of recomputed (repeated validation during training).
     ``skipped``: when given, an image that fails (unreadable, sizes that disagree, too
@@ -145,7 +146,6 @@ def evaluate(
     count = len(dataset) if limit is None else min(limit, len(dataset))
     if count == 0:
         raise ValueError(f"the dataset is empty: {dataset!r}")
-    image_dir = Path(image_dir)
     names = getattr(dataset, "names", None)
     if names is not None:  # before any work, where the dataset tells its names
         _check_unique_names(names[:count])
@@ -165,7 +165,8 @@ def evaluate(
         if name in seen:  # datasets that do not tell their names beforehand
             raise ValueError(f"two images are named {name!r}; their outputs would overwrite each other")
         seen.add(name)
-        write_image(image_dir / f"{name}.png", tensor_to_image(sr))
+        if image_dir is not None:
+            write_image(Path(image_dir) / f"{name}.png", tensor_to_image(sr))
         rows.append(row)
     return rows
 

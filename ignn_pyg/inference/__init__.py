@@ -12,6 +12,7 @@ from ignn_pyg.inference.checkpoints import (
     load_checkpoint,
     load_reference_checkpoint,
     load_weights,
+    load_weights_at_scales,
     save_checkpoint,
 )
 from ignn_pyg.inference.forward import (
@@ -33,6 +34,7 @@ __all__ = [
     "load_checkpoint",
     "load_reference_checkpoint",
     "load_weights",
+    "load_weights_at_scales",
     "save_checkpoint",
     "ReferenceWindowState",
     "SRModel",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -247,3 +247,34 @@ def load_weights(path: str | os.PathLike, scale: int | None = None, raw: bool = 
     if scale is None:
         raise ValueError(f"{os.fspath(path)!r} looks like an authors' checkpoint; give its scale")
     return load_reference_checkpoint(payload, scale, **arch)
+
+
+def load_weights_at_scales(
+    path: str | os.PathLike, scales: Sequence[int], raw: bool = False, **arch: Any
+) -> dict[int, nn.Module]:
+    """The model a checkpoint file gives at each of ``scales`` it is made for, read once.
+
+    Ours records its scale: ``{model.scale: model}`` when that is one of ``scales``, else
+    ``{}``.  The authors' files do not: their weights are loaded into an :class:`IGNN` of
+    each scale (``**arch`` as in :func:`load_reference_checkpoint`), and the scales whose
+    network they fit are kept (an ``IGNN_x2.pth`` fits x2 only: the upsampler differs).
+    Models are in eval mode, on the CPU.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: the file is unreadable (:func:`load_weights`), or an authors' file that
+            fits the network of none of ``scales`` (the message gives the first mismatch).
+    """
+    payload = _read(path)
+    if _is_ours(payload):
+        model = _model_from_payload(payload, path, raw)
+        return {model.scale: model} if model.scale in scales else {}
+    models, mismatches = {}, []
+    for scale in scales:
+        try:
+            models[scale] = load_reference_checkpoint(payload, scale, **arch)
+        except ValueError as err:
+            mismatches.append(f"x{scale}: {err}")
+    if not models:
+        raise ValueError(f"{os.fspath(path)!r} fits no IGNN at x{', x'.join(map(str, scales))} ({mismatches[0]})")
+    return models

@@ -11,6 +11,7 @@ from ignn_pyg.data.datasets import (
     PairedFolderDataset,
     benchmark_dataset,
     div2k_dataset,
+    find_benchmark_sets,
 )
 from ignn_pyg.data.image_io import tensor_to_image, write_image
 from ignn_pyg.data.resize import bicubic_downsample
@@ -126,3 +127,20 @@ def test_size_mismatch_names_both_files(tmp_path):
     dataset = PairedFolderDataset(tmp_path / "hr", tmp_path / "lr", 2)
     with pytest.raises(ValueError, match=r"a\.png.*10x8.*ax2\.png.*5x5"):
         dataset[0]
+
+
+def test_benchmark_sets_in_the_literature_order(tmp_path):
+    """Sets with HR/, with DIV2K_valid_HR/ or with images of their own, the literature's
+    first (whatever their case); hidden folders, folders without images and files are not sets."""
+    for folder in ("Zoo/HR", "Urban100/HR", "set5/HR", "Alpha", "DIV2K/DIV2K_valid_HR", ".hidden"):
+        write_image(tmp_path / folder / "x.png", _image(4, 4))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no images")
+    write_image(tmp_path / "loose.png", _image(4, 4))
+    assert [folder.name for folder in find_benchmark_sets(tmp_path)] == ["set5", "Urban100", "Alpha", "DIV2K", "Zoo"]
+    with pytest.raises(ValueError, match="no sets in .*notes: expected folders SET/HR/"):
+        find_benchmark_sets(tmp_path / "notes")
+    with pytest.raises(ValueError, match="must be a folder of sets, got the file"):
+        find_benchmark_sets(tmp_path / "loose.png")
+    with pytest.raises(FileNotFoundError, match="benchmark folder not found"):
+        find_benchmark_sets(tmp_path / "missing")

@@ -11,6 +11,7 @@ from ignn_pyg.inference.checkpoints import (
     load_checkpoint,
     load_reference_checkpoint,
     load_weights,
+    load_weights_at_scales,
     reference_key_map,
     save_checkpoint,
     to_reference_state_dict,
@@ -100,6 +101,23 @@ def test_own_checkpoint_round_trip(tmp_path, model):
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
     assert type(load_weights(path)) is type(model)
+
+
+def test_weights_at_scales_ours_and_the_authors(tmp_path):
+    """Ours at its own scale; the authors' (no scale recorded) at each scale they fit."""
+    ours = tmp_path / "edsr.pt"
+    save_checkpoint(ours, EDSR(3, n_feats=8, n_resblocks=1))
+    assert list(load_weights_at_scales(ours, (2, 3, 4))) == [3]
+    assert load_weights_at_scales(ours, (2, 4)) == {}
+    authors = tmp_path / "IGNN_x2.pth"
+    model = small(2)
+    torch.save({"net_state_dict": to_reference_state_dict(model)}, authors)
+    loaded = load_weights_at_scales(authors, (4, 3, 2), n_feats=8, n_resblocks=2)
+    assert list(loaded) == [2] and not loaded[2].training
+    for a, b in zip(model.state_dict().values(), loaded[2].state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"IGNN_x2.pth' fits no IGNN at x3, x4 \(x3: checkpoint does not fit"):
+        load_weights_at_scales(authors, (3, 4), n_feats=8, n_resblocks=2)
 
 
 def test_bad_files(tmp_path):
