@@ -93,26 +93,33 @@ def forward_whole(model: SRModel, lr: Tensor, lr_down: Tensor | None = None) -> 
 def _tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """Tiles along one axis: ``(start, stop, keep_start, keep_stop)`` per tile.
 
-    Tiles are ``tile`` long (one tile when ``length <= tile``), start every
-    ``tile - 2 overlap`` pixels and the last one ends at ``length``.  Neighbouring tiles
-    overlap by ``L >= 2 overlap`` pixels; the kept ranges meet in the middle of each
-    overlap, so every kept pixel is at least ``overlap`` pixels from a tile edge that is
-    not an image edge, and the kept ranges partition ``[0, length)``.
+    One tile when ``length <= tile``.  Otherwise the fewest tiles of at most ``tile``
+    pixels that cover ``[0, length)`` with neighbours overlapping by ``2 overlap`` or more,
+    ``n = ceil((length - 2 overlap) / (tile - 2 overlap))``, all of one length, the
+    smallest that does it, ``t = ceil((length + 2 overlap (n - 1)) / n) <= tile``, spread
+    evenly from ``0`` to ``length`` (tile ``i`` starts at ``floor(i (length - t) / (n - 1))``).
+    So no tile computes more pixels than the covering needs: full-size tiles with the last
+    one pushed back to the edge would redo up to a whole tile of overlap.  The kept ranges
+    meet in the middle of each overlap, so every kept pixel is at least ``overlap`` pixels
+    from a tile edge that is not an image edge, and the kept ranges partition ``[0, length)``.
     """
     if length <= tile:
         return [(0, length, 0, length)]
-    starts = list(range(0, length - tile, tile - 2 * overlap)) + [length - tile]
-    cuts = [0] + [(nxt + cur + tile) // 2 for cur, nxt in zip(starts, starts[1:])] + [length]
-    return [(start, start + tile, cuts[i], cuts[i + 1]) for i, start in enumerate(starts)]
+    count = -(-(length - 2 * overlap) // (tile - 2 * overlap))
+    side = -(-(length + 2 * overlap * (count - 1)) // count)
+    starts = [i * (length - side) // (count - 1) for i in range(count)]
+    cuts = [0] + [(nxt + cur + side) // 2 for cur, nxt in zip(starts, starts[1:])] + [length]
+    return [(start, start + side, cuts[i], cuts[i + 1]) for i, start in enumerate(starts)]
 
 
 def forward_tiled(model: SRModel, lr: Tensor, tile: int, overlap: int = 16, progress: bool = False) -> Tensor:
     """Super-resolve ``lr`` tile by tile, so memory is bounded by one ``tile x tile`` pass.
 
-    Each axis is covered by tiles of ``tile`` LR pixels that overlap by at least
-    ``2 overlap`` (see :func:`_tile_spans`); each tile is run on its own and only the
-    centre of its output is pasted, the margins being **discarded** (no blending): output
-    pixel ``(y, x)`` comes from the tile whose kept region holds ``(y // S, x // S)``.
+    Each axis is covered by the fewest tiles of at most ``tile`` LR pixels that overlap by
+    at least ``2 overlap``, all of one size, spread evenly (see :func:`_tile_spans`); each
+    tile is run on its own and only the centre of its output is pasted, the margins being
+    **discarded** (no blending): output pixel ``(y, x)`` comes from the tile whose kept
+    region holds ``(y // S, x // S)``.
 
     Exactness: for a model whose output at a pixel depends on LR inputs within ``r``
     pixels (EDSR: one pixel per 3x3 conv at LR resolution), the result equals

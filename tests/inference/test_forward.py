@@ -53,9 +53,15 @@ def test_tile_spans_partition_with_margins(tile, overlap):
     for length in range(1, 80):
         spans = _tile_spans(length, tile, overlap)
         assert spans[0][2] == 0 and spans[-1][3] == length
+        sides = {stop - start for start, stop, _, _ in spans}
+        assert len(sides) == 1 and max(sides) <= min(tile, length)  # one shape: one set of kernels
+        if length > tile:  # the fewest tiles, and the shortest side that covers with them
+            count, side = len(spans), sides.pop()
+            assert (count - 1) * (tile - 2 * overlap) >= length - tile > (count - 2) * (tile - 2 * overlap)
+            assert (count - 1) * (side - 1 - 2 * overlap) < length - (side - 1)
+            assert all(b[0] - a[1] <= -2 * overlap for a, b in zip(spans, spans[1:]))  # overlaps of >= 2 overlap
         for (start, stop, keep0, keep1), nxt in zip(spans, spans[1:] + [None]):
             assert 0 <= start <= keep0 < keep1 <= stop <= length
-            assert stop - start == min(tile, length)
             assert keep0 == 0 or keep0 - start >= overlap  # inner left margin
             assert keep1 == length or stop - keep1 >= overlap  # inner right margin
             if nxt is not None:
