@@ -71,11 +71,20 @@ def scaled_kaiming_init_(
     return touched
 
 
+#: the one setting a warm start may change: the authors' aggregation into the
+#: detail-augmented one, whose ``features`` is the authors' layer
+_AUTHORS_INTO_DETAIL = {"aggregation": ("ignn", "ignn_detail")}
+
+
 def warm_start_(model: nn.Module, path: str | Path) -> int:
     """Copy the weights of the checkpoint ``path`` (ours, :func:`~ignn_pyg.inference.checkpoints.save_checkpoint`;
     its EMA weights where it holds them) into ``model`` in place, frozen ones included.
-    The checkpoint must hold the same model: the same class and ``config_dict()`` (scale, width, depth, graph settings);
-    anything else is a ``ValueError`` naming the settings that differ.
+    The checkpoint must hold the same model: the same class and ``config_dict()`` (scale,
+    width, depth, graph settings); anything else is a ``ValueError`` naming the settings
+    that differ.  One exception: an IGNN with the authors' aggregation (``ignn``) starts an
+    otherwise equal IGNN with ``ignn_detail``: every weight goes to its place, the authors'
+    layer into the detail-augmented layer's ``features``, and the gated detail transfer
+    and its lift keep their initialisation.
 
     Returns:
         The iteration the checkpoint was written at (0 if it does not say).
@@ -85,10 +94,21 @@ def warm_start_(model: nn.Module, path: str | Path) -> int:
         raise ValueError(f"model.init_from {path} holds {type(source).__name__} weights, not {type(model).__name__}")
     theirs, ours = source.config_dict(), model.config_dict()
     differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
-    if differ:
+    into_detail = bool(differ) and all(_AUTHORS_INTO_DETAIL.get(k) == (theirs.get(k), ours.get(k)) for k in differ)
+    if differ and not into_detail:
         raise ValueError(
             f"model.init_from {path} is another model: "
             + ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
         )
-    model.load_state_dict(source.state_dict())
+    if not into_detail:
+        model.load_state_dict(source.state_dict())
+        return int(payload.get("iteration") or 0)
+    renamed = {
+        key.replace("aggregation.", "aggregation.features.", 1) if key.startswith("aggregation.") else key: value
+        for key, value in source.state_dict().items()
+    }
+    missing, unexpected = model.load_state_dict(renamed, strict=False)
+    left = [key for key in missing if not key.startswith(("aggregation.detail.", "aggregation.lift."))]
+    if left or unexpected:
+        raise ValueError(f"model.init_from {path}: weights that do not fit: {sorted(left + unexpected)}")
     return int(payload.get("iteration") or 0)

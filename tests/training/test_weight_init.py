@@ -84,3 +84,33 @@ def test_warm_start_refuses_another_model_naming_what_differs(tmp_path):
     with pytest.raises(ValueError, match="holds EDSR weights, not IGNN"):
         warm_start_(model, tmp_path / "edsr.pt")
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_an_authors_ignn_starts_an_ignn_detail(tmp_path):
+    """Every weight of an IGNN with the authors' layer lands at its place in an otherwise
+    equal IGNN-detail (the layer in its features); the detail transfer and its lift keep
+    their initialisation; the other direction, or another difference beside, is refused."""
+    torch.manual_seed(0)
+    source = IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic")
+    scaled_kaiming_init_(source, scale=0.5)
+    save_checkpoint(tmp_path / "ignn.pt", source, iteration=8000)
+    torch.manual_seed(1)
+    model = IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic", aggregation="ignn_detail")
+    own = {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if k.startswith(("aggregation.detail.", "aggregation.lift."))
+    }
+    assert warm_start_(model, tmp_path / "ignn.pt") == 8000
+    ours = model.state_dict()
+    for key, value in source.state_dict().items():
+        assert torch.equal(ours[key.replace("aggregation.", "aggregation.features.", 1)], value), key
+    assert own and all(torch.equal(ours[k], v) for k, v in own.items())
+    assert len(ours) == len(source.state_dict()) + len(own)
+    save_checkpoint(tmp_path / "detail.pt", model)
+    with pytest.raises(ValueError, match="aggregation 'ignn_detail' there, 'ignn' here"):
+        warm_start_(IGNN(2, n_feats=8, n_resblocks=2, residual="bicubic"), tmp_path / "detail.pt")
+    with pytest.raises(ValueError, match="n_resblocks 2 there, 3 here"):
+        warm_start_(
+            IGNN(2, n_feats=8, n_resblocks=3, residual="bicubic", aggregation="ignn_detail"), tmp_path / "ignn.pt"
+        )
