@@ -4,7 +4,7 @@ exact match, and the search is global; the control region has no such match."""
 
 import numpy as np
 
-from ignn_pyg.data import bicubic_downsample, downsample_for_graph, image_to_tensor, photo_path, read_image
+from ignn_pyg.data import bicubic_downsample, downsample_for_graph, image_to_tensor, list_photos, photo_path, read_image
 from ignn_pyg.graph import build_cross_scale_graph
 from ignn_pyg.inference.bundled import bundled_weights
 from ignn_pyg.inference.checkpoints import load_weights
@@ -36,11 +36,15 @@ def test_oracle_queries_find_their_planted_match_and_control_queries_do_not():
 
 
 def test_the_bundled_ignn_detail_uses_its_graph_where_the_graph_holds_the_answer():
-    """The shipped IGNN-detail x2 is the bundled model that uses its graph (#33): on an
-    oracle test image its own graph beats random neighbours by the issue's 2.8 dB in the
-    oracle region, and by little in the control region, where no match is planted."""
+    """The shipped IGNN-detail x2 is the bundled model that uses its graph (#33, #39): on the
+    oracle test images of the eval photos its own graph beats random neighbours by the
+    issue's 2.8 dB on average in the oracle region, and by at most 0.1 dB in the control
+    region, where no match is planted."""
     oracle = load_experiment("graph_oracle")
     model = load_weights(bundled_weights(2, "ignn_detail"), 2).eval()
-    scores = oracle.model_scores(model, oracle.oracle_image(read_image(photo_path("coffee"))), seed=0)
-    assert scores["oracle_reliance"] >= 2.8
-    assert abs(scores["control_reliance"]) <= 0.5
+    scores = [
+        oracle.model_scores(model, oracle.oracle_image(read_image(photo_path(name))), seed=0)
+        for name in list_photos("eval")
+    ]
+    assert sum(s["oracle_reliance"] for s in scores) / len(scores) >= 2.8
+    assert abs(sum(s["control_reliance"] for s in scores) / len(scores)) <= 0.1

@@ -28,12 +28,14 @@ from ignn_pyg.data import PhotoDataset, bicubic_upsample, read_image, tensor_to_
 from ignn_pyg.evaluation.engine import evaluate, make_forward, summarize
 from ignn_pyg.evaluation.metrics import psnr
 from ignn_pyg.graph.study import draw_overlay
-from ignn_pyg.inference.bundled import bundled_weights, is_bundled
+from ignn_pyg.inference.bundled import bundled_weights, default_model, is_bundled
 from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.models import IGNN
 from ignn_pyg.runtime.precision import PRECISIONS, resolve_precision
 
 CROP = 48  # LR pixels of the comparison crops
+#: bundled model -> its column in the table
+DEMO_NAMES = {"edsr": "EDSR", "ignn": "IGNN", "ignn_detail": "IGNN-detail"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,12 +124,12 @@ def format_comparison(names: list[str], results: dict[str, list[dict]], scale: i
 def run(args: argparse.Namespace) -> int:
     scale = args.scale
     models = {
-        "EDSR": load_weights(args.edsr or bundled_weights(scale, "edsr"), scale),
-        "IGNN": load_weights(args.ignn or bundled_weights(scale, "ignn"), scale),
+        DEMO_NAMES["edsr"]: load_weights(args.edsr or bundled_weights(scale, "edsr"), scale),
+        DEMO_NAMES["ignn"]: load_weights(args.ignn or bundled_weights(scale, "ignn"), scale),
     }
     detail = args.ignn_detail or (bundled_weights(scale, "ignn_detail") if is_bundled(scale, "ignn_detail") else None)
     if detail is not None:
-        models["IGNN-detail"] = load_weights(detail, scale)
+        models[DEMO_NAMES["ignn_detail"]] = load_weights(detail, scale)
     dataset = PhotoDataset("eval", scale)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     samples = [dataset[index] for index in range(count)]  # read and degrade each photo once
@@ -162,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         write_image(args.out / "graph_overlay.png", draw_overlay(tensor_to_image(lr), graph, sample=40))
     print(
         f"wrote {args.out}/table.md, images/, comparison.png (bicubic | {' | '.join(models)} | ground truth)"
-        f"{', graph_overlay.png' if isinstance(ignn, IGNN) else ''}"
+        f"{', graph_overlay.png' if isinstance(ignn, IGNN) else ''}; "
+        f"ignn-pyg upscale uses {DEMO_NAMES[default_model(scale)]} at x{scale} by default"
     )
     return 0

@@ -42,7 +42,7 @@ from ignn_pyg.data import (
     write_image,
 )
 from ignn_pyg.data.output_checks import check_new, check_not_inputs, check_unique, check_writable
-from ignn_pyg.inference.bundled import MODELS, bundled_weights
+from ignn_pyg.inference.bundled import MODELS, bundled_weights, default_model
 from ignn_pyg.inference.checkpoints import load_weights
 from ignn_pyg.inference.compilation import compile_dense_parts
 from ignn_pyg.inference.forward import forward_tiled, forward_whole
@@ -62,7 +62,6 @@ IMAGE_SUFFIXES = datasets.IMAGE_SUFFIXES | {".gif"}  # also reads a first GIF fr
 #: output extensions (the format follows the extension; the folder default is .png)
 WRITE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 METHODS = ("network", "graph")
-DEFAULT_MODEL = "ignn"  # the bundled model with the best eval-photo PSNR (docs/model_zoo.md)
 DEFAULT_TILE = 256  # LR pixels: IGNN x2 in float32 peaks at about 1 GB a tile (docs/model.md)
 
 
@@ -205,8 +204,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         choices=MODELS,
         default=None,
-        help="which bundled model (docs/model_zoo.md): ignn (default), ignn_detail (IGNN with "
-        "the gated detail transfer; x2 only) or edsr",
+        help="which bundled model (docs/model_zoo.md): ignn_detail (IGNN with the gated detail "
+        "transfer; x2 only, the default at x2), ignn (the default at x3 and x4) or edsr",
     )
     model.add_argument(
         "--weights", default=None, help="checkpoint (ours or the authors' IGNN_x*.pth) instead of a bundled model"
@@ -354,7 +353,9 @@ def run(args: argparse.Namespace) -> int:
         upscale = partial(graph_upscale_image, scale=args.scale)
         described, extra = f"graph SR x{args.scale} (no model)", ""
     else:
-        weights = Path(args.weights) if args.weights else bundled_weights(args.scale, args.model or DEFAULT_MODEL)
+        weights = (
+            Path(args.weights) if args.weights else bundled_weights(args.scale, args.model or default_model(args.scale))
+        )
         device = parse_device(args.device)
         model = load_weights(weights, args.scale, raw=args.weights_raw).to(device)
         precision = resolve_precision(args.precision, device)

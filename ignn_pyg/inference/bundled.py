@@ -19,6 +19,18 @@ BUNDLED = {
 }
 
 
+#: scale -> the bundled model ``ignn-pyg upscale`` uses without ``--model``: the one that is
+#: at least as good as IGNN on the eval and held-out photos and uses its graph where the
+#: image recurs (docs/model_zoo.md; issue #39's targets); IGNN at the other scales
+DEFAULT_MODELS = {2: "ignn_detail"}
+
+
+def default_model(scale: int) -> str:
+    """The bundled model ``ignn-pyg upscale`` and the demo use at ``scale`` by default:
+    :data:`DEFAULT_MODELS`, else ``"ignn"``."""
+    return DEFAULT_MODELS.get(scale, "ignn")
+
+
 def is_bundled(scale: int, arch: str = "ignn") -> bool:
     """Whether the compact model ``arch`` (one of :data:`MODELS`) ships for ``scale``."""
     name = BUNDLED.get((arch, scale))

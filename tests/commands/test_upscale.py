@@ -123,11 +123,12 @@ def test_bad_input(tmp_path, checkpoint, capsys):
 
 
 def test_bundled_models_of_every_scale(tmp_path, monkeypatch):
-    """Each scale's default is an IGNN of that scale; a missing file is one line that
-    lists what is bundled."""
+    """Each scale's default is an IGNN of that scale: IGNN-detail at x2 (issue #39), the
+    authors' layer at x3 and x4; a missing file is one line that lists what is bundled."""
     for scale in (2, 3, 4):
-        model = load_weights(bundled_weights(scale), scale)
+        model = load_weights(bundled_weights(scale, bundled.default_model(scale)), scale)
         assert isinstance(model, IGNN) and model.scale == scale
+        assert model.config_dict()["aggregation"] == ("ignn_detail" if scale == 2 else "ignn")
         assert isinstance(load_weights(bundled_weights(scale, "edsr"), scale), EDSR)
     monkeypatch.setattr(bundled, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(ValueError, match="no bundled ignn model for x3 \\(bundled: none\\); pass --weights"):
@@ -158,6 +159,20 @@ def test_model_picks_a_bundled_model(tmp_path, capsys):
         main(["upscale", str(src), "--model", "ignn", "--weights", str(src)])
     assert "not allowed with argument" in capsys.readouterr().err
     assert not (tmp_path / "in_x3.png").exists() and not (tmp_path / "in_x2.png").exists()
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_without_model_upscale_runs_the_scale_default(tmp_path, scale):
+    """No --model, no --weights: the output is that of the scale's default bundled model
+    (IGNN-detail at x2, IGNN at x3), and ``--model ignn`` still gives IGNN's."""
+    src = photo(tmp_path / "in.png", 24, 22)
+    lr = image_to_tensor(read_image(src))
+    for chosen, arch in ((), bundled.default_model(scale)), (("--model", "ignn"), "ignn"):
+        out = tmp_path / f"out_{len(chosen)}.png"
+        assert main(["upscale", str(src), "-o", str(out), "--scale", str(scale), "--precision", "fp32", *chosen]) == 0
+        expected = forward_whole(load_weights(bundled_weights(scale, arch), scale), lr)
+        np.testing.assert_array_equal(read_image(out), tensor_to_image(expected))
+    assert bundled.default_model(2) == "ignn_detail" and bundled.default_model(3) == "ignn"
 
 
 def test_graph_method(tmp_path, capsys):
