@@ -361,7 +361,7 @@ def print_report(report: dict) -> None:
     for run in report["runs"]:
         print(
             f"{run['model']:12s} {'x' + str(run['scale']):>5s} {run['requested'] + ' -> ' + run['precision']:>13s} "
-            f"{run.get('tiling', 'default'):>9s} {run['tiles']:5d} {run['seconds']:7.1f} {run['median_seconds']:8.1f} "
+            f"{run['tiling']:>9s} {run['tiles']:5d} {run['seconds']:7.1f} {run['median_seconds']:8.1f} "
             f"{gigabytes(run['max_peak_rss']):>11s} {gigabytes(run['rss_before']):>9s}"
             + (f" {gigabytes(run.get('cuda_peak')):>12s}" if cuda else "")
             + f" {run['load']:5.2f}"
@@ -374,7 +374,7 @@ def print_report(report: dict) -> None:
         print(f"  {reason[0]}{', channels-last' if reason[1] else ''}: {reason[2]}")
 
     def key(run: dict) -> tuple:
-        return run["requested"], run["scale"], run.get("tiling", "default")
+        return run["requested"], run["scale"], run["tiling"]
 
     edsr = {key(run): run["seconds"] for run in report["runs"] if run["model"] == "edsr"}
     whole = {(run["model"], *key(run)[:2]): run["seconds"] for run in report["runs"] if key(run)[2] == "whole"}

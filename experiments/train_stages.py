@@ -17,6 +17,7 @@ the configs as written.
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ignn_pyg.inference.checkpoints import load_checkpoint
@@ -39,13 +40,11 @@ def stage_config(path: str, replica: int, former_out_dir: str | None) -> TrainCo
     the former stage's ``last.pt``."""
     if replica == 0:
         return load_config(path)
-    init_from = [f"model.init_from={former_out_dir}/last.pt"] if former_out_dir is not None else []
-    base = load_config(path, init_from)
-    seed_and_folder = [
-        f"run.seed={base.run.seed + REPLICA_SEED_STEP * replica}",
-        f"run.out_dir={base.run.out_dir}_r{replica}",
-    ]
-    return load_config(path, init_from + seed_and_folder)
+    config = load_config(path, [f"model.init_from={former_out_dir}/last.pt"] if former_out_dir is not None else [])
+    run = replace(
+        config.run, seed=config.run.seed + REPLICA_SEED_STEP * replica, out_dir=f"{config.run.out_dir}_r{replica}"
+    )
+    return replace(config, run=run)
 
 
 def main(argv: list[str] | None = None) -> int:

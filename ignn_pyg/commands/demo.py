@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         crops.append(centre_crops(columns, tuple(lr.shape[-2:]), scale))
     draw_comparison(names, crops, ["bicubic", *models, "ground truth"], scale, args.out / "comparison.png")
 
-    ignn = models["IGNN"]
+    ignn = models[DEMO_NAMES["ignn"]]
     if isinstance(ignn, IGNN):
         lr = samples[0]["lr"][None]
         with torch.no_grad():

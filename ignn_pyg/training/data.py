@@ -227,8 +227,7 @@ def build_train_dataset(data: DataConfig, seed: int, iterations: int | None = No
         problems = pairs.problems()
         if problems:
             raise ValueError(f"{len(problems)} of {len(pairs)} training pair(s) unusable: {'; '.join(problems)}")
-        names = pairs.names
-        images = [hr for _, hr, _ in pairs.pairs]
+        names, images = pairs.names, pairs.files
         lr_images = [lr for _, _, lr in pairs.pairs]
     else:
         paths = HRFolderDataset(hr_root, data.scale).hr_paths
