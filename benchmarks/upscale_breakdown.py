@@ -45,19 +45,26 @@ BACKBONE = ("head", "body_pre", "fuse_lr", "body_post", "upsample", "fuse_hr", "
 
 
 @contextmanager
-def timed(owner: object, attribute: str, name: str, seconds: dict[str, float]):
+def timed(
+    owner: object,
+    attribute: str,
+    name: str,
+    seconds: dict[str, float],
+    meter: Callable[[], float] = time.perf_counter,
+):
     """Replace ``owner.attribute`` (a callable) by a wrapper adding its wall time to
-    ``seconds[name]``; a returned iterator is consumed inside the timing."""
+    ``seconds[name]``; a returned iterator is consumed inside the timing.  Another
+    ``meter`` (a running count, e.g. a FLOP counter's total) adds what it grew by instead."""
     original: Callable = getattr(owner, attribute)
     own = attribute in vars(owner)  # a module's function; else a method of the object's class
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
-        start = time.perf_counter()
+        start = meter()
         result = original(*args, **kwargs)
         if hasattr(result, "__next__"):
             result = iter(list(result))
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+        seconds[name] = seconds.get(name, 0.0) + meter() - start
         return result
 
     setattr(owner, attribute, wrapper)
@@ -98,12 +105,13 @@ def part_timers(model) -> list[tuple[object, str, str]]:
 
 
 @contextmanager
-def timed_parts(model, seconds: dict[str, float]):
-    """Every part of :func:`part_timers` timed into ``seconds`` inside the block (the
-    wrappers materialise the lazy rank maps: memory is not the untimed forward's)."""
+def timed_parts(model, seconds: dict[str, float], meter: Callable[[], float] = time.perf_counter):
+    """Every part of :func:`part_timers` timed (or measured by ``meter``, see :func:`timed`)
+    into ``seconds`` inside the block (the wrappers materialise the lazy rank maps: memory
+    is not the untimed forward's)."""
     with ExitStack() as stack:
         for owner, attribute, name in part_timers(model):
-            stack.enter_context(timed(owner, attribute, name, seconds))
+            stack.enter_context(timed(owner, attribute, name, seconds, meter))
         yield
 
 
