@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
@@ -12,6 +14,7 @@ from torch_geometric.utils import softmax
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.graph.patches import (
     PatchGrid,
+    cells_map,
     channel_major_patches,
     fold_patch_constants,
     fold_patches,
@@ -158,23 +161,33 @@ class EdgeWeightNet(nn.Sequential):
         return self.score_rows(x.permute(0, 2, 3, 1).reshape(-1, c)).view(b, h, w, 1).permute(0, 3, 1, 2)
 
 
+def stacked_hidden_layer(nets: Sequence[EdgeWeightNet]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Several nets' one hidden layers (:meth:`EdgeWeightNet.one_hidden_layer`) side by
+    side: ``(inner_weight [in, n h], inner_bias [n h], skip_weight [in, n],
+    out_weight [n h, n], out_bias [n])``, so that the ``n`` scores of rows ``a`` are
+    ``relu(a W_in + b_in) W_out + a W_skip + b_out``."""
+    forms = [net.one_hidden_layer() for net in nets]
+    return (
+        torch.cat([form[0] for form in forms]).t(),
+        torch.cat([form[1] for form in forms]),
+        torch.stack([form[2] for form in forms], 1),
+        torch.block_diag(*(form[3][:, None] for form in forms)),
+        torch.stack([form[4] for form in forms]),
+    )
+
+
 def score_rows_jointly(nets: Sequence[EdgeWeightNet], rows: Tensor, chunk: int = 16384) -> Tensor:
     """Several :class:`EdgeWeightNet` on the same feature vectors, ``[P, in] -> [P, n]``
     (column ``i``: ``nets[i]``).
 
     Each net runs as one hidden layer (:meth:`EdgeWeightNet.one_hidden_layer`): one
     ``hidden x in`` matrix product per row and net instead of three ``hidden x hidden``
-    ones, the nets' hidden layers stacked into one product, ``chunk`` rows at a time
-    (faster on CPU than the 1x1 convolutions over a whole map, whose every layer is a pass
-    over memory; 16,384 rows measured fastest of 1,024-16,384 on a 2-core AMD EPYC).  The
-    same numbers as each net's :meth:`~EdgeWeightNet.forward` to float rounding, and
-    their gradients."""
-    forms = [net.one_hidden_layer() for net in nets]
-    inner_weight = torch.cat([form[0] for form in forms]).t()  # [in, n hidden]
-    inner_bias = torch.cat([form[1] for form in forms])
-    skip_weight = torch.stack([form[2] for form in forms], 1)  # [in, n]
-    out_weight = torch.block_diag(*(form[3][:, None] for form in forms))  # [n hidden, n]
-    out_bias = torch.stack([form[4] for form in forms])
+    ones, the nets' hidden layers stacked into one product (:func:`stacked_hidden_layer`),
+    ``chunk`` rows at a time (faster on CPU than the 1x1 convolutions over a whole map,
+    whose every layer is a pass over memory; 16,384 rows measured fastest of 1,024-16,384
+    on a 2-core AMD EPYC).  The same numbers as each net's
+    :meth:`~EdgeWeightNet.forward` to float rounding, and their gradients."""
+    inner_weight, inner_bias, skip_weight, out_weight, out_bias = stacked_hidden_layer(nets)
     scores = [
         torch.addmm(
             torch.addmm(out_bias, part, skip_weight),
@@ -184,6 +197,100 @@ def score_rows_jointly(nets: Sequence[EdgeWeightNet], rows: Tensor, chunk: int =
         for part in rows.split(chunk)
     ]
     return torch.cat(scores) if scores else rows.new_empty(0, len(nets))
+
+
+def _cover_classes(patch_size: int, stride: int) -> list[tuple[int, int, int]]:
+    """Along one axis, the offsets ``a`` in a ``stride``-long cell grouped by how many
+    patches cover them: ``(first, last + 1, n)``, where offset ``a`` of cell ``R`` lies in
+    patches ``R - u`` for ``u < n = ceil((p - a) / t)`` (``n`` falls with ``a``, so each
+    group is a run of offsets)."""
+    classes: list[tuple[int, int, int]] = []
+    for a in range(stride):
+        n = -(-(patch_size - a) // stride)
+        if classes and classes[-1][2] == n:
+            classes[-1] = (classes[-1][0], a + 1, n)
+        else:
+            classes.append((a, a + 1, n))
+    return classes
+
+
+def _cover_sums(padded: Tensor, dim: int, start: int, length: int, pieces: int, classes) -> Iterator[tuple]:
+    """For each class ``(first, last, n)`` of :func:`_cover_classes`: ``(first, last,
+    sum_{u < n} padded.narrow(dim, start - u, length))``, the sums built one term at a
+    time (each class adds to the previous one's)."""
+    total = None
+    for u in range(max(n for _, _, n in classes)):
+        term = padded.narrow(dim, start + pieces - 1 - u, length)
+        total = term if total is None else total + term
+        for first, last, n in classes:
+            if n == u + 1:
+                yield first, last, total
+
+
+def _cover_weights(patches: int, pieces: int, classes, like: Tensor) -> dict[int, Tensor]:
+    """Along one axis of ``patches`` patches (``patches + pieces - 1`` cells), for each
+    class of :func:`_cover_classes` (keyed by its first offset): ``1 / count`` per cell,
+    the count of the patches covering that class's offsets, and 0 for a cell that no
+    patch covers (it lies beyond the padded map and is cropped away)."""
+    padded = F.pad(like.new_ones(patches), (pieces - 1, pieces - 1))
+    return {
+        first: count.clamp(min=1).reciprocal() * (count > 0)
+        for first, _, count in _cover_sums(padded, 0, 0, patches + pieces - 1, pieces, classes)
+    }
+
+
+def score_folded_patch_constants(
+    nets: Sequence[EdgeWeightNet], values: Tensor, grid: PatchGrid, band_bytes: int = 2 << 20
+) -> Tensor:
+    r"""Several :class:`EdgeWeightNet` on every pixel of the fold of patch-constant
+    vectors: ``score_rows_jointly(nets, fold_patch_constants(values, grid))`` pixel by
+    pixel, ``[B, M, D] -> [B, H, W, n]``, to float rounding, with the nets' first layer
+    run on the ``M`` patches instead of the ``H W`` pixels.
+
+    A pixel's folded vector is the mean of the patch vectors covering it,
+    :math:`a(x) = \sum_P w_P(x)\, a_P` with :math:`\sum_P w_P(x) = 1`, so each net's
+    affine first layer and skip term (:meth:`EdgeWeightNet.one_hidden_layer`) pass into the
+    mean: :math:`A a(x) + c = \sum_P w_P(x) (A a_P) + c` and likewise :math:`g^\top a(x)`.
+    The products :math:`z_P = [A; g^\top] a_P` are taken once per patch (``M`` rows, a
+    quarter of the pixels at stride 2) and averaged per pixel; only the ReLU and the output
+    row run per pixel.  Patches cover the ``t x t`` cells of the map in a grid, so the
+    average is separable: along each axis, offset ``a`` of cell ``R`` lies in the patches
+    ``R - u`` with ``u t + a < p`` (:func:`_cover_classes`).  The map is done in bands of
+    cell rows whose sums fill about ``band_bytes``.
+
+    All in at least float32, also under :func:`torch.autocast` (the first product is a quarter of
+    the rows, the rest is small); differentiable in ``values`` and the nets' weights.
+    """
+    b, m, d = values.shape
+    if m != grid.num_patches:
+        raise ValueError(f"expected {grid.num_patches} patches, got {m}")
+    t, pieces, rows, cols = grid.stride, math.ceil(grid.patch_size / grid.stride), grid.rows, grid.cols
+    classes = _cover_classes(grid.patch_size, t)
+    cell_rows, cell_cols = rows + pieces - 1, cols + pieces - 1
+    with torch.autocast(values.device.type, enabled=False):
+        inner_weight, inner_bias, skip_weight, out_weight, out_bias = stacked_hidden_layer(nets)
+        hidden = inner_weight.shape[1]
+        first = torch.cat([inner_weight, skip_weight], 1)  # [D, n h + n]
+        # [n h, n] with its n h inner: the product over thin columns runs 4-5x faster
+        out_weight = out_weight.t().contiguous().t()
+        z = (at_least_float32(values).reshape(b * m, d) @ first).view(b, rows, cols, -1)
+        # zero patches beyond every border
+        padded = F.pad(z, (0, 0, pieces - 1, pieces - 1, pieces - 1, pieces - 1))
+        row_weight = _cover_weights(rows, pieces, classes, z)
+        col_weight = _cover_weights(cols, pieces, classes, z)
+        cells = z.new_empty(b, cell_rows, t, cell_cols, t, len(nets))
+        band = max(1, band_bytes // (padded.shape[2] * padded.shape[3] * padded.element_size() * b))
+        for r0 in range(0, cell_rows, band):
+            length = min(band, cell_rows - r0)
+            for a0, a1, row_sum in _cover_sums(padded, 1, r0, length, pieces, classes):
+                for b0, b1, cell_sum in _cover_sums(row_sum, 2, 0, cell_cols, pieces, classes):
+                    weight = row_weight[a0][r0 : r0 + length, None, None] * col_weight[b0][None, :, None]
+                    # the mean of [B, length, cell_cols, n h + n] sums, through the output layer
+                    inner = torch.addcmul(inner_bias, cell_sum[..., :hidden], weight).relu_()
+                    skip = torch.addcmul(out_bias, cell_sum[..., hidden:], weight)
+                    scores = torch.addmm(skip.view(-1, len(nets)), inner.view(-1, hidden), out_weight)
+                    cells[:, r0 : r0 + length, a0:a1, :, b0:b1] = scores.view(*skip.shape)[:, :, None, :, None]
+    return cells_map(cells, grid)
 
 
 class CrossScaleAggregation(MessagePassing):
@@ -470,7 +577,9 @@ class CrossScaleAggregation(MessagePassing):
         constant on aligned ``s x s`` blocks: it equals the LR-resolution fold (patch ``p``,
         stride ``t``) repeated ``s x s``, and its ``s``-average-pool equals the LR fold
         itself.  The 1x1 weight nets therefore run once per LR pixel and the HR scores
-        are repeated -- the same numbers for ``1/s^2`` of the work.
+        are repeated -- the same numbers for ``1/s^2`` of the work -- and their affine
+        first layer once per query patch, before the fold
+        (:func:`score_folded_patch_constants`).
 
         Returns:
             ``(hr_weight [B, k, 1, sH, sW], lr_weight [B, k, 1, H, W])``.
@@ -479,12 +588,8 @@ class CrossScaleAggregation(MessagePassing):
         grid = graph.target_grid
         attr = graph.edge_attr.view(b, -1, k, c)
         nets = (self.hr_weight_net, self.lr_weight_net)
-        scores = []
-        for r in range(k):  # one rank at a time: rank-sized temporaries are reused by the allocator
-            attr_map = fold_patch_constants(attr[:, :, r], grid)  # [B, C_e, H, W], channels-last
-            scores.append(score_rows_jointly(nets, attr_map.permute(0, 2, 3, 1).reshape(-1, c)))
-        # [B, k, H, W, 2]; softmax in float32 also under autocast (a no-op cast in float32)
-        scores = at_least_float32(torch.stack(scores).view(k, b, grid.height, grid.width, 2).transpose(0, 1))
+        # [B, k, H, W, 2], float32 also under autocast; one rank at a time
+        scores = torch.stack([score_folded_patch_constants(nets, attr[:, :, r], grid) for r in range(k)], 1)
         hr_weight = repeat_pixels(scores[..., 0].softmax(1), self.scale).unsqueeze(2)
         return hr_weight, scores[..., 1].softmax(1).unsqueeze(2)
 

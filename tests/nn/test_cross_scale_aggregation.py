@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph, build_cross_scale_graph
-from ignn_pyg.graph.patches import PatchGrid
+from ignn_pyg.graph.patches import PatchGrid, fold_patch_constants
 from ignn_pyg.nn import CrossScaleAggregation
-from ignn_pyg.nn.cross_scale_aggregation import EdgeWeightNet, score_rows_jointly
+from ignn_pyg.nn.cross_scale_aggregation import EdgeWeightNet, score_folded_patch_constants, score_rows_jointly
 
 C, K, S, EDGE_DIM = 2, 2, 2, 3
 
@@ -244,8 +244,8 @@ def test_rank_weights_on_overlapping_patches_against_brute_force(k, batch):
 
 @pytest.mark.parametrize("k, batch", [(3, 1), (1, 2)])
 def test_rank_weights_in_bf16_within_its_rounding(k, batch):
-    """Under bf16 autocast (the nets' products in bf16) the weights stay within bf16
-    rounding of the float32 brute force, and come back float32."""
+    """Under bf16 autocast the weights stay within bf16 rounding of the float32 brute
+    force (the nets run in float32 there), and come back float32."""
     layer, graph, attr_maps = rank_weights_case(k, batch)
     with torch.no_grad():
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -351,3 +351,47 @@ def test_nets_scored_jointly_in_bf16_within_its_rounding():
         torch.autograd.grad((expected * probe).sum(), [x, *params]),
     ):
         torch.testing.assert_close(ours, theirs, rtol=2**-5, atol=2**-5 * max(1.0, float(theirs.abs().max())))
+
+
+@pytest.mark.parametrize(
+    "height, width, patch_size, stride, band_bytes",
+    [
+        (11, 10, 3, 2, 1 << 22),
+        (11, 10, 3, 2, 1),
+        (9, 13, 5, 2, 300),
+        (10, 7, 4, 3, 1 << 22),
+        (6, 8, 2, 2, 1),
+        (5, 5, 3, 1, 1),
+    ],
+)
+def test_nets_on_folded_patch_constants_equal_the_fold_then_the_nets(height, width, patch_size, stride, band_bytes):
+    """score_folded_patch_constants (first layer per patch, averaged per pixel, by bands of
+    cell rows) equals folding the vectors (fold_patch_constants) and scoring every pixel
+    (score_rows_jointly), for patches that overlap by 1 to 4 pixels, do not overlap, or
+    pad the map; a batch of 2; bands of one cell row and of the whole map; forward and the
+    gradients in the vectors and every weight."""
+    nets = perturbed_nets(2)
+    grid = PatchGrid.of(height, width, patch_size, stride)
+    values = (torch.rand(2, grid.num_patches, EDGE_DIM) * 3).requires_grad_()
+    ours = score_folded_patch_constants(nets, values, grid, band_bytes)
+    folded = fold_patch_constants(values, grid).permute(0, 2, 3, 1).reshape(-1, EDGE_DIM)
+    expected = score_rows_jointly(nets, folded).view(2, height, width, 2)
+    assert ours.shape == (2, height, width, 2) and ours.dtype == torch.float32
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    probe = torch.randn(2, height, width, 2)
+    inputs = [values, *(p for net in nets for p in net.parameters())]
+    for mine, theirs in zip(
+        torch.autograd.grad((ours * probe).sum(), inputs), torch.autograd.grad((expected * probe).sum(), inputs)
+    ):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_nets_on_folded_patch_constants_stay_float32_under_autocast():
+    """Under bf16 autocast the products stay float32: the same numbers as without it."""
+    nets = perturbed_nets(2)
+    grid = PatchGrid.of(11, 10, 3, 2)
+    values = torch.rand(1, grid.num_patches, EDGE_DIM) * 3
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = score_folded_patch_constants(nets, values, grid)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, score_folded_patch_constants(nets, values, grid), rtol=0, atol=0)
