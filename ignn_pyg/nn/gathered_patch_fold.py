@@ -12,12 +12,16 @@ where ``place_i`` puts a ``q x q`` patch at query ``i``'s position in the padded
 ``cov`` counts the patches covering each pixel and ``U`` is the map of everything that
 does not depend on the source (the folded per-query offsets).  Written out, the messages
 would be ``k`` tensors of ``[B M, C q^2]``; here they exist only a few patch rows at a
-time, in a reused buffer, and their products with the gains are added straight into the
-map.  Maps and patches are channels-last, so every strided addition moves runs of ``C``
-contiguous values.
+time, in a reused buffer, and their products with the gains are added straight into a
+band of the map's rows, which goes to the output (with the base and the coverage) as
+soon as no later patch row reaches it: the sum is never a whole map of its own.  Maps
+and patches are channels-last, so every strided addition moves runs of ``C`` contiguous
+values.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -25,11 +29,9 @@ from torch import Tensor
 from ignn_pyg.graph.patches import (
     PatchGrid,
     accumulate_patches_,
-    cells_map,
     pad_channels_last,
     patch_windows,
     unpadded_coverage,
-    zero_cells,
 )
 
 CHUNK_BYTES = 8 << 20  # gathered patches held at once (smaller chunks measured no faster)
@@ -86,6 +88,23 @@ def _inverse_coverage(grid: PatchGrid, like: Tensor) -> Tensor:
     return unpadded_coverage(grid, like.device, like.dtype).reciprocal()[:, :, None]
 
 
+def _write_cell_rows(
+    out: Tensor, base: Tensor, cells: Tensor, first: int, inverse_coverage: Tensor, grid: PatchGrid
+) -> None:
+    """``out = base + map / coverage`` on the rows of the unpadded map ``[H, W, C]`` that
+    the cells ``[n, t, K + P - 1, t, C]`` of cell rows ``first ..`` hold (those inside it)."""
+    t = grid.stride
+    y0 = max(first * t - grid.pad_top, 0)
+    y1 = min((first + cells.shape[0]) * t - grid.pad_top, grid.height)
+    if y0 >= y1:
+        return
+    n, _, k, _, c = cells.shape
+    pixels = cells.view(n * t, k * t, c)
+    top = y0 + grid.pad_top - first * t
+    region = pixels[top : top + y1 - y0, grid.pad_left : grid.pad_left + grid.width]
+    torch.addcmul(base[y0:y1], region, inverse_coverage[y0:y1], out=out[y0:y1])
+
+
 class _GatheredPatchFold(torch.autograd.Function):
     """:func:`fold_gathered_patches` with its adjoint as the backward pass: the gradient
     of the map, divided by the coverage and cut into patch windows (a view), goes back
@@ -94,24 +113,35 @@ class _GatheredPatchFold(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid) -> Tensor:
-        q, c = grid.patch_size, sources.shape[-1]
+        q, c, t = grid.patch_size, sources.shape[-1], grid.stride
         b, rows, cols = base.shape[0], grid.rows, grid.cols
         gains = gain.expand(index.shape[0], -1, -1)
-        cells = zero_cells(grid, (b,), c, sources)
-        extra_rows = cells.shape[1] - rows  # a patch reaches this many cell rows below its own
+        inverse_coverage = _inverse_coverage(grid, base)
+        out = torch.empty_like(base)
         buffer, chunks = _row_chunks(grid, b, sources)
+        # one band of cells, reused: a chunk's patch rows r0.. add into cell rows r0..; the
+        # cell rows before the next chunk's first are then final and go to the output at
+        # once, while in cache, and the few rows the next chunk also reaches move up
+        extra_rows = math.ceil(q / t) - 1  # cell rows a patch reaches below its own
+        cells = sources.new_zeros(buffer.shape[0] // cols + extra_rows, t, cols + extra_rows, t, c)
         for m, r0, n, queries in chunks:
-            target = cells[m, r0 : r0 + n + extra_rows]
+            band = cells[: n + extra_rows]
             for r in range(index.shape[0]):
                 gathered = torch.index_select(sources, 0, index[r, queries], out=buffer[: n * cols])
                 # scaled while in cache, so the strided additions below are plain ones
                 gathered.mul_(gains[r, queries][:, None, None, :])
                 patches = gathered.view(n, cols, q, q, c).transpose(1, 2)  # [n, q, cols, q, C]
-                accumulate_patches_(target, patches, grid.stride)
+                accumulate_patches_(band, patches, t)
+            last = r0 + n == rows
+            _write_cell_rows(out[m], base[m], band[: n + extra_rows if last else n], r0, inverse_coverage, grid)
+            if last:
+                band.zero_()
+            else:
+                band[:extra_rows] = band[n : n + extra_rows].clone()
+                band[extra_rows:].zero_()
         ctx.grid = grid
         ctx.save_for_backward(sources, index, gain)
-        image = cells_map(cells, grid)
-        return torch.addcmul(base, image, _inverse_coverage(grid, image))
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor, None]:

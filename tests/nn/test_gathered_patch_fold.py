@@ -39,12 +39,16 @@ def test_equals_unfused_fold(height, width, q, t, terms, shared_gain):
     torch.testing.assert_close(fold_gathered_patches(*args, grid), unfused(*args, grid))
 
 
-def test_chunking_does_not_change_the_result(monkeypatch):
-    """One patch row per chunk (a chunk smaller than a row) gives the same map."""
-    args, grid = random_case(26, 30, 6, 4, 2, False)
-    expected = fold_gathered_patches(*args, grid)
-    monkeypatch.setattr(gathered_patch_fold, "CHUNK_BYTES", 1)
-    torch.testing.assert_close(fold_gathered_patches(*args, grid), expected)
+@pytest.mark.parametrize("height,width,q,t", [(26, 30, 6, 4), (11, 13, 5, 2), (9, 7, 3, 2), (8, 12, 4, 4)])
+@pytest.mark.parametrize("rows_per_chunk", [1, 2, 3])
+def test_chunking_does_not_change_the_result(monkeypatch, height, width, q, t, rows_per_chunk):
+    """Chunks of one patch row (fewer than the cell rows a patch reaches below its own
+    with q = 5, t = 2), two or three (a short last chunk): the map is written band by
+    band as the chunks finish, and is the unfused fold's."""
+    args, grid = random_case(height, width, q, t, 2, False)
+    patch_bytes = q * q * args[0].shape[-1] * args[0].element_size()
+    monkeypatch.setattr(gathered_patch_fold, "CHUNK_BYTES", rows_per_chunk * grid.cols * patch_bytes)
+    torch.testing.assert_close(fold_gathered_patches(*args, grid), unfused(*args, grid))
 
 
 @pytest.mark.parametrize("shared_gain", [True, False])
