@@ -102,6 +102,27 @@ def _weight_matrix_as(
     return _weight_matrix(in_length, out_length, scale, antialiasing).to(device, dtype)
 
 
+@torch.library.custom_op("ignn_pyg::resize_weight_matrix", mutates_args=())
+def _weight_matrix_op(in_length: int, out_length: int, scale: float, antialiasing: bool) -> Tensor:
+    """:func:`_weight_matrix` (a copy) as an operator that ``torch.compile`` keeps whole in
+    its graph: the numpy that builds the matrix runs when the graph does, untraced."""
+    return _weight_matrix(in_length, out_length, scale, antialiasing).clone()
+
+
+@_weight_matrix_op.register_fake
+def _(in_length: int, out_length: int, scale: float, antialiasing: bool) -> Tensor:
+    return torch.empty(out_length, in_length, dtype=torch.float64)
+
+
+def _weights_for(in_length: int, out_length: int, scale: float, antialiasing: bool, like: Tensor) -> Tensor:
+    """The resize matrix on ``like``'s device and dtype: cached per device and dtype
+    (:func:`_weight_matrix_as`), or through :func:`_weight_matrix_op` inside code that
+    ``torch.compile`` traces (no graph break)."""
+    if torch.compiler.is_compiling():
+        return _weight_matrix_op(in_length, out_length, scale, antialiasing).to(like.device, like.dtype)
+    return _weight_matrix_as(in_length, out_length, scale, antialiasing, like.device, like.dtype)
+
+
 def resize_matrix(
     in_length: int,
     scale: float,
@@ -146,8 +167,8 @@ def imresize(img: Tensor, scale: float, antialiasing: bool = True) -> Tensor:
     if min(in_h, in_w, out_h, out_w) < 1:
         raise ValueError(f"cannot resize an image of shape {tuple(img.shape)} by scale {scale}")
 
-    weight_h = _weight_matrix_as(in_h, out_h, scale, antialiasing, img.device, img.dtype)
-    weight_w = _weight_matrix_as(in_w, out_w, scale, antialiasing, img.device, img.dtype)
+    weight_h = _weights_for(in_h, out_h, scale, antialiasing, img)
+    weight_w = _weights_for(in_w, out_w, scale, antialiasing, img)
     # [out_h, H] @ [..., H, W] @ [W, out_w] -> [..., out_h, out_w]
     return weight_h @ img @ weight_w.T
 

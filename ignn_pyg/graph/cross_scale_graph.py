@@ -316,6 +316,7 @@ def edge_features(
     return attr.view(b, m, k, channels), dist.view(b, m, k)
 
 
+@torch.compiler.disable  # data-dependent tile loops: eager, in one piece, under torch.compile
 def build_cross_scale_graph(
     lr_embed: Tensor,
     down_embed: Tensor,

@@ -388,7 +388,8 @@ class CrossScaleAggregation(MessagePassing):
         region of the LR map); for a same-scale graph (``graph.same_scale``) ``x`` repeated
         ``s x s`` per pixel (``[B, C, sH, sW]``, :func:`repeat_pixels`)."""
         self._check(x, graph)
-        if graph.same_scale != (source_map is not None):
+        # branched on, not compared: torch.compile decides a test of symbolic sizes only in an `if`
+        if (source_map is None) if graph.same_scale else (source_map is not None):
             raise ValueError(
                 "a same-scale graph needs source_map (the map repeated s x s), and only a same-scale graph takes one"
             )
@@ -522,6 +523,8 @@ class CrossScaleAggregation(MessagePassing):
             raise ValueError(
                 f"graph was built for {graph.batch_size} maps of {grid.height}x{grid.width}, got {tuple(x.shape)}"
             )
+        if torch.compiler.is_compiling():
+            return  # the layout is a value test, which a traced graph cannot branch on
         targets = torch.arange(graph.num_target_nodes, device=x.device).repeat_interleave(self.num_neighbors)
         if not torch.equal(graph.edge_index[1], targets):
             raise ValueError("graph edges must be grouped by target, k per target, nearest first")

@@ -94,7 +94,12 @@ def tf32(allowed: bool) -> Iterator[None]:
     """TF32 allowed, or not, inside the block for every float32 matrix product
     (``torch.set_float32_matmul_precision``: ``"high"`` or ``"highest"``) and cuDNN
     convolution (``torch.backends.cudnn.allow_tf32``, on by default).  Both settings are
-    process-wide; the caller's come back on exit."""
+    process-wide; the caller's come back on exit.  Inside a region ``torch.compile`` traces
+    the block changes nothing (a process setting is no operation a graph can hold): the
+    settings in force when the compiled code runs apply."""
+    if torch.compiler.is_compiling():
+        yield
+        return
     matmul, conv_tf32 = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
     torch.set_float32_matmul_precision("high" if allowed else "highest")
     torch.backends.cudnn.allow_tf32 = allowed

@@ -77,3 +77,50 @@ def test_upscale_compile_falls_back_in_one_line(tmp_path, checkpoint, monkeypatc
 def test_an_architecture_without_dense_parts_is_refused():
     with pytest.raises(ValueError, match="no dense parts to compile for Linear"):
         compile_dense_parts(torch.nn.Linear(2, 2), inference=True, backend="aot_eager")
+
+
+def test_whole_ignn_compiles_with_one_graph_break_the_graph_construction():
+    """torch.compile of a whole IGNN: the only graph break left is the graph construction
+    (the search's data-dependent tile loops, kept eager in one piece), and the output is
+    the eager one, at two sizes (dynamic shapes)."""
+    model = tiny_models()[0].eval()
+    inputs = [torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h)) * 255 for h, w in ((24, 20), (29, 33))]
+    torch._dynamo.reset()
+    with torch.no_grad():
+        explained = torch._dynamo.explain(model)(inputs[0])
+        # where each break falls: its innermost frame of user code
+        assert {reason.user_stack[-1].name for reason in explained.break_reasons} == {"build_graph"}
+        compiled = torch.compile(model, backend="aot_eager")
+        for x in inputs:
+            torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-3)
+
+
+def test_resize_exact_float32_and_the_aggregation_trace_without_a_break():
+    """The three former graph breaks inside traced code (the resize matrix built with
+    numpy, the float32-precision switch, the aggregation's edge-layout check) now trace
+    into one graph (fullgraph=True raises at any break) and give the eager numbers."""
+    from ignn_pyg.data.resize import imresize
+    from ignn_pyg.runtime.precision import exact_float32
+
+    torch._dynamo.reset()
+    resize = torch.compile(lambda x: imresize(x, 0.5), backend="aot_eager", fullgraph=True)
+    for h, w in ((20, 24), (31, 26)):
+        image = torch.rand(1, 3, h, w)
+        assert torch.equal(resize(image), imresize(image, 0.5))
+
+    def product(x):
+        with exact_float32("cpu"):
+            return x @ x
+
+    square = torch.rand(9, 9)
+    assert torch.equal(torch.compile(product, backend="aot_eager", fullgraph=True)(square), product(square))
+
+    model = tiny_models()[0].eval()
+    lr = torch.rand(1, 3, 24, 20) * 255
+    with torch.no_grad():
+        graph = model.build_graph(lr)
+        features = torch.randn(1, model.aggregation.channels, 24, 20)
+        expected = model.aggregation(features, graph)
+        traced = torch.compile(model.aggregation, backend="aot_eager", fullgraph=True)(features, graph)
+    for ours, theirs in zip(traced, expected):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
