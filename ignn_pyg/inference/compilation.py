@@ -27,8 +27,12 @@ from pathlib import Path
 from torch import nn
 
 from ignn_pyg.models import EDSR, IGNN
+from ignn_pyg.nn import CrossScaleAggregation, native_fold
 
-__all__ = ["DENSE_PARTS", "cache_dir", "missing_compiler", "compile_dense_parts"]
+__all__ = ["DENSE_PARTS", "NATIVE_FOLD", "cache_dir", "missing_compiler", "compile_dense_parts", "use_native_fold"]
+
+#: what :func:`compile_dense_parts` lists when it also turned on the native fold kernel
+NATIVE_FOLD = "aggregation fold (native kernel)"
 
 #: the submodules compiled, per architecture (``""``: the whole model)
 DENSE_PARTS: dict[type[nn.Module], tuple[str, ...]] = {
@@ -56,11 +60,14 @@ def compile_dense_parts(model: nn.Module, inference: bool, backend: str = "induc
     """Compile ``model``'s :data:`DENSE_PARTS` in place (``nn.Module.compile``, dynamic
     shapes; with ``inference``, weights frozen into the kernels: only for models run
     without gradients).  ``backend`` is torch.compile's (the tests use ``"aot_eager"``,
-    which traces the same graphs without generating code).
+    which traces the same graphs without generating code).  With inductor, the
+    aggregation's fold also runs its forward through the compiled kernel of
+    :mod:`~ignn_pyg.nn.native_fold` (:func:`use_native_fold`).
 
     Returns:
-        The names compiled (``""``: the whole model); empty when compilation is not
-        possible here, which a ``UserWarning`` then explains in one line.
+        The names compiled (``""``: the whole model; :data:`NATIVE_FOLD` for the fold
+        kernel); empty when compilation is not possible here, which a ``UserWarning``
+        then explains in one line.
 
     Raises:
         ValueError: ``model`` is of an architecture without dense parts listed.
@@ -81,4 +88,21 @@ def compile_dense_parts(model: nn.Module, inference: bool, backend: str = "induc
     for name in parts:
         module = model.get_submodule(name)
         module.compile(backend=backend, dynamic=True, options=options)
-    return list(parts)
+    native = backend == "inductor" and use_native_fold(model)
+    return [*parts, NATIVE_FOLD] if native else list(parts)
+
+
+def use_native_fold(model: nn.Module) -> bool:
+    """Run the fused fold of every :class:`~ignn_pyg.nn.CrossScaleAggregation` in
+    ``model`` through the compiled kernel of :mod:`~ignn_pyg.nn.native_fold` (its forward
+    pass, on CPU; built on first use).  ``False`` when ``model`` has no such layer, or
+    when the kernel cannot be built here, which one ``UserWarning`` line then says."""
+    layers = [module for module in model.modules() if isinstance(module, CrossScaleAggregation)]
+    if not layers:
+        return False
+    if native_fold.load() is None:
+        warnings.warn(f"--compile: {native_fold.failure()}; the fold runs in torch", stacklevel=2)
+        return False
+    for layer in layers:
+        layer.native_fold = True
+    return True

@@ -371,6 +371,9 @@ class CrossScaleAggregation(MessagePassing):
         self.fusion = fusion
         self.eps = eps
         self.fused = fused
+        # the fused fold's forward through the compiled kernel of native_fold (set by
+        # ignn_pyg.inference.compilation.use_native_fold; not a weight, not saved)
+        self.native_fold = False
         self.downsample = lr_branch(channels, scale)
         self.hr_weight_net = EdgeWeightNet(edge_dim, hidden, res_scale)
         self.lr_weight_net = EdgeWeightNet(edge_dim, hidden, res_scale) if fusion == "reference" else None
@@ -503,10 +506,12 @@ class CrossScaleAggregation(MessagePassing):
         base = repeat_pixels(fold_patch_constants(offset.view(b, -1, c), graph.target_grid), self.scale)
         base = base.permute(0, 2, 3, 1).to(dtype)  # [B, sH, sW, C]
         if edge_weight is not None:
-            yield fold_gathered_patches(normalized, index, gain, base, hr_grid).permute(0, 3, 1, 2)
+            yield fold_gathered_patches(normalized, index, gain, base, hr_grid, self.native_fold).permute(0, 3, 1, 2)
             return
         for r in range(k):
-            yield fold_gathered_patches(normalized, index[r : r + 1], gain, base, hr_grid).permute(0, 3, 1, 2)
+            yield fold_gathered_patches(normalized, index[r : r + 1], gain, base, hr_grid, self.native_fold).permute(
+                0, 3, 1, 2
+            )
 
     def _check(self, x: Tensor, graph: CrossScaleGraph) -> None:
         """The graph fits this layer and this feature map, with ``k`` edges per target

@@ -22,6 +22,7 @@ values.
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -33,11 +34,14 @@ from ignn_pyg.graph.patches import (
     patch_windows,
     unpadded_coverage,
 )
+from ignn_pyg.nn import native_fold
 
 CHUNK_BYTES = 8 << 20  # gathered patches held at once (smaller chunks measured no faster)
 
 
-def fold_gathered_patches(sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid) -> Tensor:
+def fold_gathered_patches(
+    sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid, native: bool = False
+) -> Tensor:
     r"""Sum of gathered, per-channel-scaled patches folded into a map, overlaps averaged.
 
     Args:
@@ -48,6 +52,10 @@ def fold_gathered_patches(sources: Tensor, index: Tensor, gain: Tensor, base: Te
         gain: ``[R, B M, C]`` or ``[1, B M, C]`` (the same gain for every term).
         base: ``[B, H, W, C]``, added to the averaged sum.
         grid: the geometry of the output (``patch_size = q``, ``rows * cols = M``).
+        native: run the forward pass with the compiled kernel of
+            :mod:`~ignn_pyg.nn.native_fold` on CPU tensors (the same map to float
+            rounding), where it can be built; the torch path otherwise.  The backward pass
+            is the same either way.
 
     Returns:
         ``[B, H, W, C]`` (``H, W = grid.height, grid.width``):
@@ -64,7 +72,8 @@ def fold_gathered_patches(sources: Tensor, index: Tensor, gain: Tensor, base: Te
         raise ValueError(f"expected gain [{index.shape[0]} or 1, {queries}, {c}], got shape {tuple(gain.shape)}")
     if base.shape != (b, grid.height, grid.width, c):
         raise ValueError(f"expected base [B, {grid.height}, {grid.width}, {c}], got shape {tuple(base.shape)}")
-    return _GatheredPatchFold.apply(sources, index, gain, base, grid)
+    kernel = native_fold.load() if native and sources.device.type == "cpu" else None
+    return _GatheredPatchFold.apply(sources, index, gain, base, grid, kernel)
 
 
 def _row_chunks(grid: PatchGrid, batch: int, sources: Tensor) -> tuple[Tensor, list[tuple[int, int, int, slice]]]:
@@ -112,11 +121,17 @@ class _GatheredPatchFold(torch.autograd.Function):
     (scatter-added through ``index``), a chunk of rows at a time."""
 
     @staticmethod
-    def forward(ctx, sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid) -> Tensor:
+    def forward(
+        ctx, sources: Tensor, index: Tensor, gain: Tensor, base: Tensor, grid: PatchGrid, kernel: ModuleType | None
+    ) -> Tensor:
+        ctx.grid = grid
+        ctx.save_for_backward(sources, index, gain)
+        inverse_coverage = _inverse_coverage(grid, base)
+        if kernel is not None:
+            return native_fold.native_fold_forward(kernel, sources, index, gain, base, grid, inverse_coverage[..., 0])
         q, c, t = grid.patch_size, sources.shape[-1], grid.stride
         b, rows, cols = base.shape[0], grid.rows, grid.cols
         gains = gain.expand(index.shape[0], -1, -1)
-        inverse_coverage = _inverse_coverage(grid, base)
         out = torch.empty_like(base)
         buffer, chunks = _row_chunks(grid, b, sources)
         # one band of cells, reused: a chunk's patch rows r0.. add into cell rows r0..; the
@@ -139,12 +154,10 @@ class _GatheredPatchFold(torch.autograd.Function):
             else:
                 band[:extra_rows] = band[n : n + extra_rows].clone()
                 band[extra_rows:].zero_()
-        ctx.grid = grid
-        ctx.save_for_backward(sources, index, gain)
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor, None]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None, Tensor, None, None]:
         sources, index, gain = ctx.saved_tensors
         grid = ctx.grid
         q, c = grid.patch_size, sources.shape[-1]
@@ -174,4 +187,4 @@ class _GatheredPatchFold(torch.autograd.Function):
             grad_gain = grad_gain.sum(0, keepdim=True)
         if grad_sources is not None:
             grad_sources = grad_sources.to(sources.dtype)
-        return grad_sources, None, grad_gain, grad, None
+        return grad_sources, None, grad_gain, grad, None, None
