@@ -85,6 +85,16 @@ def _weight_matrix(in_length: int, out_length: int, scale: float, antialiasing: 
     return torch.from_numpy(matrix)
 
 
+def _output_length(length: int, scale: float) -> int:
+    """MATLAB's ``ceil(length * scale)``, in integers where ``scale`` or ``1 / scale`` is
+    one (the same number; and a size that ``torch.compile`` can carry symbolically)."""
+    if scale.is_integer():
+        return length * int(scale)
+    if (1.0 / scale).is_integer():
+        return -(-length // int(1.0 / scale))
+    return math.ceil(length * scale)
+
+
 def _check_scale(scale: float) -> float:
     if isinstance(scale, bool) or not isinstance(scale, (int, float)):
         raise TypeError(f"scale must be a number, got {type(scale).__name__} {scale!r}")
@@ -134,7 +144,7 @@ def resize_matrix(
     axis of length ``in_length`` (for operators built from resizes, e.g. their inverses).
     Cached and shared: do not modify it in place."""
     scale = _check_scale(scale)
-    out_length = math.ceil(in_length * scale)
+    out_length = _output_length(in_length, scale)
     if min(in_length, out_length) < 1:
         raise ValueError(f"cannot resize a length of {in_length} by scale {scale}")
     return _weight_matrix_as(in_length, out_length, scale, antialiasing, torch.device(device or "cpu"), dtype)
@@ -163,7 +173,7 @@ def imresize(img: Tensor, scale: float, antialiasing: bool = True) -> Tensor:
         raise ValueError(f"img must be [C, H, W] or [B, C, H, W], got shape {tuple(img.shape)}")
     scale = _check_scale(scale)
     in_h, in_w = img.shape[-2:]
-    out_h, out_w = math.ceil(in_h * scale), math.ceil(in_w * scale)
+    out_h, out_w = _output_length(in_h, scale), _output_length(in_w, scale)
     if min(in_h, in_w, out_h, out_w) < 1:
         raise ValueError(f"cannot resize an image of shape {tuple(img.shape)} by scale {scale}")
 

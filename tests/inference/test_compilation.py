@@ -124,3 +124,18 @@ def test_resize_exact_float32_and_the_aggregation_trace_without_a_break():
         traced = torch.compile(model.aggregation, backend="aot_eager", fullgraph=True)(features, graph)
     for ours, theirs in zip(traced, expected):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(compilation.missing_compiler() is not None, reason="inductor needs a C++ compiler")
+def test_edsr_compiles_with_inductor_at_two_sizes():
+    """Inductor itself (code generated, frozen weights, dynamic sizes) on a whole EDSR, whose
+    forward ends in the MATLAB-bicubic residual: the eager output at two sizes.  (Its
+    output size, ceil(h * s), must stay an integer expression for inductor.)"""
+    torch.manual_seed(0)
+    model = EDSR(2, n_feats=8, n_resblocks=1, residual="bicubic").eval()
+    inputs = [torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h)) * 255 for h, w in ((24, 20), (29, 33))]
+    expected = [forward_whole(model, x) for x in inputs]
+    torch._dynamo.reset()
+    assert compile_dense_parts(model, inference=True) == [""]
+    for x, want in zip(inputs, expected):
+        torch.testing.assert_close(forward_whole(model, x), want, rtol=1e-5, atol=1e-3)
