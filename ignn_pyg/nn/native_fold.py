@@ -89,6 +89,10 @@ torch::Tensor fold_forward(torch::Tensor sources, torch::Tensor index, torch::Te
   TORCH_CHECK(sources.is_contiguous() && index.is_contiguous() && gains.is_contiguous() && base.is_contiguous()
               && inverse_coverage.is_contiguous(), "fold_forward takes contiguous tensors");
   TORCH_CHECK(inverse_coverage.scalar_type() == torch::kFloat, "inverse_coverage must be float32");
+  TORCH_CHECK(sources.scalar_type() == base.scalar_type() && gains.scalar_type() == base.scalar_type(),
+              "sources, gains and base must share a dtype");
+  TORCH_CHECK(index.scalar_type() == torch::kLong, "index must be int64");
+  TORCH_CHECK(sources.device().is_cpu() && base.device().is_cpu(), "fold_forward runs on CPU tensors");
   auto out = torch::empty_like(base);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, base.scalar_type(), "fold_forward", [&] {
     fold_rows<scalar_t>(sources.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), gains.data_ptr<scalar_t>(),

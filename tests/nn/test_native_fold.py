@@ -83,3 +83,11 @@ def test_no_toolchain_is_one_warning_and_the_torch_fold(monkeypatch):
         assert not compilation.use_native_fold(model)
     assert [str(w.message) for w in caught] == ["--compile: no C++ compiler found (c++); the fold runs in torch"]
     assert not model.aggregation.native_fold
+
+
+@built
+def test_kernel_refuses_mixed_dtypes():
+    """The kernel reads every tensor as the base's dtype, so it checks that they agree."""
+    (sources, index, gain, base), grid = random_case(9, 7, 3, 2, 1, True)
+    with pytest.raises(RuntimeError, match="share a dtype"):
+        native_fold.native_fold_forward(native_fold.load(), sources.double(), index, gain, base, grid, base[0, ..., 0])
