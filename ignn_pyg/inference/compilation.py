@@ -20,7 +20,6 @@ Compilation is never needed: where inductor has no C++ compiler to call,
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from torch import nn
 
 from ignn_pyg.models import EDSR, IGNN
 from ignn_pyg.nn import CrossScaleAggregation, native_fold
+from ignn_pyg.runtime.toolchain import missing_cxx_compiler
 
 __all__ = ["DENSE_PARTS", "NATIVE_FOLD", "cache_dir", "missing_compiler", "compile_dense_parts", "use_native_fold"]
 
@@ -50,10 +50,8 @@ def cache_dir() -> Path:
 def missing_compiler() -> str | None:
     """Why inductor could not compile here (no C++ compiler: ``$CXX``, ``c++``, ``g++``
     or ``clang++`` on the ``PATH``), or ``None`` when it can."""
-    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
-    if any(shutil.which(name) for name in candidates):
-        return None
-    return f"no C++ compiler found ({', '.join(candidates)}), which torch.compile needs on the CPU"
+    reason = missing_cxx_compiler()
+    return None if reason is None else f"{reason}, which torch.compile needs on the CPU"
 
 
 def compile_dense_parts(model: nn.Module, inference: bool, backend: str = "inductor") -> list[str]:

@@ -30,6 +30,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from ignn_pyg.runtime.toolchain import missing_cxx_compiler
+
 __all__ = ["build_dir", "failure", "load", "missing_toolchain", "native_fold_forward"]
 
 _SOURCE = r"""
@@ -116,9 +118,9 @@ def build_dir() -> Path:
 
 def missing_toolchain() -> str | None:
     """Why the kernel cannot be built here (no C++ compiler or no ninja), or ``None``."""
-    compilers = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
-    if not any(shutil.which(name) for name in compilers):
-        return f"no C++ compiler found ({', '.join(compilers)})"
+    reason = missing_cxx_compiler()
+    if reason is not None:
+        return reason
     if shutil.which("ninja") is None:
         return "ninja is not installed (pip install ninja)"
     return None

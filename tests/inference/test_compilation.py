@@ -46,7 +46,7 @@ def test_a_trained_model_still_learns_through_compiled_parts():
 
 def test_no_compiler_is_one_warning_and_no_compilation(monkeypatch):
     monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setattr(compilation.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)  # no compiler on the PATH
     model = tiny_models()[1]
     with pytest.warns(
         UserWarning,
