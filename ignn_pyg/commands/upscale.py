@@ -267,8 +267,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-pixels must be a positive integer, got {args.max_pixels}")
     if args.overlap < 0:
         raise ValueError(f"--overlap must be >= 0, got {args.overlap}")
-    if args.tile is not None and args.tile <= 2 * args.overlap:
-        raise ValueError(f"--tile ({args.tile}) must exceed twice --overlap ({args.overlap})")
+    # the tile used: --tile, else the default, unless --max-memory picks one (always wider)
+    tile = DEFAULT_TILE if args.tile is None else args.tile
+    if (args.tile is not None or args.max_memory is None) and tile <= 2 * args.overlap:
+        raise ValueError(f"--tile ({tile}) must exceed twice --overlap ({args.overlap})")
     if args.method == "graph" and (args.weights or args.model or args.compile):
         raise ValueError("--weights, --model and --compile need --method network; --method graph uses no model")
     if args.max_memory is not None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ignn_pyg.commands.main import main
+from ignn_pyg.commands.upscale import DEFAULT_TILE
 from ignn_pyg.data import image_to_tensor, imresize, quantize, read_image, tensor_to_image, write_image
 from ignn_pyg.inference import bundled, forward_whole
 from ignn_pyg.inference.bundled import bundled_weights
@@ -409,6 +410,7 @@ def test_options_are_checked_before_any_image(tmp_path, checkpoint, capsys):
     src = photo(tmp_path / "s.png", 10, 10)
     for args, message in (
         (["--tile", "20", "--overlap", "10"], "--tile (20) must exceed twice --overlap (10)"),
+        (["--overlap", "128"], f"--tile ({DEFAULT_TILE}) must exceed twice --overlap (128)"),  # the default tile
         (["--overlap", "-1"], "--overlap must be >= 0"),
         (["--max-pixels", "0"], "--max-pixels must be a positive integer"),
     ):
