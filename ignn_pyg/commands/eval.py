@@ -619,28 +619,39 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     rows = _table_rows(args.weights, scales, args.weights_raw)
     sources = _set_sources(set_folders, scales)
     cells, pending = _plan_pairs(args, rows, sources, out_dir)
+    models = [model for row in rows for model in row.models.values() if model is not None]
     precision = None
-    if any(model is not None for row in rows for model in row.models.values()):
+    if models:
         precision = resolve_precision(args.precision, args.device)
         print(f"precision: {precision}")
-        for model in (model for row in rows for model in row.models.values() if model is not None):
+        for model in models:
             _prepare_model(model, args, precision)
 
     total = sum(cell != NOT_MADE_FOR_SCALE for cell in cells.values()) + len(pending)
     with tqdm(
         total=total, initial=total - len(pending), desc="benchmark", unit="pair", file=sys.stderr, leave=False
     ) as bar:
+        baselines: dict[TableColumn, list[dict[str, Any]]] = {}  # a column's bicubic scores, once
         for row, column, settings, path in pending:
             bar.set_postfix_str(f"{row.name} on {column.label}")
             forward = _forward(args, row.weights, row.models[column.scale], precision, column.scale)
             try:
-                images = evaluate(sources[column].dataset, forward, column.scale, None, args.limit, args.device)
+                images = evaluate(
+                    sources[column].dataset,
+                    forward,
+                    column.scale,
+                    None,
+                    args.limit,
+                    args.device,
+                    baseline=baselines.get(column),
+                )
             except ValueError as err:
                 if args.strict:
                     raise ValueError(f"{row.name} on {column.label}: {err}") from err
                 tqdm.write(f"ignn-pyg eval: {row.name} on {column.label} failed: {err}", file=sys.stderr)
                 cells[row.name, column] = FAILED
             else:
+                baselines.setdefault(column, images)
                 payload = results_payload(images, settings)
                 write_pair(path, payload)
                 cells[row.name, column] = (payload["mean"]["psnr"], payload["mean"]["ssim"])
