@@ -34,13 +34,18 @@ def textured(h: int, w: int, seed: int) -> np.ndarray:
 @pytest.fixture
 def benchmark_set(tmp_path):  # not `benchmark`: pytest-benchmark's fixture has that name
     """``Set/HR/{name}.png`` and ``Set/LR_bicubic/X2/{name}x2.png`` (MATLAB bicubic)."""
-    root = tmp_path / "Set"
-    for seed, (name, (h, w)) in enumerate(HR_SIZES.items()):
+    return write_paired_set(tmp_path / "Set", HR_SIZES, SCALE)
+
+
+def write_paired_set(root, sizes: dict[str, tuple[int, int]], scale: int):
+    """``root/HR/{name}.png`` (:func:`textured`, seeds 0, 1, ...) and
+    ``root/LR_bicubic/X{scale}/{name}x{scale}.png`` (MATLAB bicubic); returns ``root``."""
+    for seed, (name, (h, w)) in enumerate(sizes.items()):
         hr = textured(h, w, seed)
         write_image(root / "HR" / f"{name}.png", hr)
-        lr = bicubic_downsample(image_to_tensor(modcrop(hr, SCALE)), SCALE)
+        lr = bicubic_downsample(image_to_tensor(modcrop(hr, scale)), scale)
         write_image(
-            root / "LR_bicubic" / f"X{SCALE}" / f"{name}x{SCALE}.png", lr[0].permute(1, 2, 0).numpy().astype(np.uint8)
+            root / "LR_bicubic" / f"X{scale}" / f"{name}x{scale}.png", lr[0].permute(1, 2, 0).numpy().astype(np.uint8)
         )
     return root
 

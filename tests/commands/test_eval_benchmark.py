@@ -13,9 +13,6 @@ from ignn_pyg.commands.main import main
 from ignn_pyg.data import (
     PhotoDataset,
     PhotoNotInstalledError,
-    bicubic_downsample,
-    image_to_tensor,
-    modcrop,
     write_image,
 )
 from ignn_pyg.data.photos import load_photo
@@ -23,7 +20,7 @@ from ignn_pyg.inference.bundled import bundled_weights
 from ignn_pyg.inference.checkpoints import save_checkpoint
 from ignn_pyg.models import EDSR
 from tests.cli_process import one_line_error, run_cli
-from tests.commands.test_eval import error_line, textured
+from tests.commands.test_eval import error_line, textured, write_paired_set
 
 SCALES = (2, 3)
 # "Set5": HR/ + LR_bicubic/X2/ (x3: HR only); "Alpha": images in the folder itself.  The
@@ -36,11 +33,7 @@ COLUMNS = ["Set5 x2", "Set5 x3", "Alpha x2", "Alpha x3"]
 def root(tmp_path):
     """Two sets (one paired at x2, one HR-only), a hidden folder and a folder without images."""
     root = tmp_path / "benchmark"
-    for seed, (name, (h, w)) in enumerate(SETS["Set5"].items()):
-        hr = textured(h, w, seed)
-        write_image(root / "Set5" / "HR" / f"{name}.png", hr)
-        lr = bicubic_downsample(image_to_tensor(modcrop(hr, 2)), 2)[0].permute(1, 2, 0).numpy().astype("uint8")
-        write_image(root / "Set5" / "LR_bicubic" / "X2" / f"{name}x2.png", lr)
+    write_paired_set(root / "Set5", SETS["Set5"], 2)
     for seed, (name, (h, w)) in enumerate(SETS["Alpha"].items(), start=5):
         write_image(root / "Alpha" / f"{name}.png", textured(h, w, seed))
     write_image(root / ".cache" / "stale.png", textured(12, 12, 0))
