@@ -19,6 +19,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from .image_io import image_size, image_to_tensor, read_image
+from .output_checks import listed
 from .resize import _check_integer_scale, bicubic_downsample, modcrop
 
 __all__ = [
@@ -35,12 +36,6 @@ __all__ = [
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"})
 #: the test sets of the SR literature, in the order its tables list them
 BENCHMARK_SETS = ("Set5", "Set14", "B100", "BSD100", "Urban100", "Manga109")
-
-
-def _listed(names: list[str], shown: int = 5) -> str:
-    """``a, b, c`` or ``a, b, c, d, e and 7 more``."""
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
 
 
 def _list_images(folder: str | Path) -> list[Path]:
@@ -110,7 +105,7 @@ class PairedFolderDataset(Dataset):
         if alone:
             raise ValueError(
                 f"{len(alone)} HR image(s) of {self.hr_dir} have no LR partner STEM.* or STEMx{scale}.* in "
-                f"{self.lr_dir}: {_listed(alone)}"
+                f"{self.lr_dir}: {listed(alone, shown=5)}"
             )
 
     def __len__(self) -> int:

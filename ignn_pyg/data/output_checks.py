@@ -18,9 +18,10 @@ __all__ = ["check_not_inputs", "check_unique", "check_new", "check_writable"]
 _SHOWN = 3  # files named in a message before "and N more"
 
 
-def _listed(paths: Sequence[Path]) -> str:
-    more = f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
-    return ", ".join(str(p) for p in paths[:_SHOWN]) + more
+def listed(items: Sequence, shown: int = _SHOWN) -> str:
+    """``a, b, c`` or ``a, b, c and 7 more``: the first ``shown`` items of a message."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(str(item) for item in items[:shown]) + more
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -58,7 +59,7 @@ def check_unique(outputs: Sequence[Path]) -> None:
     counts = Counter(Path(os.path.abspath(p)) for p in outputs)
     clashes = [p for p, count in counts.items() if count > 1]
     if clashes:
-        raise ValueError(f"{len(clashes)} output name(s) would be written twice: {_listed(clashes)}")
+        raise ValueError(f"{len(clashes)} output name(s) would be written twice: {listed(clashes)}")
 
 
 def check_new(outputs: Sequence[Path], overwrite: bool) -> None:
@@ -70,7 +71,7 @@ def check_new(outputs: Sequence[Path], overwrite: bool) -> None:
     existing = [p for p in outputs if p.exists() or p.is_symlink()]
     if existing and not overwrite:
         raise ValueError(
-            f"{len(existing)} output file(s) exist already: {_listed(existing)}; give --overwrite to replace them"
+            f"{len(existing)} output file(s) exist already: {listed(existing)}; give --overwrite to replace them"
         )
 
 
