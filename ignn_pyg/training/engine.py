@@ -47,6 +47,7 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ignn_pyg.data.atomic_files import atomic_output
 from ignn_pyg.evaluation.engine import evaluate, make_forward, probe_graph, summarize
 from ignn_pyg.inference.checkpoints import build_model, load_checkpoint, save_checkpoint
 from ignn_pyg.inference.compilation import compile_dense_parts
@@ -280,10 +281,9 @@ class _Recorder:
             if scores["val_psnr"] > self.best_psnr:
                 self.best_psnr, self.best_iteration = scores["val_psnr"], iteration
             self.save_last(iteration, seconds, model, optimizer, scheduler)
-            if self.best_iteration == iteration:  # the same bytes: copy, then rename (atomic)
-                tmp = self.out_dir / f"best.pt.tmp.{os.getpid()}"
-                shutil.copyfile(self.out_dir / "last.pt", tmp)
-                os.replace(tmp, self.out_dir / "best.pt")
+            if self.best_iteration == iteration:  # the same bytes, written whole or not at all
+                with atomic_output(self.out_dir / "best.pt") as partial:
+                    shutil.copyfile(self.out_dir / "last.pt", partial)
             plot_progress(self.csv_log.read(), self.out_dir / "progress.png", scores["bicubic_psnr"])
         return scores
 
