@@ -420,7 +420,8 @@ def _train(config: TrainConfig, ctx: Distributed, resume_path: Path | None, sign
     scheduler = build_scheduler(
         optimizer, optim.schedule, optim.iterations, optim.milestones, optim.gamma, optim.warmup, optim.min_lr
     )
-    average = build_weight_average(model, config.ema.decay)
+    # only the main process validates and saves, so only it keeps the average
+    average = build_weight_average(model, config.ema.decay) if ctx.is_main else None
     recorder = _Recorder(config, build_val_samples(data), payload, precision, scaler, average) if ctx.is_main else None
     start, seconds_before = 0, 0.0
     if payload is not None:
