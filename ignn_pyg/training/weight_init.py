@@ -100,15 +100,15 @@ def warm_start_(model: nn.Module, path: str | Path) -> int:
             f"model.init_from {path} is another model: "
             + ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in differ)
         )
-    if not into_detail:
+    if into_detail:  # the authors' layer becomes the detail layer's features
+        renamed = {
+            key.replace("aggregation.", "aggregation.features.", 1) if key.startswith("aggregation.") else key: value
+            for key, value in source.state_dict().items()
+        }
+        missing, unexpected = model.load_state_dict(renamed, strict=False)
+        left = [key for key in missing if not key.startswith(("aggregation.detail.", "aggregation.lift."))]
+        if left or unexpected:
+            raise ValueError(f"model.init_from {path}: weights that do not fit: {sorted(left + unexpected)}")
+    else:
         model.load_state_dict(source.state_dict())
-        return int(payload.get("iteration") or 0)
-    renamed = {
-        key.replace("aggregation.", "aggregation.features.", 1) if key.startswith("aggregation.") else key: value
-        for key, value in source.state_dict().items()
-    }
-    missing, unexpected = model.load_state_dict(renamed, strict=False)
-    left = [key for key in missing if not key.startswith(("aggregation.detail.", "aggregation.lift."))]
-    if left or unexpected:
-        raise ValueError(f"model.init_from {path}: weights that do not fit: {sorted(left + unexpected)}")
     return int(payload.get("iteration") or 0)
