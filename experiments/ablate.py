@@ -29,7 +29,7 @@ from ignn_pyg.data import PhotoDataset
 from ignn_pyg.evaluation import evaluate, make_forward, summarize
 from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.training.config import load_config
-from ignn_pyg.training.engine import train
+from ignn_pyg.training.engine import train, trained_iterations
 
 ROOT = Path(__file__).resolve().parent
 BASE = ROOT / "configs" / "ablations" / "base_x2.yaml"
@@ -59,7 +59,7 @@ def run_variant(name: str, overrides: list[str], runs: Path) -> tuple[torch.nn.M
     out_dir = runs / name
     config = load_config(BASE, [*overrides, f"run.out_dir={out_dir}"])
     last = out_dir / "last.pt"
-    done = last.is_file() and load_checkpoint(last)[1]["iteration"] >= config.optim.iterations
+    done = trained_iterations(out_dir) >= config.optim.iterations
     if not done:
         print(f"== training {name} ({' '.join(overrides) or 'base'})", flush=True)
         train(config, resume=last.is_file())

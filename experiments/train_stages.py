@@ -20,19 +20,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ignn_pyg.inference.checkpoints import load_checkpoint
 from ignn_pyg.training.config import TrainConfig, load_config
-from ignn_pyg.training.engine import train
+from ignn_pyg.training.engine import train, trained_iterations
 
 REPLICA_SEED_STEP = 100
-
-
-def trained_iterations(out_dir: Path) -> int:
-    """The iteration of ``out_dir/last.pt``, or 0 when the stage has not started."""
-    path = out_dir / "last.pt"
-    if not path.is_file():
-        return 0
-    return int(load_checkpoint(path)[1].get("iteration", 0))
 
 
 def stage_config(path: str, replica: int, former_out_dir: str | None) -> TrainConfig:

@@ -65,7 +65,7 @@ from .run_lock import RunLock
 from .weight_average import build_weight_average, load_weight_average_state, weight_average_state
 from .weight_init import scaled_kaiming_init_, warm_start_
 
-__all__ = ["train", "rng_state", "set_rng_state", "seed_everything"]
+__all__ = ["train", "trained_iterations", "rng_state", "set_rng_state", "seed_everything"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -172,6 +172,13 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
         elif a != b:
             out.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return out
+
+
+def trained_iterations(out_dir: str | Path) -> int:
+    """How far the run in ``out_dir`` got: the iteration of its ``last.pt``, 0 when it has
+    none (for scripts that train, resume or skip a run)."""
+    path = Path(out_dir) / "last.pt"
+    return int(load_checkpoint(path)[1].get("iteration", 0)) if path.is_file() else 0
 
 
 def _read_resume_checkpoint(path: Path, model: nn.Module, config: TrainConfig) -> dict[str, Any]:

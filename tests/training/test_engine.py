@@ -31,8 +31,9 @@ import torch
 import yaml
 
 from ignn_pyg.commands.main import main as cli_main
-from ignn_pyg.inference.checkpoints import load_checkpoint
+from ignn_pyg.inference.checkpoints import load_checkpoint, save_checkpoint
 from ignn_pyg.training import load_config, train
+from ignn_pyg.training.engine import trained_iterations
 from ignn_pyg.training.interrupt import TrainingInterrupted
 from ignn_pyg.training.logs import read_log
 from ignn_pyg.training.run_lock import RunLock
@@ -501,3 +502,12 @@ def test_resume_of_a_run_in_training_names_its_process(tiny_config, tmp_path, ca
     assert cli_main(["train", "--config", str(_write(missing, tmp_path / "m.yaml")), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
     assert not Path(missing["run"]["out_dir"]).exists()
+
+
+def test_trained_iterations_reads_last_pt(tmp_path):
+    """0 for a run folder without last.pt (or no folder), else last.pt's iteration."""
+    from ignn_pyg.models import EDSR
+
+    assert trained_iterations(tmp_path / "none") == 0
+    save_checkpoint(tmp_path / "run" / "last.pt", EDSR(2, n_feats=4, n_resblocks=1), iteration=7)
+    assert trained_iterations(tmp_path / "run") == 7
