@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -298,9 +299,10 @@ def _with_size(job: tuple[Path, Path]) -> tuple[Path, Path, tuple[int, int]]:
     return source, target, image_size(source)
 
 
-def _memory_check(model: nn.Module, args: argparse.Namespace, tilings: dict[Path, tuple[int, int]]):
-    """``check(job) -> job`` that records in ``tilings`` the job's ``(max_pixels, tile)`` and
-    raises ``ValueError`` when the job's estimated memory
+def _memory_check(model: nn.Module, args: argparse.Namespace, upscale):
+    """``check(job) -> (*job, upscale_one)``, ``upscale_one`` being ``upscale`` (a
+    :func:`upscale_image` of ``model`` awaiting ``max_pixels`` and ``tile``) bound to the
+    job's tiling; raises ``ValueError`` when the job's estimated memory
     (:func:`~ignn_pyg.inference.memory_estimate.upscale_peak_bytes`) exceeds the budget,
     naming the image, its size, the estimate and the limit.  The tiling is the options'
     (``--tile`` or its default), or with ``--max-memory`` and no ``--tile`` the fastest that
@@ -312,7 +314,7 @@ def _memory_check(model: nn.Module, args: argparse.Namespace, tilings: dict[Path
         budget, limit = parse_bytes(args.max_memory) - held, f"--max-memory {args.max_memory}"
     fixed = (args.max_pixels, args.tile or DEFAULT_TILE)
 
-    def check(job: tuple[Path, Path, tuple[int, int]]) -> tuple[Path, Path, tuple[int, int]]:
+    def check(job: tuple[Path, Path, tuple[int, int]]) -> tuple[Path, Path, tuple[int, int], Callable]:
         source, _, (height, width) = job
         chosen = fixed
         if args.max_memory is not None and args.tile is None:
@@ -324,8 +326,7 @@ def _memory_check(model: nn.Module, args: argparse.Namespace, tilings: dict[Path
                 f"on top of the {format_bytes(held)} held, over {limit} ({format_bytes(held + budget)} "
                 "in all); give a smaller image, or more memory"
             )
-        tilings[source] = chosen
-        return job
+        return (*job, partial(upscale, max_pixels=chosen[0], tile=chosen[1]))
 
     return check
 
@@ -353,6 +354,7 @@ def run(args: argparse.Namespace) -> int:
     jobs, failed = _each_or_report(jobs, _with_size, strict=args.strict or single)
     if args.method == "graph":
         upscale = partial(graph_upscale_image, scale=args.scale)
+        jobs = [(*job, upscale) for job in jobs]
         described, extra = f"graph SR x{args.scale} (no model)", ""
     else:
         weights = (
@@ -363,16 +365,15 @@ def run(args: argparse.Namespace) -> int:
         precision = resolve_precision(args.precision, device)
         precision.prepare_model(model)
         compiled = compile_dense_parts(model, inference=True) if args.compile else []
-        tilings: dict[Path, tuple[int, int]] = {}
         upscale = partial(upscale_image, model, overlap=args.overlap, precision=precision)
-        jobs, too_large = _each_or_report(jobs, _memory_check(model, args, tilings), strict=args.strict or single)
+        jobs, too_large = _each_or_report(jobs, _memory_check(model, args, upscale), strict=args.strict or single)
         failed += too_large
         described = f"{type(model).__name__} x{args.scale} from {weights}"
         extra = f"; {device}, precision {precision}{'; compiled (dense parts)' if compiled else ''}"
     print(f"{described}; {len(jobs)} image(s){extra}")
     # the bar counts LR pixels, so its time estimate weighs each image by its size
     bar = tqdm(
-        total=sum(h * w for _, _, (h, w) in jobs),
+        total=sum(h * w for _, _, (h, w), _ in jobs),
         unit="px",
         unit_scale=True,
         disable=len(jobs) < 2,
@@ -380,13 +381,9 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     with bar:
-        for source, target, (height, width) in jobs:
+        for source, target, (height, width), upscale_one in jobs:
             try:
-                if args.method == "graph":
-                    _upscale_file(upscale, source, target, args.scale)
-                else:
-                    max_pixels, tile = tilings[source]
-                    _upscale_file(partial(upscale, max_pixels=max_pixels, tile=tile), source, target, args.scale)
+                _upscale_file(upscale_one, source, target, args.scale)
             except ValueError as err:
                 if args.strict or single:
                     raise
