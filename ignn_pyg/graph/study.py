@@ -29,7 +29,7 @@ from torch import Tensor
 
 from ignn_pyg.graph.cross_scale_graph import CrossScaleGraph
 from ignn_pyg.graph.embedding import make_embedding
-from ignn_pyg.graph.windows import block_indices, search_windows
+from ignn_pyg.graph.windows import SearchWindows, block_indices, search_windows
 
 # Colour of the query box, of the search window box (pink), and of a match's line and box by
 # its rank (cycled for k > 8): rank 0 red, then orange, yellow, green, cyan, blue, purple, magenta.
@@ -65,12 +65,18 @@ def seeded_embedding(kind: str, seed: int) -> torch.nn.Module:
         return make_embedding(kind)
 
 
+def _search_windows(graph: CrossScaleGraph) -> SearchWindows | None:
+    """The search blocks ``graph`` was built with (:func:`~ignn_pyg.graph.windows.search_windows`)."""
+    tg, sg = graph.target_grid, graph.source_grid
+    return search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), graph.window, graph.scale, graph.window_indexing)
+
+
 def border_limited_queries(graph: CrossScaleGraph) -> Tensor:
     """``[M]`` bool: the query's search block is narrower than ``graph.window`` or touches
     the border of the downsampled patch grid, in either direction (all ``True`` for
     global search)."""
     tg, sg = graph.target_grid, graph.source_grid
-    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), graph.window, graph.scale, graph.window_indexing)
+    windows = _search_windows(graph)
     if windows is None:
         return torch.ones(tg.num_patches, dtype=torch.bool)
 
@@ -199,7 +205,7 @@ def _window_box(graph: CrossScaleGraph, query: int) -> tuple[int, int, int, int]
     of :func:`~ignn_pyg.graph.windows.search_windows`, or every source patch under global
     search)."""
     tg, sg = graph.target_grid, graph.source_grid
-    windows = search_windows((tg.rows, tg.cols), (sg.rows, sg.cols), graph.window, graph.scale, graph.window_indexing)
+    windows = _search_windows(graph)
     if windows is None:
         block = torch.arange(sg.num_patches)
     else:
