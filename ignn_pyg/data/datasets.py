@@ -38,12 +38,17 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".
 BENCHMARK_SETS = ("Set5", "Set14", "B100", "BSD100", "Urban100", "Manga109")
 
 
+def _is_image(path: Path) -> bool:
+    """A file whose suffix is one of :data:`IMAGE_SUFFIXES`."""
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def _list_images(folder: str | Path) -> list[Path]:
     """The image files directly inside ``folder``, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if _is_image(p))
     if not files:
         raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     return files
@@ -257,7 +262,7 @@ def find_benchmark_sets(root: str | Path) -> list[Path]:
         and (
             (folder / "HR").is_dir()
             or (folder / "DIV2K_valid_HR").is_dir()
-            or any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+            or any(_is_image(p) for p in folder.iterdir())
         )
     ]
     if not sets:

@@ -230,9 +230,8 @@ def build_train_dataset(data: DataConfig, seed: int, iterations: int | None = No
         names, images = pairs.names, pairs.files
         lr_images = [lr for _, _, lr in pairs.pairs]
     else:
-        paths = HRFolderDataset(hr_root, data.scale).hr_paths
-        names = [p.stem for p in paths]
-        images = list(paths)
+        folder = HRFolderDataset(hr_root, data.scale)
+        names, images = folder.names, folder.files
     if data.cache and data.train != "photos":
         images = [read_image(p) for p in images]
         lr_images = None if lr_images is None else [read_image(p) for p in lr_images]
