@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         results[method] = evaluate(
             samples, make_forward(model, precision=precision), scale, args.out / "images" / method.lower()
         )
-    names = [row["name"] for row in results["EDSR"]]
+    names = [row["name"] for row in results[DEMO_NAMES["edsr"]]]
     table = format_comparison(names, results, scale)
     print(table)
     (args.out / "table.md").write_text(table + "\n")

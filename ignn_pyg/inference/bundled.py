@@ -26,7 +26,7 @@ DEFAULT_MODELS = {2: "ignn_detail"}
 
 
 def default_model(scale: int) -> str:
-    """The bundled model ``ignn-pyg upscale`` and the demo use at ``scale`` by default:
+    """The bundled model ``ignn-pyg upscale`` uses at ``scale`` by default (the demo names it):
     :data:`DEFAULT_MODELS`, else ``"ignn"``."""
     return DEFAULT_MODELS.get(scale, "ignn")
 
